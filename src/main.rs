@@ -1,0 +1,2 @@
+//! The all-in-one command (being built; see issue 2).
+fn main() {}
