@@ -18,11 +18,14 @@
 //! - `topic`: MQTT topic names and their parser.
 //! - `error`: [`DecodeError`] and [`EncodeError`].
 //! - `registry` (feature `std`): the node registry file shared by the collector, IOC API and simulators.
+//! - `inbound` (feature `std`): the acceptance rule for an MQTT message, shared by every receiver.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 
 mod body;
 mod error;
 mod frame;
+#[cfg(feature = "std")]
+pub mod inbound;
 mod masked;
 mod quality;
 #[cfg(feature = "std")]

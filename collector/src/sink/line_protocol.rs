@@ -1,0 +1,228 @@
+//! Frames to InfluxDB line protocol, as `docs/influxdb-schema.md` specifies.
+//!
+//! A point's identity is (measurement, tags, timestamp) and the timestamp is the node's own clock,
+//! so a frame delivered twice overwrites itself instead of counting twice.
+
+use std::fmt::Write;
+
+use protocol::registry::NodeInfo;
+use protocol::{AirSample, Body, Frame, NodeStatus, StatusKind, WaterSample};
+
+/// Appends the point for `frame` (one line, ending in `\n`) to `out`. `received_ms` stamps frames
+/// from nodes whose clock is not synced (`time_ms == 0`); those points carry `clock_synced=false`.
+pub fn write_point(out: &mut String, frame: &Frame, node: &NodeInfo, received_ms: u64) {
+    let measurement = match frame.body {
+        Body::Air(_) => "air_quality",
+        Body::Water(_) => "water_quality",
+        Body::Status(_) => "node_status",
+    };
+    out.push_str(measurement);
+    tag(out, "node", &frame.node_id.to_string());
+    tag(out, "station", &node.station);
+    tag(out, "district", &node.district);
+    out.push(' ');
+
+    let mut fields = Fields { out, first: true };
+    match &frame.body {
+        Body::Air(sample) => air_fields(&mut fields, sample),
+        Body::Water(sample) => water_fields(&mut fields, sample),
+        Body::Status(status) => status_fields(&mut fields, status),
+    }
+    fields.integer("boot", frame.boot.into());
+    fields.integer("seq", frame.seq.into());
+    let synced = frame.time_ms != 0;
+    fields.boolean("clock_synced", synced);
+
+    let time = if synced { frame.time_ms } else { received_ms };
+    // Writing to a String cannot fail.
+    let _ = writeln!(out, " {time}");
+}
+
+fn air_fields(f: &mut Fields<'_>, s: &AirSample) {
+    f.fixed("pm1_0", s.pm1_0.map(i64::from), 1);
+    f.fixed("pm2_5", s.pm2_5.map(i64::from), 1);
+    f.fixed("pm10", s.pm10.map(i64::from), 1);
+    f.fixed("temperature", s.temperature.map(i64::from), 2);
+    f.fixed("humidity", s.humidity.map(i64::from), 2);
+    f.fixed("pressure", s.pressure.map(i64::from), 1);
+    f.fixed("co", s.co.map(i64::from), 0);
+    f.fixed("no2", s.no2.map(i64::from), 1);
+    f.fixed("so2", s.so2.map(i64::from), 1);
+    f.fixed("o3", s.o3.map(i64::from), 1);
+    f.integer("quality", s.quality.bits().into());
+    f.integer("samples", s.samples.into());
+}
+
+fn water_fields(f: &mut Fields<'_>, s: &WaterSample) {
+    f.fixed("ph", s.ph.map(i64::from), 3);
+    f.fixed("dissolved_oxygen", s.dissolved_oxygen.map(i64::from), 2);
+    f.fixed("conductivity", s.conductivity.map(i64::from), 0);
+    f.fixed("temperature", s.temperature.map(i64::from), 2);
+    f.fixed("turbidity", s.turbidity.map(i64::from), 1);
+    f.fixed("water_level", s.water_level.map(i64::from), 3);
+    f.fixed("salinity", s.salinity.map(i64::from), 2);
+    f.integer("quality", s.quality.bits().into());
+    f.integer("samples", s.samples.into());
+}
+
+fn status_fields(f: &mut Fields<'_>, s: &NodeStatus) {
+    let kind = match s.kind {
+        StatusKind::Birth => 0,
+        StatusKind::Periodic => 1,
+        StatusKind::Death => 2,
+    };
+    f.integer("kind", kind);
+    f.integer("fw_major", s.firmware.major.into());
+    f.integer("fw_minor", s.firmware.minor.into());
+    f.integer("fw_patch", s.firmware.patch.into());
+    f.integer("uptime_s", s.uptime_s.into());
+    if let Some(mv) = s.battery_mv {
+        f.fixed("battery", Some(mv.into()), 3);
+    }
+    if let Some(rssi) = s.rssi_dbm {
+        f.integer("rssi_dbm", rssi.into());
+    }
+    f.integer("frames_dropped", s.frames_dropped.into());
+    f.integer("frames_queued", s.frames_queued.into());
+}
+
+struct Fields<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl Fields<'_> {
+    fn key(&mut self, name: &str) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        self.out.push_str(name);
+        self.out.push('=');
+    }
+
+    /// A fixed-point value with `decimals` decimal digits, written exactly as a float field
+    /// (`2915` with 2 decimals is `29.15`), so no binary rounding creeps in on the way.
+    fn fixed(&mut self, name: &str, value: Option<i64>, decimals: u32) {
+        let Some(value) = value else { return };
+        self.key(name);
+        let scale = 10i64.pow(decimals);
+        let sign = if value < 0 { "-" } else { "" };
+        let (whole, frac) = (
+            value.unsigned_abs() / scale as u64,
+            value.unsigned_abs() % scale as u64,
+        );
+        let _ = if decimals == 0 {
+            write!(self.out, "{sign}{whole}")
+        } else {
+            write!(
+                self.out,
+                "{sign}{whole}.{frac:0width$}",
+                width = decimals as usize
+            )
+        };
+    }
+
+    fn integer(&mut self, name: &str, value: i64) {
+        self.key(name);
+        let _ = write!(self.out, "{value}i");
+    }
+
+    fn boolean(&mut self, name: &str, value: bool) {
+        self.key(name);
+        self.out.push_str(if value { "true" } else { "false" });
+    }
+}
+
+/// Appends ` ,key=value` with line-protocol escaping; empty values are left out, because
+/// InfluxDB rejects empty tag values.
+fn tag(out: &mut String, key: &str, value: &str) {
+    if value.is_empty() {
+        return;
+    }
+    out.push(',');
+    out.push_str(key);
+    out.push('=');
+    for c in value.chars() {
+        if matches!(c, ',' | '=' | ' ') {
+            out.push('\\');
+        }
+        // Line protocol cannot carry newlines in tags; they would split the point.
+        out.push(if c == '\n' || c == '\r' { ' ' } else { c });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::registry::StationKind;
+    use protocol::{FirmwareVersion, QualityFlags};
+
+    use super::*;
+
+    fn node() -> NodeInfo {
+        NodeInfo {
+            id: 101,
+            station: "HG-VT-A01".into(),
+            name: "Vi Thanh".into(),
+            kind: StationKind::Air,
+            district: "Vi Thanh, Hau Giang".into(),
+            location: None,
+            key: None,
+        }
+    }
+
+    #[test]
+    fn air_point_has_exact_decimals_and_the_node_clock() {
+        let frame = Frame {
+            node_id: 101,
+            boot: 3,
+            seq: 9,
+            time_ms: 1_764_201_600_000,
+            body: Body::Air(AirSample {
+                quality: QualityFlags::WARMING_UP,
+                samples: 6,
+                pm2_5: Some(353),
+                pm10: Some(5),
+                temperature: Some(-125),
+                co: Some(850),
+                ..AirSample::default()
+            }),
+        };
+        let mut out = String::new();
+        write_point(&mut out, &frame, &node(), 42);
+        assert_eq!(
+            out,
+            "air_quality,node=101,station=HG-VT-A01,district=Vi\\ Thanh\\,\\ Hau\\ Giang \
+             pm2_5=35.3,pm10=0.5,temperature=-1.25,co=850,quality=1i,samples=6i,boot=3i,seq=9i,\
+             clock_synced=true 1764201600000\n"
+        );
+    }
+
+    #[test]
+    fn unsynced_clock_is_stamped_and_marked() {
+        let frame = Frame {
+            node_id: 101,
+            boot: 1,
+            seq: 0,
+            time_ms: 0,
+            body: Body::Status(NodeStatus {
+                kind: StatusKind::Birth,
+                firmware: FirmwareVersion {
+                    major: 0,
+                    minor: 1,
+                    patch: 0,
+                },
+                uptime_s: 5,
+                battery_mv: Some(3_912),
+                rssi_dbm: None,
+                frames_dropped: 0,
+                frames_queued: 0,
+            }),
+        };
+        let mut out = String::new();
+        write_point(&mut out, &frame, &node(), 1_764_201_600_123);
+        assert!(out.starts_with("node_status,node=101,"), "{out}");
+        assert!(out.contains("battery=3.912,"), "{out}");
+        assert!(out.ends_with("clock_synced=false 1764201600123\n"), "{out}");
+    }
+}
