@@ -1,1 +1,22 @@
-//! placeholder
+//! Sensor-node firmware: embedded-hal 1.0 drivers, sampling and averaging, signed frames.
+//!
+//! The crate is `no_std`, allocation-free and float-free: it builds for `thumbv7em-none-eabihf` and
+//! runs unchanged on the host, where the simulators drive it against byte-level sensor emulations.
+//!
+//! # Layout
+//!
+//! - `drivers`: the sensors, each generic over embedded-hal / embedded-io so the same code talks to
+//!   the board's peripherals and the simulators' emulations.
+//!   - `drivers::crc8`: the Sensirion CRC-8.
+//!   - `drivers::pms5003`: Plantower PMS5003 particulate sensor (UART).
+//!   - `drivers::sht4x`: Sensirion SHT4x temperature and humidity (I²C).
+//! - `node`: the node logic, with time supplied by the caller.
+//!   - [`node::Node`]: the schedule; builds, signs and publishes frames.
+//!   - [`node::Sampler`]: reads a station's sensors and averages them; [`node::AirSampler`] and
+//!     [`node::WaterSampler`] (over the [`node::WaterProbe`] seam) are the two stations.
+//!   - [`node::Transport`]: the uplink seam (MQTT on a board, a `Vec` in tests).
+//! - `src/bin/board.rs` (feature `board`): the Cortex-M binary for QEMU's `mps2-an386`.
+#![cfg_attr(not(test), no_std)]
+
+pub mod drivers;
+pub mod node;

@@ -1,0 +1,22 @@
+//! The node: sample the sensors, average over the reporting interval, sign and publish frames.
+//!
+//! Time comes from the caller (`uptime_ms`, `wall_ms` on every call) and there is no clock inside,
+//! so the same code runs on the board from SysTick and in tests through 24 hours in milliseconds.
+
+mod config;
+mod error;
+mod mean;
+mod runner;
+mod sampler;
+mod transport;
+
+mod air;
+mod water;
+
+pub use air::{AirSampler, PM_MAX_UG_M3, PMS_WARM_UP_MS};
+pub use config::{FIRMWARE_VERSION, NodeConfig, NodeIdentity};
+pub use error::NodeError;
+pub use runner::Node;
+pub use sampler::Sampler;
+pub use transport::Transport;
+pub use water::{WaterProbe, WaterReading, WaterSampler};

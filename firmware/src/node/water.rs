@@ -1,0 +1,128 @@
+//! The water-quality station. Real probe drivers (Atlas EZO over I²C, ADS1115 for analogue probes)
+//! come later; [`WaterProbe`] is the seam they and the simulators' emulated probe plug into.
+
+use protocol::{Body, QualityFlags, WaterSample};
+
+use super::mean::{Mean, sample_count};
+use super::sampler::Sampler;
+
+/// One reading of a water station's probes, in the frame's fixed-point units. A field is `None` when
+/// that probe is not fitted or gave no value this time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WaterReading {
+    /// pH in 0.001 pH units.
+    pub ph: Option<u16>,
+    /// Dissolved oxygen in 0.01 mg/L.
+    pub dissolved_oxygen: Option<u16>,
+    /// Electrical conductivity in µS/cm, not temperature-compensated.
+    pub conductivity: Option<u32>,
+    /// Water temperature in 0.01 °C.
+    pub temperature: Option<i16>,
+}
+
+/// A set of water probes read together.
+pub trait WaterProbe {
+    /// Why a read failed.
+    type Error;
+
+    /// Reads every probe once.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the probes' bus reports; the sampler flags a sensor fault.
+    fn read(&mut self) -> Result<WaterReading, Self::Error>;
+}
+
+/// Samples a [`WaterProbe`] into [`WaterSample`]s.
+#[derive(Debug)]
+pub struct WaterSampler<P> {
+    probe: P,
+    interval: Interval,
+}
+
+#[derive(Debug, Default)]
+struct Interval {
+    rounds: u32,
+    quality: QualityFlags,
+    ph: Mean,
+    dissolved_oxygen: Mean,
+    conductivity: Mean,
+    temperature: Mean,
+}
+
+impl<P> WaterSampler<P> {
+    /// Takes the probe set.
+    pub fn new(probe: P) -> Self {
+        WaterSampler {
+            probe,
+            interval: Interval::default(),
+        }
+    }
+
+    /// Gives the probe set back.
+    pub fn destroy(self) -> P {
+        self.probe
+    }
+}
+
+/// Adds `value` if it lies within the frame's range for its field (`FORMAT.md` §4.2), flags it otherwise.
+fn add_in_range(
+    mean: &mut Mean,
+    quality: &mut QualityFlags,
+    value: Option<i64>,
+    range: core::ops::RangeInclusive<i64>,
+) {
+    match value {
+        Some(v) if range.contains(&v) => mean.add(v),
+        Some(_) => quality.insert(QualityFlags::OUT_OF_RANGE),
+        None => {}
+    }
+}
+
+impl<P: WaterProbe> Sampler for WaterSampler<P> {
+    fn sample(&mut self, _uptime_ms: u64) {
+        let i = &mut self.interval;
+        i.rounds = i.rounds.saturating_add(1);
+        let Ok(reading) = self.probe.read() else {
+            i.quality.insert(QualityFlags::SENSOR_FAULT);
+            return;
+        };
+        let q = &mut i.quality;
+        add_in_range(&mut i.ph, q, reading.ph.map(i64::from), 0..=14_000);
+        add_in_range(
+            &mut i.dissolved_oxygen,
+            q,
+            reading.dissolved_oxygen.map(i64::from),
+            0..=5_000,
+        );
+        add_in_range(
+            &mut i.conductivity,
+            q,
+            reading.conductivity.map(i64::from),
+            0..=500_000,
+        );
+        add_in_range(
+            &mut i.temperature,
+            q,
+            reading.temperature.map(i64::from),
+            -500..=5_000,
+        );
+    }
+
+    fn take_body(&mut self) -> Option<Body> {
+        let i = core::mem::take(&mut self.interval);
+        if i.rounds == 0 {
+            return None;
+        }
+        // Values were range-checked on the way in, so the conversions cannot fail.
+        Some(Body::Water(WaterSample {
+            quality: i.quality,
+            samples: sample_count(&[i.ph, i.dissolved_oxygen, i.conductivity, i.temperature]),
+            ph: i.ph.get().and_then(|v| u16::try_from(v).ok()),
+            dissolved_oxygen: i.dissolved_oxygen.get().and_then(|v| u16::try_from(v).ok()),
+            conductivity: i.conductivity.get().and_then(|v| u32::try_from(v).ok()),
+            temperature: i.temperature.get().and_then(|v| i16::try_from(v).ok()),
+            ..WaterSample::default()
+        }))
+    }
+}

@@ -1,0 +1,258 @@
+//! Test helpers shared by the firmware's integration tests: a scripted `embedded_io` UART (the
+//! embedded-hal-mock crate has no embedded-io support), small fake devices for node tests, a transport
+//! that keeps what it is given, and a PMS5003 frame builder written from the datasheet table.
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::rc::Rc;
+
+use embedded_hal::i2c::{self, ErrorKind, NoAcknowledgeSource, Operation};
+use firmware::drivers::crc8::crc8;
+use firmware::node::Transport;
+use protocol::topic::NodeChannel;
+
+/// Why the scripted UART failed a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UartTimeout;
+
+impl fmt::Display for UartTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("scripted UART timeout")
+    }
+}
+
+impl std::error::Error for UartTimeout {}
+
+impl embedded_io::Error for UartTimeout {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        embedded_io::ErrorKind::TimedOut
+    }
+}
+
+/// One expected exchange on the scripted UART.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The driver must write exactly these bytes (over one or more `write` calls).
+    Write(Vec<u8>),
+    /// The device sends these bytes.
+    Read(Vec<u8>),
+    /// The next read fails, as a UART with a read timeout does when the sensor is silent.
+    ReadError,
+    /// The next read returns end of input.
+    Eof,
+}
+
+/// A UART that plays a script and panics on any deviation from it.
+#[derive(Debug)]
+pub struct ScriptedUart {
+    steps: VecDeque<Step>,
+}
+
+impl ScriptedUart {
+    pub fn new(steps: impl IntoIterator<Item = Step>) -> Self {
+        ScriptedUart {
+            steps: steps.into_iter().collect(),
+        }
+    }
+
+    /// Asserts the whole script was played.
+    pub fn done(&self) {
+        assert!(self.steps.is_empty(), "script not finished: {:?}", self.steps);
+    }
+}
+
+impl embedded_io::ErrorType for ScriptedUart {
+    type Error = UartTimeout;
+}
+
+impl embedded_io::Read for ScriptedUart {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, UartTimeout> {
+        match self.steps.pop_front() {
+            Some(Step::Read(mut bytes)) => {
+                let n = bytes.len().min(buf.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                if n < bytes.len() {
+                    self.steps.push_front(Step::Read(bytes.split_off(n)));
+                }
+                Ok(n)
+            }
+            Some(Step::ReadError) => Err(UartTimeout),
+            Some(Step::Eof) => Ok(0),
+            other => panic!("driver read, script expected {other:?}"),
+        }
+    }
+}
+
+impl embedded_io::Write for ScriptedUart {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, UartTimeout> {
+        match self.steps.pop_front() {
+            Some(Step::Write(mut expected)) => {
+                assert!(
+                    expected.starts_with(buf),
+                    "driver wrote {buf:02x?}, script expected {expected:02x?}"
+                );
+                if buf.len() < expected.len() {
+                    self.steps.push_front(Step::Write(expected.split_off(buf.len())));
+                }
+                Ok(buf.len())
+            }
+            other => panic!("driver wrote {buf:02x?}, script expected {other:?}"),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), UartTimeout> {
+        Ok(())
+    }
+}
+
+/// A PMS5003 data frame (domain.md §7.1) with the checksum the datasheet defines: `standard` are the
+/// CF=1 values, `atmospheric` the ambient ones, `counts` the six particle counts.
+pub fn pms_frame(standard: [u16; 3], atmospheric: [u16; 3], counts: [u16; 6]) -> Vec<u8> {
+    let mut frame = vec![0x42, 0x4D, 0x00, 28];
+    for word in standard.iter().chain(&atmospheric).chain(&counts).chain(&[0u16]) {
+        frame.extend_from_slice(&word.to_be_bytes());
+    }
+    let sum: u16 = frame.iter().map(|&b| u16::from(b)).sum();
+    frame.extend_from_slice(&sum.to_be_bytes());
+    assert_eq!(frame.len(), 32);
+    frame
+}
+
+/// A frame with only the atmospheric PM values set (CF=1 equal, counts zero).
+pub fn pms_simple_frame(pm1_0: u16, pm2_5: u16, pm10: u16) -> Vec<u8> {
+    pms_frame([pm1_0, pm2_5, pm10], [pm1_0, pm2_5, pm10], [0; 6])
+}
+
+/// An SHT4x reply: two words with their CRC-8.
+pub fn sht_reply(temperature: u16, humidity: u16) -> Vec<u8> {
+    let [t0, t1] = temperature.to_be_bytes();
+    let [h0, h1] = humidity.to_be_bytes();
+    vec![t0, t1, crc8([t0, t1]), h0, h1, crc8([h0, h1])]
+}
+
+/// State of the fake PMS5003, shared with the test that moved the device into a sampler.
+#[derive(Debug, Default)]
+pub struct FakePmsState {
+    /// Atmospheric PM1.0, PM2.5, PM10 in µg/m³ for the next frames.
+    pub pm: [u16; 3],
+    /// Reads fail while set.
+    pub silent: bool,
+    /// Commands received, by command byte and data.
+    pub commands: Vec<(u8, u8)>,
+}
+
+/// A minimal PMS5003 for node tests: answers each passive read with a frame of `state.pm`.
+#[derive(Debug, Default, Clone)]
+pub struct FakePms {
+    pub state: Rc<RefCell<FakePmsState>>,
+    rx: Rc<RefCell<VecDeque<u8>>>,
+    tx: Rc<RefCell<Vec<u8>>>,
+}
+
+impl embedded_io::ErrorType for FakePms {
+    type Error = UartTimeout;
+}
+
+impl embedded_io::Write for FakePms {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, UartTimeout> {
+        let mut tx = self.tx.borrow_mut();
+        tx.extend_from_slice(buf);
+        while tx.len() >= 7 {
+            let command: Vec<u8> = tx.drain(..7).collect();
+            let mut state = self.state.borrow_mut();
+            state.commands.push((command[2], command[4]));
+            if command[2] == 0xE2 && !state.silent {
+                let [a, b, c] = state.pm;
+                self.rx.borrow_mut().extend(pms_simple_frame(a, b, c));
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> Result<(), UartTimeout> {
+        Ok(())
+    }
+}
+
+impl embedded_io::Read for FakePms {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, UartTimeout> {
+        let mut rx = self.rx.borrow_mut();
+        if self.state.borrow().silent || rx.is_empty() {
+            return Err(UartTimeout);
+        }
+        let n = buf.len().min(rx.len());
+        for slot in &mut buf[..n] {
+            *slot = rx.pop_front().unwrap_or_default();
+        }
+        Ok(n)
+    }
+}
+
+/// State of the fake SHT4x.
+#[derive(Debug, Default)]
+pub struct FakeShtState {
+    /// Raw ticks (T, RH) for the next measurements.
+    pub ticks: (u16, u16),
+    /// Every transfer is NACKed while set.
+    pub silent: bool,
+}
+
+/// A minimal SHT4x for node tests: replies to any command with `state.ticks`.
+#[derive(Debug, Default, Clone)]
+pub struct FakeSht {
+    pub state: Rc<RefCell<FakeShtState>>,
+}
+
+impl i2c::ErrorType for FakeSht {
+    type Error = ErrorKind;
+}
+
+impl i2c::I2c for FakeSht {
+    fn transaction(&mut self, _address: u8, operations: &mut [Operation<'_>]) -> Result<(), ErrorKind> {
+        let state = self.state.borrow();
+        if state.silent {
+            return Err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address));
+        }
+        for op in operations {
+            if let Operation::Read(buf) = op {
+                let reply = sht_reply(state.ticks.0, state.ticks.1);
+                buf.copy_from_slice(&reply[..buf.len()]);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A delay that returns at once.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoDelay;
+
+impl embedded_hal::delay::DelayNs for NoDelay {
+    fn delay_ns(&mut self, _ns: u32) {}
+}
+
+/// A transport that keeps every frame it is given, in order.
+#[derive(Debug, Default)]
+pub struct VecTransport {
+    pub sent: Vec<(NodeChannel, Vec<u8>)>,
+    /// Publishes fail while set.
+    pub offline: bool,
+}
+
+/// The transport's refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offline;
+
+impl Transport for VecTransport {
+    type Error = Offline;
+
+    fn publish(&mut self, channel: NodeChannel, frame: &[u8]) -> Result<(), Offline> {
+        if self.offline {
+            return Err(Offline);
+        }
+        self.sent.push((channel, frame.to_vec()));
+        Ok(())
+    }
+}
