@@ -1,1 +1,19 @@
-//! placeholder
+//! Host-run sensor nodes: the firmware's own drivers and node logic, executed against byte-level
+//! emulations of the sensors, so that whole fleets can feed the collector and the IOC API.
+//!
+//! # Layout
+//!
+//! - `devices`: emulated PMS5003 (UART), SHT4x (I²C) and water probes, each with a handle for setting
+//!   what it measures and injecting faults; a delay that does not sleep.
+//! - `node`: [`node::SimNode`], one firmware node on emulated sensors, polled in simulated time.
+//! - `signal`: plausible air and water conditions over the day, with pollution episodes.
+//! - `stations`: a plausible Hau Giang station list (the node registry) for demos and tests.
+//! - `clock`: simulated time, real or accelerated.
+//! - `fleet`: many `SimNode`s publishing to MQTT.
+
+pub mod clock;
+pub mod devices;
+pub mod fleet;
+pub mod node;
+pub mod signal;
+pub mod stations;

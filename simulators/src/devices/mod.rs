@@ -1,0 +1,19 @@
+//! Byte-level emulations of the node's sensors, implementing the same embedded-hal / embedded-io
+//! traits as the board's peripherals, so the firmware's own drivers run against them on the host.
+//!
+//! Each emulation is split in two: the device, which the firmware driver owns, and a cloneable
+//! handle (`Send`, behind an `Arc<Mutex<_>>`) through which a scenario sets what the sensor measures
+//! and injects faults while the node runs.
+
+mod delay;
+mod pms5003;
+mod sht4x;
+mod water;
+
+#[cfg(test)]
+mod tests;
+
+pub use delay::NoDelay;
+pub use pms5003::{EmulatedPms5003, PmLevels, Pms5003Handle, PmsMode, UartTimeout};
+pub use sht4x::{Climate, EmulatedSht4x, SHT4X_ADDRESS, Sht4xHandle};
+pub use water::{EmulatedWaterProbe, ProbeFault, WaterLevels, WaterProbeHandle};

@@ -1,0 +1,216 @@
+//! `citysense-sim`: runs simulated sensor nodes (the firmware's own code on emulated sensors)
+//! against an MQTT broker, and writes node registries for them.
+// The command prints what it is asked for (a registry file) on stdout; logs go to stderr.
+#![allow(clippy::print_stdout)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use firmware::node::NodeConfig;
+use protocol::FirmwareVersion;
+use protocol::registry::Registry;
+use simulators::clock::{SimClock, Speed, wall_ms};
+use simulators::fleet::{self, FleetConfig};
+use simulators::signal::{Episode, Scenario};
+
+/// Simulated air- and water-quality nodes for citysense.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a node registry (TOML, with fresh random keys) for Hau Giang stations.
+    Registry {
+        /// Number of air-quality nodes (ids from 101).
+        #[arg(long, default_value_t = 8)]
+        air: u32,
+        /// Number of water-quality nodes (ids from 201).
+        #[arg(long, default_value_t = 4)]
+        water: u32,
+    },
+    /// Run every node of a registry against a broker until Ctrl-C (or until --frames).
+    Fleet(FleetArgs),
+}
+
+#[derive(clap::Args)]
+struct FleetArgs {
+    /// Broker address.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    broker: String,
+    /// Node registry (from `citysense-sim registry`), shared with the collector and IOC API.
+    #[arg(long)]
+    registry: PathBuf,
+    /// Topic prefix.
+    #[arg(long, default_value = protocol::topic::DEFAULT_PREFIX)]
+    prefix: String,
+    /// Start simulated time this long ago (for example `6h`); history is backfilled.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    backfill: Duration,
+    /// Simulated seconds per real second, or `max` to run as fast as the broker takes frames.
+    /// Simulated time never runs ahead of the wall clock.
+    #[arg(long, default_value = "max")]
+    speed: String,
+    /// Stop each node after this many telemetry frames.
+    #[arg(long)]
+    frames: Option<u32>,
+    /// Sensor sampling interval (simulated time).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    sample_interval: Duration,
+    /// Reporting interval: one telemetry frame per node per interval (simulated time).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    report_interval: Duration,
+    /// Force a pollution episode: `NODE:START:DURATION:PM25`, START from the beginning of
+    /// simulated time, NODE a node id or `all`, PM25 the µg/m³ added. Example: `101:2h:90m:150`.
+    #[arg(long)]
+    episode: Vec<String>,
+    /// Boot counter the nodes report.
+    #[arg(long, default_value_t = 1)]
+    boot: u32,
+}
+
+fn parse_episode(spec: &str, start_ms: u64) -> anyhow::Result<Episode> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [node, start, duration, pm] = parts[..] else {
+        anyhow::bail!("--episode {spec:?}: expected NODE:START:DURATION:PM25, e.g. 101:2h:90m:150");
+    };
+    let node_id = match node {
+        "all" => None,
+        id => Some(
+            id.parse()
+                .with_context(|| format!("--episode {spec:?}: NODE must be a node id or `all`"))?,
+        ),
+    };
+    let offset =
+        humantime::parse_duration(start).with_context(|| format!("--episode {spec:?}: bad START"))?;
+    let duration =
+        humantime::parse_duration(duration).with_context(|| format!("--episode {spec:?}: bad DURATION"))?;
+    let pm2_5_added: f32 = pm
+        .parse()
+        .with_context(|| format!("--episode {spec:?}: PM25 must be a number"))?;
+    Ok(Episode {
+        node_id,
+        start_ms: start_ms + offset.as_millis() as u64,
+        duration_ms: duration.as_millis() as u64,
+        pm2_5_added,
+    })
+}
+
+fn fleet_config(args: FleetArgs) -> anyhow::Result<FleetConfig> {
+    let (host, port) = args
+        .broker
+        .rsplit_once(':')
+        .context("--broker must be HOST:PORT")?;
+    let port: u16 = port.parse().context("--broker port must be a number")?;
+    let registry = Registry::load(&args.registry)?;
+    let speed = match args.speed.as_str() {
+        "max" => Speed::Unlimited,
+        factor => Speed::Factor(
+            factor
+                .parse::<f64>()
+                .ok()
+                .filter(|f| *f > 0.0)
+                .context("--speed must be `max` or a positive number")?,
+        ),
+    };
+    let start_ms = wall_ms() - args.backfill.as_millis() as u64;
+    let episodes = args
+        .episode
+        .iter()
+        .map(|e| parse_episode(e, start_ms))
+        .collect::<anyhow::Result<_>>()?;
+    let interval_ms = |d: Duration, flag: &str| -> anyhow::Result<u32> {
+        u32::try_from(d.as_millis())
+            .ok()
+            .filter(|ms| *ms > 0)
+            .with_context(|| format!("{flag} must be between 1 ms and 49 days"))
+    };
+    Ok(FleetConfig {
+        host: host.to_owned(),
+        port,
+        prefix: args.prefix,
+        client_prefix: "citysense-sim".into(),
+        registry,
+        node: NodeConfig {
+            sample_interval_ms: interval_ms(args.sample_interval, "--sample-interval")?,
+            report_interval_ms: interval_ms(args.report_interval, "--report-interval")?,
+            firmware: FirmwareVersion {
+                major: 0,
+                minor: 1,
+                patch: 0,
+            },
+        },
+        clock: SimClock::new(start_ms, speed),
+        frames_per_node: args.frames,
+        scenario: Scenario { episodes },
+        boot: args.boot,
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let result: anyhow::Result<()> = match Cli::parse().command {
+        Command::Registry { air, water } => {
+            print!("{}", simulators::stations::hau_giang(air, water).to_toml());
+            Ok(())
+        }
+        Command::Fleet(args) => {
+            async {
+                let config = fleet_config(args)?;
+                let report = fleet::run(config, async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+                eprintln!(
+                    "Sent {} frames ({} telemetry), all acknowledged by the broker.",
+                    report.sent.len(),
+                    report.telemetry().count()
+                );
+                Ok(())
+            }
+            .await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn episodes_parse_and_bad_ones_say_what_is_wrong() {
+        let e = parse_episode("101:2h:90m:150", 1_000).expect("valid");
+        assert_eq!(
+            e,
+            Episode {
+                node_id: Some(101),
+                start_ms: 1_000 + 7_200_000,
+                duration_ms: 5_400_000,
+                pm2_5_added: 150.0
+            }
+        );
+        assert_eq!(parse_episode("all:0s:1h:50", 0).expect("valid").node_id, None);
+        let err = parse_episode("101:2h:150", 0).expect_err("3 parts").to_string();
+        assert!(err.contains("NODE:START:DURATION:PM25"), "{err}");
+        let err = format!("{:#}", parse_episode("x:2h:1h:150", 0).expect_err("bad node"));
+        assert!(err.contains("NODE"), "{err}");
+    }
+}
