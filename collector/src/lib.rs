@@ -25,7 +25,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use protocol::registry::Registry;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -46,6 +46,7 @@ pub struct Collector {
     sink: Sink,
     dead_letters: DeadLetterStore,
     stats: Arc<Stats>,
+    subscribed: watch::Sender<bool>,
 }
 
 impl Collector {
@@ -64,18 +65,26 @@ impl Collector {
                 config.dead_letter.path.display()
             )
         })?;
+        let (subscribed, _) = watch::channel(false);
         Ok(Collector {
             config,
             registry,
             sink,
             dead_letters,
             stats: Arc::default(),
+            subscribed,
         })
     }
 
     /// The collector's counters.
     pub fn stats(&self) -> Arc<Stats> {
         Arc::clone(&self.stats)
+    }
+
+    /// Turns true once the broker has granted the collector's subscriptions. Until then nothing
+    /// published reaches it (on a fresh broker there is no session to queue into).
+    pub fn subscribed(&self) -> watch::Receiver<bool> {
+        self.subscribed.subscribe()
     }
 
     /// Runs until `shutdown` resolves, then drains: stops taking messages, writes the batch,
@@ -87,6 +96,7 @@ impl Collector {
             sink,
             dead_letters,
             stats,
+            subscribed,
         } = self;
         info!(
             broker = %format!("{}:{}", config.mqtt.host, config.mqtt.port),
@@ -97,7 +107,7 @@ impl Collector {
         let max_frames = config.batch.max_frames;
         let (tx, rx) = mpsc::channel(max_frames);
         // Room for two batches of acks plus subscribes: acks never wait on a blocked poll.
-        let source = connect(&config.mqtt, tx, 2 * max_frames + 64);
+        let source = connect(&config.mqtt, tx, 2 * max_frames + 64, subscribed);
         let acker = Acker::start(source.client.clone(), Arc::clone(&stats));
         let pipeline = Pipeline {
             registry,

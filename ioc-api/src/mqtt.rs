@@ -11,7 +11,7 @@ use std::time::Duration;
 use protocol::inbound::accept;
 use protocol::registry::Registry;
 use protocol::topic::{AllNodes, NodeChannel};
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter, SubscribeReasonCode};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -31,14 +31,17 @@ pub(crate) async fn subscribe(
         .set_keep_alive(Duration::from_secs(config.keep_alive_s))
         .set_clean_session(false);
     let (client, mut eventloop) = AsyncClient::new(options, 64);
-    let filters: Vec<String> = [NodeChannel::Telemetry, NodeChannel::Status]
+    let filters: Vec<SubscribeFilter> = [NodeChannel::Telemetry, NodeChannel::Status]
         .into_iter()
         .map(|channel| {
-            AllNodes {
-                prefix: &config.prefix,
-                channel,
-            }
-            .to_string()
+            SubscribeFilter::new(
+                AllNodes {
+                    prefix: &config.prefix,
+                    channel,
+                }
+                .to_string(),
+                QoS::AtLeastOnce,
+            )
         })
         .collect();
     let mut failures = 0u32;
@@ -59,12 +62,21 @@ pub(crate) async fn subscribe(
                 // from a task of its own so the request channel never waits on this loop.
                 let (client, filters) = (client.clone(), filters.clone());
                 tokio::spawn(async move {
-                    for filter in filters {
-                        if let Err(e) = client.subscribe(&filter, QoS::AtLeastOnce).await {
-                            warn!(filter, error = %e, "Subscribe request failed.");
-                        }
+                    if let Err(e) = client.subscribe_many(filters).await {
+                        warn!(error = %e, "Subscribe request failed.");
                     }
                 });
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                if ack
+                    .return_codes
+                    .iter()
+                    .any(|c| matches!(c, SubscribeReasonCode::Failure))
+                {
+                    warn!("The broker refused the IOC API's subscription; check its ACLs.");
+                } else {
+                    state.subscribed.send_replace(true);
+                }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 match accept(&registry, &config.prefix, &publish.topic, &publish.payload) {

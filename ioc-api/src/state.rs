@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use protocol::Frame;
 use protocol::registry::{NodeInfo, Registry};
 use time::OffsetDateTime;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts::{AlertBook, Evaluation, Pm25Rule, Transition};
@@ -25,6 +25,8 @@ pub struct AppState {
     pub(crate) rule: Pm25Rule,
     pub(crate) offline_after: time::Duration,
     pub(crate) mqtt_connected: AtomicBool,
+    /// True once the broker granted the subscriptions.
+    pub(crate) subscribed: watch::Sender<bool>,
     /// Cancelled when the server stops, so open event streams end and shutdown can finish.
     pub(crate) shutdown: CancellationToken,
     next_event_id: AtomicU64,
@@ -50,6 +52,7 @@ impl AppState {
             rule,
             offline_after,
             mqtt_connected: AtomicBool::new(false),
+            subscribed: watch::channel(false).0,
             shutdown: CancellationToken::new(),
             next_event_id: AtomicU64::new(1),
             rejected: AtomicU64::new(0),
@@ -62,6 +65,11 @@ impl AppState {
 
     pub(crate) fn alerts(&self) -> RwLockReadGuard<'_, AlertBook> {
         read(&self.alerts)
+    }
+
+    /// Turns true once the broker has granted the API's subscriptions.
+    pub fn subscribed(&self) -> watch::Receiver<bool> {
+        self.subscribed.subscribe()
     }
 
     /// Frames refused by the acceptance rule so far.

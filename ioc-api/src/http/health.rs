@@ -13,6 +13,7 @@ pub(crate) async fn healthz(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({
         "status": "ok",
         "mqtt_connected": state.mqtt_connected.load(Ordering::Relaxed),
+        "mqtt_subscribed": *state.subscribed.borrow(),
         "frames_rejected": state.rejected(),
     }))
 }

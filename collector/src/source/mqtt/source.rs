@@ -4,8 +4,11 @@
 use std::time::Duration;
 
 use protocol::topic::{AllNodes, NodeChannel};
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS};
-use tokio::sync::mpsc;
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, SubscribeFilter,
+    SubscribeReasonCode,
+};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -24,8 +27,14 @@ pub struct MqttSource {
 /// waits, which is the back-pressure: the broker keeps what the collector has not taken.
 ///
 /// `request_capacity` must exceed the acks one batch can produce, so acks never wait on a poll
-/// that waits on the pipeline.
-pub fn connect(config: &MqttConfig, tx: mpsc::Sender<Publish>, request_capacity: usize) -> MqttSource {
+/// that waits on the pipeline. `subscribed` turns true once the broker has granted the
+/// subscriptions: frames published before that reach no session of ours.
+pub fn connect(
+    config: &MqttConfig,
+    tx: mpsc::Sender<Publish>,
+    request_capacity: usize,
+    subscribed: watch::Sender<bool>,
+) -> MqttSource {
     let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
     options
         .set_keep_alive(Duration::from_secs(config.keep_alive_s))
@@ -41,7 +50,7 @@ pub fn connect(config: &MqttConfig, tx: mpsc::Sender<Publish>, request_capacity:
         }
         .to_string()
     });
-    let task = tokio::spawn(poll(eventloop, client.clone(), filters, tx));
+    let task = tokio::spawn(poll(eventloop, client.clone(), filters, tx, subscribed));
     MqttSource { client, task }
 }
 
@@ -50,6 +59,7 @@ async fn poll(
     client: AsyncClient,
     filters: [String; 2],
     tx: mpsc::Sender<Publish>,
+    subscribed: watch::Sender<bool>,
 ) {
     let mut failures = 0u32;
     loop {
@@ -64,12 +74,10 @@ async fn poll(
                 // would otherwise leave us connected and deaf (rumqttc #250). From another task,
                 // so the request channel never waits on this loop.
                 let client = client.clone();
-                let filters = filters.clone();
+                let filters = filters.clone().map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce));
                 tokio::spawn(async move {
-                    for filter in filters {
-                        if let Err(e) = client.subscribe(&filter, QoS::AtLeastOnce).await {
-                            warn!(filter, error = %e, "Subscribe request failed.");
-                        }
+                    if let Err(e) = client.subscribe_many(filters).await {
+                        warn!(error = %e, "Subscribe request failed.");
                     }
                 });
             }
@@ -78,7 +86,18 @@ async fn poll(
                 // unacknowledged so the broker delivers it again next time.
                 let _ = tx.send(publish).await;
             }
-            Ok(Event::Incoming(Packet::SubAck(ack))) => debug!(pkid = ack.pkid, "Subscribed."),
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                if ack
+                    .return_codes
+                    .iter()
+                    .any(|c| matches!(c, SubscribeReasonCode::Failure))
+                {
+                    warn!(filters = ?filters, "The broker refused a subscription; check its ACLs.");
+                } else {
+                    debug!(filters = ?filters, "Subscribed.");
+                    subscribed.send_replace(true);
+                }
+            }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 info!("Disconnected from the MQTT broker.");
                 return;
