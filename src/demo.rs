@@ -1,0 +1,240 @@
+//! The whole system in one process: an embedded broker, the collector, the IOC API and a
+//! simulated fleet. Readings go to InfluxDB when one is configured, otherwise to a local
+//! line-protocol file that `citysense-collector ship` sends to InfluxDB later.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use collector::config::{BatchConfig, DeadLetterConfig, MqttConfig, RegistryConfig, SinkConfig};
+use firmware::node::NodeConfig;
+use protocol::FirmwareVersion;
+use protocol::registry::{Registry, StationKind};
+use simulators::clock::{SimClock, Speed, wall_ms};
+use simulators::fleet::{self, FleetConfig};
+use simulators::signal::{Episode, Scenario};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::broker;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// Where the registry, the readings file and the dead letters go.
+    pub data_dir: PathBuf,
+    /// The embedded broker's address; port 0 picks a free one.
+    pub mqtt_listen: SocketAddr,
+    /// The IOC API's address; port 0 picks a free one.
+    pub api_listen: SocketAddr,
+    /// Air nodes to simulate (when the registry is created).
+    pub air: u32,
+    /// Water nodes to simulate (when the registry is created).
+    pub water: u32,
+    /// History to backfill (as fast as the broker takes it) before running in real time.
+    pub backfill: Duration,
+    /// The InfluxDB to write to; `None` writes `readings.lp` in the data directory.
+    pub sink: Option<SinkConfig>,
+    /// Force a one-hour PM2.5 episode at the first air station, ending 20 minutes before the
+    /// backfill does: the alert is firing at start and resolves about 25 minutes later.
+    pub episode: bool,
+}
+
+/// A started demo: addresses to show the user, then [`Demo::run`].
+pub struct Demo {
+    /// Where the IOC API listens.
+    pub api: SocketAddr,
+    /// Where the embedded broker listens.
+    pub mqtt: SocketAddr,
+    /// Where readings are written.
+    pub sink: String,
+    /// The registry file.
+    pub registry_path: PathBuf,
+    collector: collector::Collector,
+    ioc: ioc_api::IocApi,
+    fleet: FleetConfig,
+}
+
+fn resolve_port(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    Ok(TcpListener::bind(addr)?.local_addr()?)
+}
+
+fn load_or_create_registry(path: &std::path::Path, air: u32, water: u32) -> anyhow::Result<Registry> {
+    if path.exists() {
+        return Ok(Registry::load(path)?);
+    }
+    let registry = simulators::stations::hau_giang(air, water);
+    std::fs::write(path, registry.to_toml()).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(registry)
+}
+
+impl Demo {
+    /// Prepares everything and starts the broker; nothing is simulated until [`Demo::run`].
+    ///
+    /// # Errors
+    ///
+    /// A data directory that cannot be written, a port that cannot be bound, a bad sink.
+    pub async fn start(config: DemoConfig) -> anyhow::Result<Demo> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+        let registry_path = config.data_dir.join("nodes.toml");
+        let registry = load_or_create_registry(&registry_path, config.air, config.water)?;
+
+        let mqtt = resolve_port(config.mqtt_listen)?;
+        broker::start(mqtt)?;
+
+        let sink = config.sink.clone().unwrap_or(SinkConfig::File {
+            path: config.data_dir.join("readings.lp"),
+        });
+        let collector_config = collector::Config {
+            mqtt: MqttConfig {
+                host: mqtt.ip().to_string(),
+                port: mqtt.port(),
+                client_id: "citysense-collector".into(),
+                prefix: protocol::topic::DEFAULT_PREFIX.into(),
+                keep_alive_s: 30,
+            },
+            registry: RegistryConfig {
+                path: registry_path.clone(),
+            },
+            sink,
+            batch: BatchConfig::default(),
+            dead_letter: DeadLetterConfig {
+                path: config.data_dir.join("dead-letter.jsonl"),
+            },
+        };
+        let collector = collector::Collector::new(collector_config.clone(), registry.clone())?;
+        let sink = collector_sink_description(&collector_config.sink);
+
+        let ioc_config = ioc_api::Config {
+            http: ioc_api::config::HttpConfig {
+                listen: config.api_listen,
+            },
+            mqtt: ioc_api::config::MqttConfig::new(mqtt.ip().to_string(), mqtt.port()),
+            registry: ioc_api::config::RegistryConfig {
+                path: registry_path.clone(),
+            },
+            stations: ioc_api::config::StationsConfig::default(),
+            rules: ioc_api::config::RulesConfig::default(),
+        };
+        let ioc = ioc_api::IocApi::bind(ioc_config, registry.clone()).await?;
+        let api = ioc.local_addr()?;
+
+        let start_ms = wall_ms() - config.backfill.as_millis() as u64;
+        let episodes = match (
+            config.episode,
+            registry.nodes().find(|n| n.kind == StationKind::Air),
+        ) {
+            (true, Some(node)) => {
+                let backfill_ms = config.backfill.as_millis() as u64;
+                let start = start_ms + backfill_ms.saturating_sub(80 * 60_000);
+                vec![Episode {
+                    node_id: Some(node.id),
+                    start_ms: start,
+                    duration_ms: 3_600_000,
+                    pm2_5_added: 120.0,
+                }]
+            }
+            _ => Vec::new(),
+        };
+        let fleet = FleetConfig {
+            host: mqtt.ip().to_string(),
+            port: mqtt.port(),
+            prefix: protocol::topic::DEFAULT_PREFIX.into(),
+            client_prefix: "citysense-sim".into(),
+            registry,
+            node: NodeConfig {
+                sample_interval_ms: 10_000,
+                report_interval_ms: 60_000,
+                firmware: FirmwareVersion {
+                    major: 0,
+                    minor: 1,
+                    patch: 0,
+                },
+            },
+            clock: SimClock::new(start_ms, Speed::Unlimited),
+            frames_per_node: None,
+            scenario: Scenario { episodes },
+            boot: 1,
+        };
+        Ok(Demo {
+            api,
+            mqtt,
+            sink,
+            registry_path,
+            collector,
+            ioc,
+            fleet,
+        })
+    }
+
+    /// Runs until `shutdown`: the fleet stops first, then the collector drains, then the API.
+    ///
+    /// # Errors
+    ///
+    /// If a component fails.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let cancel = CancellationToken::new();
+        let collector_stats = self.collector.stats();
+        let ready = [self.collector.subscribed(), self.ioc.state().subscribed()];
+        let collector = tokio::spawn(self.collector.run(cancel.clone().cancelled_owned()));
+        let ioc = tokio::spawn(self.ioc.run(cancel.clone().cancelled_owned()));
+        // Nodes start once both services are subscribed: on a fresh broker, frames published
+        // earlier would reach no session and be lost.
+        for mut subscribed in ready {
+            subscribed
+                .wait_for(|s| *s)
+                .await
+                .context("a service stopped before subscribing")?;
+        }
+        let fleet_stop = CancellationToken::new();
+        let fleet = tokio::spawn(fleet::run(self.fleet, fleet_stop.clone().cancelled_owned()));
+        let progress = tokio::spawn(report_progress(collector_stats));
+
+        shutdown.await;
+        info!("Stopping: fleet first, then the collector drains, then the API.");
+        fleet_stop.cancel();
+        match fleet.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "Fleet stopped with an error."),
+            Err(e) => warn!(error = %e, "Fleet task failed."),
+        }
+        cancel.cancel();
+        progress.abort();
+        let _ = collector.await;
+        ioc.await.context("IOC API task")??;
+        Ok(())
+    }
+}
+
+fn collector_sink_description(sink: &SinkConfig) -> String {
+    match sink {
+        SinkConfig::InfluxV1 { url, database, .. } => format!("InfluxDB v1 at {url}, database {database}"),
+        SinkConfig::InfluxV2 { url, bucket, .. } => format!("InfluxDB v2 API at {url}, bucket {bucket}"),
+        SinkConfig::File { path } => format!(
+            "{} (send it to InfluxDB later with `citysense-collector ship`)",
+            path.display()
+        ),
+    }
+}
+
+/// Logs the collector's counters every 10 s, so a long run shows it is alive.
+async fn report_progress(stats: std::sync::Arc<collector::Stats>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let s = stats.snapshot();
+        info!(
+            received = s.received,
+            written = s.written,
+            rejected = s.rejected_total(),
+            "Collector progress."
+        );
+    }
+}
