@@ -10,10 +10,10 @@ pub const FORMAT_VERSION: u8 = 1;
 /// Bit 0 of the header flags: the tag is a CRC-32, not an HMAC. Bits 1–7 are reserved.
 const FLAG_CRC_TAG: u8 = 0b0000_0001;
 
-/// Node clock values that are plausible: 2017-07-14 to 2100-01-01, in ms since the Unix epoch.
-/// 0 is allowed separately and means "clock not synced"; the collector then stamps the point.
-const TIME_MS_MIN: u64 = 1_500_000_000_000;
-const TIME_MS_MAX: u64 = 4_102_444_800_000;
+/// Node clock values a frame may carry besides 0: 2017-07-14 to 2100-01-01, in ms since the Unix
+/// epoch. 0 means "clock not synced"; the collector then stamps the point. A node whose clock
+/// reads outside this range sends 0.
+pub const TIME_MS_VALID: core::ops::RangeInclusive<u64> = 1_500_000_000_000..=4_102_444_800_000;
 
 /// The largest valid frame, in bytes: the size of the buffer a node needs.
 ///
@@ -72,7 +72,7 @@ impl Frame {
     }
 
     fn validate(&self) -> Result<(), (&'static str, i64)> {
-        if self.time_ms != 0 && !(TIME_MS_MIN..=TIME_MS_MAX).contains(&self.time_ms) {
+        if self.time_ms != 0 && !TIME_MS_VALID.contains(&self.time_ms) {
             return Err(("time_ms", i64::try_from(self.time_ms).unwrap_or(i64::MAX)));
         }
         self.body.validate()

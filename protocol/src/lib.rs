@@ -35,6 +35,6 @@ pub mod topic;
 
 pub use body::{AirSample, Body, FirmwareVersion, NodeStatus, StatusKind, WaterSample};
 pub use error::{DecodeError, EncodeError};
-pub use frame::{FORMAT_VERSION, Frame, MAX_FRAME_LEN, decode, peek_node_id};
+pub use frame::{FORMAT_VERSION, Frame, MAX_FRAME_LEN, TIME_MS_VALID, decode, peek_node_id};
 pub use quality::QualityFlags;
 pub use tag::{NodeKey, TAG_LEN, TagKind};

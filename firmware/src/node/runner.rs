@@ -1,16 +1,12 @@
 //! The node's schedule: when to sample, when to report, and how a frame is built and sent.
 
 use protocol::topic::NodeChannel;
-use protocol::{Body, EncodeError, Frame, MAX_FRAME_LEN, NodeStatus, StatusKind};
+use protocol::{Body, EncodeError, Frame, MAX_FRAME_LEN, NodeStatus, StatusKind, TIME_MS_VALID};
 
 use super::config::{NodeConfig, NodeIdentity};
 use super::error::NodeError;
 use super::sampler::Sampler;
 use super::transport::Transport;
-
-/// Wall-clock values the frame accepts (`FORMAT.md` §5 step 6: 0, or 1 500 000 000 000 to
-/// 4 102 444 800 000 ms since the epoch). Anything else is a clock that is not really set.
-const WALL_MS_VALID: core::ops::RangeInclusive<u64> = 1_500_000_000_000..=4_102_444_800_000;
 
 /// A sensor node: a [`Sampler`] on a schedule, turning its means into signed frames.
 ///
@@ -128,7 +124,7 @@ impl<S> Node<S> {
             node_id: self.identity.node_id,
             boot: self.identity.boot,
             seq: self.seq,
-            time_ms: if WALL_MS_VALID.contains(&wall_ms) {
+            time_ms: if TIME_MS_VALID.contains(&wall_ms) {
                 wall_ms
             } else {
                 0
