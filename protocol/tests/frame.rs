@@ -290,3 +290,14 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[test]
+fn an_overlong_varint_within_its_byte_limit_is_accepted_as_format_md_says() {
+    // node_id 7 written as 87 80 00 (three bytes instead of one), then a minimal air body.
+    let mut bytes = vec![1, 1, 0x87, 0x80, 0x00, 1, 0, 0, 0, 0, 1, 0];
+    let crc = crc32(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    bytes.extend_from_slice(&[0; 4]);
+    let frame = decode(&bytes, None).expect("overlong varint accepted");
+    assert_eq!(frame.node_id, 7);
+}

@@ -1,0 +1,28 @@
+//! Real services for whole-path tests: mosquitto, InfluxDB 1.x and VictoriaMetrics from Debian's
+//! packages, each a child process on free loopback ports with its files in a temp dir, stopped on drop.
+//! A test includes this with `mod support;`. See `shared/reference/services.md` for the behaviour
+//! these helpers encode.
+//!
+//! # Layout
+//! - `ports`: free loopback ports.
+//! - `process`: the child-process guard (binary lookup, log capture, readiness polling, stop/start).
+//! - `mosquitto`, `influx1`, `victoria`: one service each.
+//! - `mqtt`: a small rumqttc client for checks through the broker.
+
+// Each test binary compiles its own copy of this module and uses only some of the helpers (and of
+// the re-exports below); without these, every binary would warn about the ones it leaves out.
+#![allow(dead_code, unused_imports)]
+
+mod influx1;
+mod mosquitto;
+mod mqtt;
+mod ports;
+mod process;
+mod victoria;
+
+pub use influx1::Influx1;
+pub use mosquitto::{Mosquitto, MosquittoOptions};
+pub use mqtt::TestClient;
+pub use ports::{free_port, free_ports, with_free_ports};
+pub use process::{ChildProcess, find_program};
+pub use victoria::{ExportedSeries, VictoriaMetrics, VictoriaOptions};

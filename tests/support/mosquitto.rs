@@ -1,0 +1,140 @@
+//! A real mosquitto broker (Debian package `mosquitto`, 2.0.x) on a free loopback port.
+
+use std::fs;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tempfile::TempDir;
+
+use super::ports::with_free_ports;
+use super::process::ChildProcess;
+
+/// How long mosquitto may take to accept connections.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How to configure the broker.
+#[derive(Debug, Clone, Default)]
+pub struct MosquittoOptions {
+    /// Keep sessions, subscriptions and queued messages on disk across a restart
+    /// (`persistence true` with `persistence_location` in the broker's temp dir). Mosquitto writes the
+    /// file when it stops gracefully ([`Mosquitto::restart`], [`Mosquitto::stop`]), not on a kill.
+    pub persistence: bool,
+}
+
+/// A running `mosquitto -c <conf>` child; killed and reaped on drop.
+#[derive(Debug)]
+pub struct Mosquitto {
+    process: ChildProcess,
+    port: u16,
+    // Dropped after `process` (fields drop in order), so the broker is gone before its files are.
+    _dir: TempDir,
+}
+
+impl Mosquitto {
+    /// Starts a broker on a free 127.0.0.1 port; returns once the port accepts TCP connections.
+    ///
+    /// # Errors
+    /// When mosquitto is not installed, or it exits or is not ready in time (the error quotes its log).
+    pub async fn start(options: MosquittoOptions) -> Result<Self> {
+        with_free_ports(1, |ports| Self::start_on(ports[0], options.clone())).await
+    }
+
+    async fn start_on(port: u16, options: MosquittoOptions) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("mosquitto-")
+            .tempdir()
+            .context("creating a temp dir")?;
+        let data_dir = dir.path().join("data");
+        fs::create_dir(&data_dir).context("creating the persistence dir")?;
+        let config_path = dir.path().join("mosquitto.conf");
+        let mut config = format!(
+            "listener {port} 127.0.0.1\n\
+             allow_anonymous true\n\
+             # 0 = unlimited; the default (20 in flight) throttles a collector that acks after writing.\n\
+             max_inflight_messages 0\n\
+             max_queued_messages 0\n\
+             log_dest stderr\n\
+             log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
+             persistence {}\n",
+            options.persistence
+        );
+        if options.persistence {
+            // Saved as `<dir>/mosquitto.db` on a graceful stop (2.0 adds the slash itself).
+            config.push_str(&format!("persistence_location {}\n", data_dir.display()));
+        }
+        if rustix::process::getuid().is_root() {
+            // Started as root, mosquitto 2.0 switches to the user `mosquitto`, which cannot write to
+            // this root-owned temp dir (seen: "Error saving in-memory database ... Permission
+            // denied" on stop, so a restart silently loses the sessions); `user root` stays root.
+            config.push_str("user root\n");
+        }
+        fs::write(&config_path, config).context("writing mosquitto.conf")?;
+
+        let args = vec!["-c".to_owned(), config_path.display().to_string()];
+        let process = ChildProcess::spawn("mosquitto", "mosquitto", args, dir.path().join("mosquitto.log"))?;
+        let mut broker = Self {
+            process,
+            port,
+            _dir: dir,
+        };
+        broker.wait_ready().await?;
+        Ok(broker)
+    }
+
+    /// The TCP port the broker listens on (on 127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The host to connect to.
+    pub fn host(&self) -> &'static str {
+        "127.0.0.1"
+    }
+
+    /// Stops the broker gracefully (SIGTERM; with persistence on it saves its state first).
+    ///
+    /// # Errors
+    /// When the process cannot be signalled or reaped.
+    pub async fn stop(&mut self) -> Result<()> {
+        self.process.stop().await
+    }
+
+    /// Kills the broker like a crash (SIGKILL): unsaved persistent state is lost.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    /// Starts the broker again on the same port with the same config and data dir, after
+    /// [`Mosquitto::stop`] or [`Mosquitto::kill`].
+    ///
+    /// # Errors
+    /// As [`Mosquitto::start`].
+    pub async fn start_again(&mut self) -> Result<()> {
+        self.process.start_again()?;
+        self.wait_ready().await
+    }
+
+    /// Stops the broker gracefully and starts it again on the same port and data dir.
+    ///
+    /// # Errors
+    /// As [`Mosquitto::stop`] and [`Mosquitto::start`].
+    pub async fn restart(&mut self) -> Result<()> {
+        self.stop().await?;
+        self.start_again().await
+    }
+
+    /// The end of the broker's log (for assertion messages).
+    pub fn log_tail(&self) -> String {
+        self.process.log_tail()
+    }
+
+    async fn wait_ready(&mut self) -> Result<()> {
+        let port = self.port;
+        self.process
+            .wait_ready(READY_TIMEOUT, || async move {
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            })
+            .await
+    }
+}
