@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use collector::config::{BatchConfig, DeadLetterConfig, MqttConfig, RegistryConfig, SinkConfig};
+use collector::config::{BatchConfig, DeadLetterConfig, RegistryConfig, SinkConfig};
 use firmware::node::NodeConfig;
-use protocol::FirmwareVersion;
 use protocol::registry::{Registry, StationKind};
+use service::mqtt::MqttConfig;
 use simulators::clock::{SimClock, Speed, wall_ms};
 use simulators::fleet::{self, FleetConfig};
 use simulators::signal::{Episode, Scenario};
@@ -92,13 +92,7 @@ impl Demo {
             path: config.data_dir.join("readings.lp"),
         });
         let collector_config = collector::Config {
-            mqtt: MqttConfig {
-                host: mqtt.ip().to_string(),
-                port: mqtt.port(),
-                client_id: "citysense-collector".into(),
-                prefix: protocol::topic::DEFAULT_PREFIX.into(),
-                keep_alive_s: 30,
-            },
+            mqtt: MqttConfig::new(mqtt.ip().to_string(), mqtt.port(), "citysense-collector"),
             registry: RegistryConfig {
                 path: registry_path.clone(),
             },
@@ -115,7 +109,7 @@ impl Demo {
             http: ioc_api::config::HttpConfig {
                 listen: config.api_listen,
             },
-            mqtt: ioc_api::config::MqttConfig::new(mqtt.ip().to_string(), mqtt.port()),
+            mqtt: MqttConfig::new(mqtt.ip().to_string(), mqtt.port(), "citysense-ioc-api"),
             registry: ioc_api::config::RegistryConfig {
                 path: registry_path.clone(),
             },
@@ -148,15 +142,7 @@ impl Demo {
             prefix: protocol::topic::DEFAULT_PREFIX.into(),
             client_prefix: "citysense-sim".into(),
             registry,
-            node: NodeConfig {
-                sample_interval_ms: 10_000,
-                report_interval_ms: 60_000,
-                firmware: FirmwareVersion {
-                    major: 0,
-                    minor: 1,
-                    patch: 0,
-                },
-            },
+            node: NodeConfig::default(),
             clock: SimClock::new(start_ms, Speed::Unlimited),
             frames_per_node: None,
             scenario: Scenario { episodes },

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use citysense::demo::{Demo, DemoConfig};
 use clap::Parser;
-use collector::Secret;
 use collector::config::SinkConfig;
+use service::Secret;
 
 /// Runs the whole citysense system in one process: embedded MQTT broker, collector, IOC API and
 /// simulated air and water stations. Readings go to InfluxDB if you name one, otherwise to a
@@ -108,12 +108,7 @@ fn sink(cli: &Cli) -> anyhow::Result<Option<SinkConfig>> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,rumqttd=warn,rumqttd::router::routing=off,tower_http=warn".into()),
-        )
-        .init();
+    service::cli::init_tracing("info,rumqttd=warn,rumqttd::router::routing=off,tower_http=warn");
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -148,8 +143,5 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         sink = demo.sink,
         registry = demo.registry_path.display(),
     );
-    demo.run(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    demo.run(service::cli::shutdown_signal()).await
 }

@@ -10,14 +10,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use collector::config::{BatchConfig, DeadLetterConfig, MqttConfig, RegistryConfig, SinkConfig};
-use collector::{Collector, Secret, StatsSnapshot};
+use collector::config::{BatchConfig, DeadLetterConfig, RegistryConfig, SinkConfig};
+use collector::{Collector, StatsSnapshot};
 use firmware::node::NodeConfig;
 use futures::StreamExt;
 use protocol::registry::{NodeInfo, Registry, StationKind};
 use protocol::topic::{DEFAULT_PREFIX, NodeChannel, NodeTopic};
-use protocol::{AirSample, Body, FirmwareVersion, Frame, MAX_FRAME_LEN, WaterSample};
+use protocol::{AirSample, Body, Frame, MAX_FRAME_LEN, WaterSample};
 use serde_json::Value;
+use service::Secret;
+use service::mqtt::MqttConfig;
 use simulators::clock::{SimClock, Speed, wall_ms};
 use simulators::fleet::{self, FleetConfig, FleetReport, SentFrame};
 use simulators::signal::{Episode, Scenario};
@@ -40,13 +42,7 @@ fn collector_config(
     dir: &Path,
 ) -> collector::Config {
     collector::Config {
-        mqtt: MqttConfig {
-            host: mosquitto.host().into(),
-            port: mosquitto.port(),
-            client_id: client_id.into(),
-            prefix: DEFAULT_PREFIX.into(),
-            keep_alive_s: 30,
-        },
+        mqtt: MqttConfig::new(mosquitto.host(), mosquitto.port(), client_id),
         registry: RegistryConfig {
             path: registry.to_owned(),
         },
@@ -170,7 +166,7 @@ async fn frames_flow_from_simulated_nodes_to_both_databases_and_raise_an_alert()
         http: ioc_api::config::HttpConfig {
             listen: "127.0.0.1:0".parse()?,
         },
-        mqtt: ioc_api::config::MqttConfig::new(mosquitto.host(), mosquitto.port()),
+        mqtt: MqttConfig::new(mosquitto.host(), mosquitto.port(), "ioc-api"),
         registry: ioc_api::config::RegistryConfig {
             path: registry_path.clone(),
         },
@@ -235,12 +231,7 @@ async fn frames_flow_from_simulated_nodes_to_both_databases_and_raise_an_alert()
         registry: registry.clone(),
         node: NodeConfig {
             sample_interval_ms: 10_000,
-            report_interval_ms: 60_000,
-            firmware: FirmwareVersion {
-                major: 0,
-                minor: 1,
-                patch: 0,
-            },
+            ..NodeConfig::default()
         },
         clock: SimClock::new(start_ms, Speed::Unlimited),
         frames_per_node: Some(FRAMES_PER_NODE),

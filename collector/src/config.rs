@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::secret::Secret;
+use service::Secret;
+use service::config::{ConfigError, Validate};
+pub use service::mqtt::MqttConfig;
 
 /// Everything the collector needs to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,27 +24,6 @@ pub struct Config {
     pub batch: BatchConfig,
     /// Where rejected frames are kept.
     pub dead_letter: DeadLetterConfig,
-}
-
-/// The MQTT broker connection.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MqttConfig {
-    /// Broker host name or address.
-    pub host: String,
-    /// Broker TCP port.
-    #[serde(default = "default_mqtt_port")]
-    pub port: u16,
-    /// Client id. Keep it stable: the broker keeps this client's persistent session (and the
-    /// messages not yet acknowledged) under it across restarts.
-    #[serde(default = "default_client_id")]
-    pub client_id: String,
-    /// Topic prefix of the deployment.
-    #[serde(default = "default_prefix")]
-    pub prefix: String,
-    /// MQTT keep-alive in seconds.
-    #[serde(default = "default_keep_alive_s")]
-    pub keep_alive_s: u64,
 }
 
 /// Where the node registry is.
@@ -112,18 +93,6 @@ pub struct DeadLetterConfig {
     pub path: PathBuf,
 }
 
-fn default_mqtt_port() -> u16 {
-    1883
-}
-fn default_client_id() -> String {
-    "citysense-collector".into()
-}
-fn default_prefix() -> String {
-    protocol::topic::DEFAULT_PREFIX.into()
-}
-fn default_keep_alive_s() -> u64 {
-    30
-}
 fn default_max_frames() -> usize {
     5_000
 }
@@ -147,114 +116,39 @@ impl BatchConfig {
     }
 }
 
-/// A configuration that cannot work; the message names the field.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The TOML is not a collector configuration (serde names the field).
-    #[error("config file is not valid: {0}")]
-    Syntax(#[from] toml::de::Error),
-    /// A field has a value that cannot work.
-    #[error("config field `{field}` {problem}")]
-    Invalid {
-        /// Dotted path of the field.
-        field: &'static str,
-        /// What is wrong.
-        problem: String,
-    },
-}
-
-fn invalid(field: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        field,
-        problem: problem.into(),
-    }
-}
-
-impl Config {
-    /// Parses and validates TOML text.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] naming the first bad field.
-    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text)?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Reads, parses and validates a config file.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] naming the file or the first bad field.
-    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_toml(&text)
-    }
-
+impl Validate for Config {
     /// Checks values that parse but cannot work.
     ///
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] naming the field.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.mqtt.host.trim().is_empty() {
-            return Err(invalid("mqtt.host", "must not be empty"));
-        }
-        if self.mqtt.client_id.trim().is_empty() {
-            return Err(invalid(
-                "mqtt.client_id",
-                "must not be empty (the persistent session is keyed by it)",
-            ));
-        }
-        if self.mqtt.prefix.is_empty()
-            || self.mqtt.prefix.ends_with('/')
-            || self.mqtt.prefix.contains(['+', '#'])
-        {
-            return Err(invalid(
-                "mqtt.prefix",
-                "must be non-empty, without a trailing '/' or wildcards",
-            ));
-        }
-        if !(5..=3_600).contains(&self.mqtt.keep_alive_s) {
-            return Err(invalid("mqtt.keep_alive_s", "must be between 5 and 3600"));
-        }
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.mqtt.validate()?;
         if self.batch.max_frames == 0 {
-            return Err(invalid("batch.max_frames", "must be at least 1"));
+            return Err(ConfigError::invalid("batch.max_frames", "must be at least 1"));
         }
         if self.batch.max_age_ms == 0 {
-            return Err(invalid("batch.max_age_ms", "must be at least 1"));
+            return Err(ConfigError::invalid("batch.max_age_ms", "must be at least 1"));
         }
         match &self.sink {
             SinkConfig::InfluxV1 { url, database, .. } => {
                 check_url("sink.url", url)?;
                 if database.is_empty() {
-                    return Err(invalid("sink.database", "must not be empty"));
+                    return Err(ConfigError::invalid("sink.database", "must not be empty"));
                 }
             }
             SinkConfig::InfluxV2 { url, org, bucket, .. } => {
                 check_url("sink.url", url)?;
                 if org.is_empty() {
-                    return Err(invalid("sink.org", "must not be empty"));
+                    return Err(ConfigError::invalid("sink.org", "must not be empty"));
                 }
                 if bucket.is_empty() {
-                    return Err(invalid("sink.bucket", "must not be empty"));
+                    return Err(ConfigError::invalid("sink.bucket", "must not be empty"));
                 }
             }
             SinkConfig::File { path } => {
                 if path.as_os_str().is_empty() {
-                    return Err(invalid("sink.path", "must not be empty"));
+                    return Err(ConfigError::invalid("sink.path", "must not be empty"));
                 }
             }
         }
@@ -265,11 +159,14 @@ impl Config {
 fn check_url(field: &'static str, url: &str) -> Result<(), ConfigError> {
     match reqwest::Url::parse(url) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
-        Ok(_) => Err(invalid(
+        Ok(_) => Err(ConfigError::invalid(
             field,
             format!("must be an http:// or https:// URL, got {url:?}"),
         )),
-        Err(e) => Err(invalid(field, format!("is not a URL ({e}): {url:?}"))),
+        Err(e) => Err(ConfigError::invalid(
+            field,
+            format!("is not a URL ({e}): {url:?}"),
+        )),
     }
 }
 
@@ -282,28 +179,34 @@ mod tests {
 
     #[test]
     fn the_shipped_example_is_valid() {
-        let config = Config::from_toml(DEFAULT_CONFIG).expect("example config is valid");
+        let config = service::config::from_toml::<Config>(DEFAULT_CONFIG).expect("example config is valid");
         assert!(matches!(config.sink, SinkConfig::InfluxV2 { .. }));
     }
 
     #[test]
     fn errors_name_the_field() {
         let bad = DEFAULT_CONFIG.replace("max_frames = 5000", "max_frames = 0");
-        let err = Config::from_toml(&bad).expect_err("zero batch").to_string();
+        let err = service::config::from_toml::<Config>(&bad)
+            .expect_err("zero batch")
+            .to_string();
         assert!(err.contains("batch.max_frames"), "{err}");
 
         let typo = DEFAULT_CONFIG.replace("max_age_ms", "max_age");
-        let err = Config::from_toml(&typo).expect_err("unknown field").to_string();
+        let err = service::config::from_toml::<Config>(&typo)
+            .expect_err("unknown field")
+            .to_string();
         assert!(err.contains("max_age"), "{err}");
 
         let bad_url = DEFAULT_CONFIG.replace("http://127.0.0.1:8086", "127.0.0.1:8086");
-        let err = Config::from_toml(&bad_url).expect_err("bad url").to_string();
+        let err = service::config::from_toml::<Config>(&bad_url)
+            .expect_err("bad url")
+            .to_string();
         assert!(err.contains("sink.url"), "{err}");
     }
 
     #[test]
     fn secrets_do_not_leak_into_debug_output() {
-        let config = Config::from_toml(DEFAULT_CONFIG).expect("valid");
+        let config = service::config::from_toml::<Config>(DEFAULT_CONFIG).expect("valid");
         let shown = format!("{config:?}");
         assert!(!shown.contains("change-me"), "{shown}");
     }

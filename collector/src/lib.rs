@@ -10,12 +10,10 @@
 //! - `dead_letter`: where rejected frames are kept with their reason.
 //! - `ship`: sends a local line-protocol file to InfluxDB.
 //! - `stats`: counters.
-//! - `secret`: redacted strings for passwords and tokens.
 
 pub mod config;
 pub mod dead_letter;
 mod pipeline;
-mod secret;
 mod ship;
 pub mod sink;
 pub mod source;
@@ -29,8 +27,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-pub use config::{Config, ConfigError};
-pub use secret::Secret;
+pub use config::Config;
 pub use ship::ship_file;
 pub use stats::{Stats, StatsSnapshot};
 
@@ -57,7 +54,7 @@ impl Collector {
     ///
     /// An invalid config, a sink that cannot be built, a dead-letter file that cannot be opened.
     pub fn new(config: Config, registry: Registry) -> anyhow::Result<Self> {
-        config.validate()?;
+        service::config::Validate::validate(&config)?;
         let sink = Sink::from_config(&config.sink)?;
         let dead_letters = DeadLetterStore::open(&config.dead_letter.path).map_err(|e| {
             anyhow::anyhow!(

@@ -50,11 +50,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    service::cli::init_tracing("info");
     match Cli::parse().command {
         Command::PrintDefaultConfig => {
             print!("{DEFAULT_CONFIG}");
@@ -66,12 +62,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: &std::path::Path) -> anyhow::Result<()> {
-    let config = Config::load(config)?;
-    collector::run(config, shutdown_signal()).await
+    let config: Config = service::config::load(config)?;
+    collector::run(config, service::cli::shutdown_signal()).await
 }
 
 async fn ship(file: &std::path::Path, config: &std::path::Path) -> anyhow::Result<()> {
-    let config = Config::load(config)?;
+    let config: Config = service::config::load(config)?;
     let shipped = collector::ship_file(file, &config.sink).await?;
     let done = file.with_extension("shipped");
     std::fs::rename(file, &done)?;
@@ -86,26 +82,5 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
     }
 }

@@ -28,7 +28,7 @@ use protocol::registry::Registry;
 use tokio::net::TcpListener;
 use tracing::info;
 
-pub use config::{Config, ConfigError};
+pub use config::Config;
 pub use state::AppState;
 
 /// The API bound to its port, ready to run.
@@ -46,7 +46,7 @@ impl IocApi {
     ///
     /// An invalid config or a port that cannot be bound.
     pub async fn bind(config: Config, registry: Registry) -> anyhow::Result<Self> {
-        config.validate()?;
+        service::config::Validate::validate(&config)?;
         let listener = TcpListener::bind(config.http.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http.listen))?;

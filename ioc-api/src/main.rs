@@ -32,18 +32,21 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    service::cli::init_tracing("info");
     match Cli::parse().command {
         Command::PrintDefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             ExitCode::SUCCESS
         }
         Command::Run { config } => {
-            let result = async { ioc_api::run(Config::load(&config)?, shutdown_signal()).await }.await;
+            let result = async {
+                ioc_api::run(
+                    service::config::load::<Config>(&config)?,
+                    service::cli::shutdown_signal(),
+                )
+                .await
+            }
+            .await;
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -51,20 +54,6 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
-        }
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        },
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

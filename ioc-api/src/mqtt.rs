@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use protocol::inbound::accept;
 use protocol::registry::Registry;
-use protocol::topic::{AllNodes, NodeChannel};
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter, SubscribeReasonCode};
+use rumqttc::{AsyncClient, Event, Outgoing, Packet};
+use service::mqtt::{MqttConfig, NodeSubscription, reconnect_delay};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
-use crate::config::MqttConfig;
 use crate::state::AppState;
 
 /// Subscribes and feeds `state` until `cancel`, then disconnects.
@@ -26,24 +25,8 @@ pub(crate) async fn subscribe(
     state: Arc<AppState>,
     cancel: CancellationToken,
 ) {
-    let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
-    options
-        .set_keep_alive(Duration::from_secs(config.keep_alive_s))
-        .set_clean_session(false);
-    let (client, mut eventloop) = AsyncClient::new(options, 64);
-    let filters: Vec<SubscribeFilter> = [NodeChannel::Telemetry, NodeChannel::Status]
-        .into_iter()
-        .map(|channel| {
-            SubscribeFilter::new(
-                AllNodes {
-                    prefix: &config.prefix,
-                    channel,
-                }
-                .to_string(),
-                QoS::AtLeastOnce,
-            )
-        })
-        .collect();
+    let (client, mut eventloop) = AsyncClient::new(config.options(), 64);
+    let subscription = NodeSubscription::new(client.clone(), &config, state.subscribed.clone());
     let mut failures = 0u32;
     loop {
         let event = tokio::select! {
@@ -51,33 +34,6 @@ pub(crate) async fn subscribe(
             event = eventloop.poll() => event,
         };
         match event {
-            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                failures = 0;
-                state.mqtt_connected.store(true, Ordering::Relaxed);
-                info!(
-                    session_present = ack.session_present,
-                    "IOC API connected to the MQTT broker."
-                );
-                // Resubscribe on every connect (rumqttc forgets subscriptions on a clean start),
-                // from a task of its own so the request channel never waits on this loop.
-                let (client, filters) = (client.clone(), filters.clone());
-                tokio::spawn(async move {
-                    if let Err(e) = client.subscribe_many(filters).await {
-                        warn!(error = %e, "Subscribe request failed.");
-                    }
-                });
-            }
-            Ok(Event::Incoming(Packet::SubAck(ack))) => {
-                if ack
-                    .return_codes
-                    .iter()
-                    .any(|c| matches!(c, SubscribeReasonCode::Failure))
-                {
-                    warn!("The broker refused the IOC API's subscription; check its ACLs.");
-                } else {
-                    state.subscribed.send_replace(true);
-                }
-            }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 match accept(&registry, &config.prefix, &publish.topic, &publish.payload) {
                     Ok((frame, node)) => state.ingest(&frame, node, OffsetDateTime::now_utc()),
@@ -87,11 +43,17 @@ pub(crate) async fn subscribe(
                     }
                 }
             }
-            Ok(_) => {}
+            Ok(event) => {
+                if matches!(event, Event::Incoming(Packet::ConnAck(_))) {
+                    failures = 0;
+                    state.mqtt_connected.store(true, Ordering::Relaxed);
+                }
+                subscription.observe(&event);
+            }
             Err(e) => {
                 state.mqtt_connected.store(false, Ordering::Relaxed);
                 failures += 1;
-                let delay = Duration::from_millis(200 * u64::from(failures.min(25)));
+                let delay = reconnect_delay(failures);
                 warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "IOC API lost the MQTT broker; reconnecting.");
                 tokio::select! {
                     () = cancel.cancelled() => break,

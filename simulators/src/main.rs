@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use firmware::node::NodeConfig;
-use protocol::FirmwareVersion;
 use protocol::registry::Registry;
 use simulators::clock::{SimClock, Speed, wall_ms};
 use simulators::fleet::{self, FleetConfig};
@@ -140,11 +139,7 @@ fn fleet_config(args: FleetArgs) -> anyhow::Result<FleetConfig> {
         node: NodeConfig {
             sample_interval_ms: interval_ms(args.sample_interval, "--sample-interval")?,
             report_interval_ms: interval_ms(args.report_interval, "--report-interval")?,
-            firmware: FirmwareVersion {
-                major: 0,
-                minor: 1,
-                patch: 0,
-            },
+            firmware: firmware::node::FIRMWARE_VERSION,
         },
         clock: SimClock::new(start_ms, speed),
         frames_per_node: args.frames,
@@ -155,11 +150,7 @@ fn fleet_config(args: FleetArgs) -> anyhow::Result<FleetConfig> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    service::cli::init_tracing("info");
     let result: anyhow::Result<()> = match Cli::parse().command {
         Command::Registry { air, water } => {
             print!("{}", simulators::stations::hau_giang(air, water).to_toml());
@@ -168,10 +159,7 @@ async fn main() -> ExitCode {
         Command::Fleet(args) => {
             async {
                 let config = fleet_config(args)?;
-                let report = fleet::run(config, async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await?;
+                let report = fleet::run(config, service::cli::shutdown_signal()).await?;
                 eprintln!(
                     "Sent {} frames ({} telemetry), all acknowledged by the broker.",
                     report.sent.len(),

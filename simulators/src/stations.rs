@@ -5,8 +5,11 @@ use protocol::NodeKey;
 use protocol::registry::{NodeInfo, Registry, StationKind};
 use rand::Rng;
 
-/// (district, station code, name, longitude, latitude) for the province's towns.
-const TOWNS: [(&str, &str, &str, f64, f64); 8] = [
+/// A place for a station: (district, station code, name, longitude, latitude).
+type Site = (&'static str, &'static str, &'static str, f64, f64);
+
+/// The province's towns, for air stations.
+const TOWNS: [Site; 8] = [
     ("Vi Thanh", "VT", "Vi Thanh city centre", 105.4701, 9.7845),
     ("Nga Bay", "NB", "Nga Bay floating market", 105.8199, 9.8116),
     ("Long My", "LM", "Long My town", 105.5716, 9.6800),
@@ -17,8 +20,8 @@ const TOWNS: [(&str, &str, &str, f64, f64); 8] = [
     ("Long My", "LMt", "Long My market", 105.5960, 9.6500),
 ];
 
-/// (district, station code, canal name, longitude, latitude) for water stations.
-const CANALS: [(&str, &str, &str, f64, f64); 6] = [
+/// Canals and rivers, for water stations.
+const CANALS: [Site; 6] = [
     ("Vi Thanh", "XN", "Xa No canal at Vi Thanh", 105.4760, 9.7900),
     ("Long My", "CL", "Cai Lon river at Luong Nghia", 105.5200, 9.6300),
     ("Vi Thuy", "NM", "Nang Mau canal", 105.5600, 9.8000),
@@ -27,51 +30,55 @@ const CANALS: [(&str, &str, &str, f64, f64); 6] = [
     ("Nga Bay", "NB", "Cai Con river at Nga Bay", 105.8200, 9.8150),
 ];
 
-/// A registry with `air` air nodes (ids from 101) and `water` water nodes (ids from 201),
-/// placed round-robin over the towns and canals, each with a random 32-byte key.
+/// A registry with `air` air nodes (ids from 101) and `water` water nodes (ids from 201, or right
+/// after the air ids when there are more than 100), placed round-robin over the towns and canals,
+/// each with a random 32-byte key.
 pub fn hau_giang(air: u32, water: u32) -> Registry {
     let mut rng = rand::rng();
     let mut key = || NodeKey::new(rng.random());
-    let air_nodes: Vec<NodeInfo> = (0..air)
+    let water_first_id = 201.max(101 + air);
+    let nodes = place(&TOWNS, air, 101, StationKind::Air, &mut key)
+        .into_iter()
+        .chain(place(
+            &CANALS,
+            water,
+            water_first_id,
+            StationKind::Water,
+            &mut key,
+        ));
+    Registry::from_nodes(nodes)
+        .unwrap_or_else(|e| unreachable!("generated ids and station ids are unique: {e}"))
+}
+
+/// `count` nodes of `kind` from `first_id`, round-robin over `sites`; the second round at a site
+/// gets `#2` in its name and stands a little east.
+fn place(
+    sites: &[Site],
+    count: u32,
+    first_id: u32,
+    kind: StationKind,
+    key: &mut impl FnMut() -> NodeKey,
+) -> Vec<NodeInfo> {
+    let letter = if kind == StationKind::Air { 'A' } else { 'W' };
+    (0..count)
         .map(|i| {
-            let (district, code, name, lon, lat) = TOWNS[i as usize % TOWNS.len()];
-            let round = i as usize / TOWNS.len();
+            let (district, code, name, lon, lat) = sites[i as usize % sites.len()];
+            let round = i as usize / sites.len();
             NodeInfo {
-                id: 101 + i,
-                station: format!("HG-{code}-A{:02}", round + 1),
+                id: first_id + i,
+                station: format!("HG-{code}-{letter}{:02}", round + 1),
                 name: if round == 0 {
                     name.to_owned()
                 } else {
                     format!("{name} #{}", round + 1)
                 },
-                kind: StationKind::Air,
+                kind,
                 district: district.to_owned(),
                 location: Some((lon + 0.004 * round as f64, lat)),
                 key: Some(key()),
             }
         })
-        .collect();
-    let water_nodes: Vec<NodeInfo> = (0..water)
-        .map(|i| {
-            let (district, code, name, lon, lat) = CANALS[i as usize % CANALS.len()];
-            let round = i as usize / CANALS.len();
-            NodeInfo {
-                id: 201 + i,
-                station: format!("HG-{code}-W{:02}", round + 1),
-                name: if round == 0 {
-                    name.to_owned()
-                } else {
-                    format!("{name} #{}", round + 1)
-                },
-                kind: StationKind::Water,
-                district: district.to_owned(),
-                location: Some((lon, lat + 0.004 * round as f64)),
-                key: Some(key()),
-            }
-        })
-        .collect();
-    Registry::from_nodes(air_nodes.into_iter().chain(water_nodes))
-        .unwrap_or_else(|e| unreachable!("generated ids and station ids are unique: {e}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -82,6 +89,11 @@ mod tests {
     fn generated_registry_is_unique_and_round_trips() {
         let registry = hau_giang(20, 9);
         assert_eq!(registry.len(), 29);
+        assert_eq!(
+            hau_giang(150, 10).len(),
+            160,
+            "more than 100 air nodes do not collide with water ids"
+        );
         let stations: std::collections::HashSet<_> = registry.nodes().map(|n| n.station.clone()).collect();
         assert_eq!(stations.len(), 29, "station ids are unique");
         assert_eq!(

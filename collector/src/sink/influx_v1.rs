@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::secret::Secret;
 use crate::sink::WriteError;
+use service::Secret;
 
 /// Writes to an InfluxDB 1.x database.
 #[derive(Debug)]

@@ -3,8 +3,8 @@
 
 use influxdb2::api::write::TimestampPrecision;
 
-use crate::secret::Secret;
 use crate::sink::WriteError;
+use service::Secret;
 
 /// Writes to a bucket through `/api/v2/write`.
 pub struct InfluxV2Sink {

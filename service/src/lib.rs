@@ -1,0 +1,16 @@
+//! Plumbing shared by the host-side services (collector, IOC API, simulators, the all-in-one
+//! command), so each does the same thing the same way.
+//!
+//! # Layout
+//!
+//! - `config`: loading a TOML config file and validating it, with errors that name the field.
+//! - `mqtt`: the broker connection settings and the subscribe-on-every-connect rule.
+//! - `secret`: a string that never shows in logs.
+//! - `cli`: tracing set-up and the SIGINT/SIGTERM future for binaries.
+
+pub mod cli;
+pub mod config;
+pub mod mqtt;
+mod secret;
+
+pub use secret::Secret;
