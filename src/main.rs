@@ -16,7 +16,7 @@ use service::Secret;
 /// simulated air and water stations. Readings go to InfluxDB if you name one, otherwise to a
 /// local file in the data directory.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     /// Where the node registry, readings file and dead letters are kept.
     #[arg(long, default_value = "citysense-data")]
@@ -35,7 +35,7 @@ struct Cli {
     water: u32,
     /// History to backfill at start (as fast as the broker takes it), so rolling means and charts
     /// have data at once; after that the stations report in real time.
-    #[arg(long, value_parser = humantime_duration, default_value = "3h")]
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "3h")]
     backfill: Duration,
     /// Do not force the PM2.5 episode at the first air station.
     #[arg(long)]
@@ -56,21 +56,6 @@ struct Cli {
     /// InfluxDB 2.x API token.
     #[arg(long, env = "INFLUX_TOKEN", hide_env_values = true)]
     influx_token: Option<String>,
-}
-
-fn humantime_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 90m or 3h"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3_600,
-        "d" => n * 86_400,
-        _ => return Err(format!("{text:?}: use s, m, h or d, e.g. 90m or 3h")),
-    };
-    Ok(Duration::from_secs(secs))
 }
 
 fn sink(cli: &Cli) -> anyhow::Result<Option<SinkConfig>> {

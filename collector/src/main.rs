@@ -12,7 +12,7 @@ use collector::config::DEFAULT_CONFIG;
 /// Takes sensor-node frames from an MQTT broker, verifies and decodes them, and writes them to
 /// InfluxDB; acknowledges each message only once it is written.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

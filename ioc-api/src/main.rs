@@ -12,7 +12,7 @@ use ioc_api::config::DEFAULT_CONFIG;
 /// Serves live station readings, the PM2.5 alert rule and a server-sent-events stream to the
 /// operations centre's dashboards, fed by the nodes' MQTT frames.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

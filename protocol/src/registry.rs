@@ -65,12 +65,12 @@ pub struct NodeInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The file could not be read.
-    #[error("cannot read node registry {path}: {source}")]
+    #[error("cannot read node registry {path}: {error}")]
     Io {
         /// The file.
         path: String,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (shown in the message, so not chained as a source).
+        error: std::io::Error,
     },
     /// The TOML does not have the registry's shape.
     #[error("node registry is not valid: {0}")]
@@ -205,9 +205,9 @@ impl Registry {
     ///
     /// [`RegistryError::Io`] if the file cannot be read, otherwise as [`Registry::from_toml`].
     pub fn load(path: &Path) -> Result<Self, RegistryError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RegistryError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| RegistryError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         Self::from_toml(&text)
     }

@@ -9,12 +9,12 @@ use serde::de::DeserializeOwned;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {error}")]
     Io {
         /// The file.
         path: String,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (shown in the message, so not chained as a source).
+        error: std::io::Error,
     },
     /// The TOML does not have the configuration's shape (serde names the field).
     #[error("config file is not valid: {0}")]
@@ -66,9 +66,9 @@ pub fn from_toml<T: DeserializeOwned + Validate>(text: &str) -> Result<T, Config
 ///
 /// [`ConfigError`] naming the file or the first bad field.
 pub fn load<T: DeserializeOwned + Validate>(path: &Path) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
         path: path.display().to_string(),
-        source,
+        error,
     })?;
     from_toml(&text)
 }

@@ -17,7 +17,7 @@ use simulators::signal::{Episode, Scenario};
 
 /// Simulated air- and water-quality nodes for citysense.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
