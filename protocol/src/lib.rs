@@ -16,12 +16,15 @@
 //! - `quality`: the per-sample quality flags.
 //! - `tag`: [`NodeKey`], HMAC and CRC tags.
 //! - `topic`: MQTT topic names and their parser.
+//! - [`command`]: downlink commands (set interval, calibrate, status, reboot), signed with the
+//!   node's key and a counter against replay; the one place that encodes and checks them.
 //! - `error`: [`DecodeError`] and [`EncodeError`].
 //! - `registry` (feature `std`): the node registry file shared by the collector, IOC API and simulators.
 //! - `inbound` (feature `std`): the acceptance rule for an MQTT message, shared by every receiver.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 
 mod body;
+pub mod command;
 mod error;
 mod frame;
 #[cfg(feature = "std")]

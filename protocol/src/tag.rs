@@ -73,6 +73,28 @@ pub(crate) fn compute(key: Option<&NodeKey>, signed: &[u8]) -> [u8; TAG_LEN] {
     tag
 }
 
+/// The HMAC tag of `context ‖ signed`: the same key signs several kinds of message (frames,
+/// downlink commands), and a distinct context per kind keeps one kind from verifying as another.
+pub(crate) fn hmac_with_context(key: &NodeKey, context: &[u8], signed: &[u8]) -> [u8; TAG_LEN] {
+    let mac = hmac(key)
+        .chain_update(context)
+        .chain_update(signed)
+        .finalize()
+        .into_bytes();
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&mac[..TAG_LEN]);
+    tag
+}
+
+/// Checks an HMAC tag made by [`hmac_with_context`], in constant time.
+pub(crate) fn verify_with_context(key: &NodeKey, context: &[u8], signed: &[u8], tag: &[u8]) -> bool {
+    hmac(key)
+        .chain_update(context)
+        .chain_update(signed)
+        .verify_truncated_left(tag)
+        .is_ok()
+}
+
 /// Checks `tag` against `signed`; the HMAC comparison is constant-time.
 pub(crate) fn verify(key: Option<&NodeKey>, signed: &[u8], tag: &[u8]) -> bool {
     match key {

@@ -85,3 +85,63 @@ proptest! {
         let _ = decode(&bytes, None);
     }
 }
+
+mod commands {
+    use proptest::prelude::*;
+    use protocol::NodeKey;
+    use protocol::command::{
+        CalibrationPoint, CalibrationStep, Command, MAX_COMMAND_LEN, Probe, SignedCommand, decode,
+    };
+
+    fn command() -> impl Strategy<Value = Command> {
+        let probe = prop_oneof![
+            Just(Probe::Ph),
+            Just(Probe::DissolvedOxygen),
+            Just(Probe::Conductivity),
+            Just(Probe::Turbidity),
+            Just(Probe::WaterLevel)
+        ];
+        let point = (0u8..8).prop_map(|p| match p {
+            0 => CalibrationPoint::Clear,
+            1 => CalibrationPoint::Dry,
+            2 => CalibrationPoint::Zero,
+            3 => CalibrationPoint::Air,
+            4 => CalibrationPoint::Low,
+            5 => CalibrationPoint::Mid,
+            6 => CalibrationPoint::High,
+            _ => CalibrationPoint::Single,
+        });
+        prop_oneof![
+            (10u32..=86_400).prop_map(|seconds| Command::SetReportInterval { seconds }),
+            (probe, point, 0i32..=5_000).prop_map(|(probe, point, reference)| Command::Calibrate(
+                CalibrationStep {
+                    probe,
+                    point,
+                    reference
+                }
+            )),
+            Just(Command::RequestStatus),
+            Just(Command::Reboot),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+        /// Every valid command survives encode then decode, within MAX_COMMAND_LEN.
+        #[test]
+        fn decode_of_encode_is_identity(node_id in any::<u32>(), counter in any::<u64>(), command in command(), key in any::<[u8; 32]>()) {
+            let key = NodeKey::new(key);
+            let cmd = SignedCommand { node_id, counter, command };
+            let mut buf = [0u8; MAX_COMMAND_LEN];
+            let bytes = cmd.encode(&key, &mut buf).expect("valid commands encode");
+            prop_assert_eq!(decode(bytes, &key), Ok(cmd));
+        }
+
+        /// The command decoder returns an error, never panics, on arbitrary bytes.
+        #[test]
+        fn decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode(&bytes, &NodeKey::new([1; 32]));
+        }
+    }
+}
