@@ -1,5 +1,6 @@
 //! The collector's configuration: a TOML file, validated before anything starts.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,6 +25,109 @@ pub struct Config {
     pub batch: BatchConfig,
     /// Where rejected frames are kept.
     pub dead_letter: DeadLetterConfig,
+    /// The disk spool that holds written-off batches while InfluxDB is unreachable.
+    pub spool: SpoolConfig,
+    /// `/metrics`, `/healthz`, `/readyz`.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// How shutdown drains.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+}
+
+/// The disk spool (and the replay-window state kept beside it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoolConfig {
+    /// Directory for spool segments and the replay-window state; created if missing. Give each
+    /// collector its own.
+    pub dir: PathBuf,
+    /// The most bytes the spool may hold. When full, the collector stops acknowledging and the
+    /// broker holds the backlog.
+    #[serde(default = "default_spool_max_bytes")]
+    pub max_bytes: u64,
+    /// Size at which a segment file is closed and a new one started.
+    #[serde(default = "default_segment_bytes")]
+    pub segment_bytes: u64,
+}
+
+/// The observability endpoints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address for `/metrics`, `/healthz` and `/readyz` (port 0 picks a free one).
+    #[serde(default = "default_http_listen")]
+    pub listen: SocketAddr,
+}
+
+/// How shutdown drains.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// On SIGTERM the collector stops taking messages, writes (or spools) what it holds, acks
+    /// it and disconnects, all within this many ms; what is left then stays unacknowledged
+    /// and the broker redelivers it.
+    #[serde(default = "default_grace_ms")]
+    pub grace_ms: u64,
+}
+
+fn default_spool_max_bytes() -> u64 {
+    1 << 30
+}
+fn default_segment_bytes() -> u64 {
+    16 << 20
+}
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9310))
+}
+fn default_grace_ms() -> u64 {
+    10_000
+}
+fn default_max_unacked() -> usize {
+    20_000
+}
+fn default_true() -> bool {
+    true
+}
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+fn default_dead_letter_max_bytes() -> u64 {
+    64 << 20
+}
+
+impl SpoolConfig {
+    /// A spool in `dir` with the default bounds.
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        SpoolConfig {
+            dir: dir.into(),
+            max_bytes: default_spool_max_bytes(),
+            segment_bytes: default_segment_bytes(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: default_http_listen(),
+        }
+    }
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            grace_ms: default_grace_ms(),
+        }
+    }
+}
+
+impl ShutdownConfig {
+    /// The grace period as a duration.
+    pub fn grace(&self) -> Duration {
+        Duration::from_millis(self.grace_ms)
+    }
 }
 
 /// Where the node registry is.
@@ -53,6 +157,12 @@ pub enum SinkConfig {
         /// Password, when authentication is on.
         #[serde(default)]
         password: Option<Secret>,
+        /// Compress request bodies with gzip.
+        #[serde(default = "default_true")]
+        gzip: bool,
+        /// Time limit of one write request, in ms.
+        #[serde(default = "default_timeout_ms")]
+        timeout_ms: u64,
     },
     /// InfluxDB 2.x/3.x, Cloud, or any `/api/v2/write` server, through the `influxdb2` crate.
     InfluxV2 {
@@ -64,6 +174,12 @@ pub enum SinkConfig {
         bucket: String,
         /// API token.
         token: Secret,
+        /// Compress request bodies with gzip.
+        #[serde(default = "default_true")]
+        gzip: bool,
+        /// Time limit of one write request, in ms.
+        #[serde(default = "default_timeout_ms")]
+        timeout_ms: u64,
     },
     /// A local line-protocol file, appended and fsynced; `citysense-collector ship` sends it to
     /// InfluxDB later. For running without a database (the demo).
@@ -83,14 +199,34 @@ pub struct BatchConfig {
     /// Write when the oldest waiting frame is this old, in ms, however few there are.
     #[serde(default = "default_max_age_ms")]
     pub max_age_ms: u64,
+    /// The most messages the collector holds unacknowledged. Set the broker's limit on
+    /// unacknowledged messages to this or less (mosquitto: `max_inflight_messages`), so the
+    /// broker stops sending before the collector stops reading.
+    #[serde(default = "default_max_unacked")]
+    pub max_unacked: usize,
 }
 
 /// Where rejected frames go.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeadLetterConfig {
-    /// JSON-lines file: one record per rejected frame, with its reason and raw bytes.
+    /// JSON-lines file: one record per rejected frame, with its reason and raw bytes. One older
+    /// generation is kept beside it as `<path>.1`.
     pub path: PathBuf,
+    /// The most bytes the file and its older generation hold together; past that the oldest
+    /// records are dropped (counted and logged).
+    #[serde(default = "default_dead_letter_max_bytes")]
+    pub max_bytes: u64,
+}
+
+impl DeadLetterConfig {
+    /// A dead-letter file at `path` with the default bound.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        DeadLetterConfig {
+            path: path.into(),
+            max_bytes: default_dead_letter_max_bytes(),
+        }
+    }
 }
 
 fn default_max_frames() -> usize {
@@ -105,6 +241,7 @@ impl Default for BatchConfig {
         BatchConfig {
             max_frames: default_max_frames(),
             max_age_ms: default_max_age_ms(),
+            max_unacked: default_max_unacked(),
         }
     }
 }
@@ -130,15 +267,61 @@ impl Validate for Config {
         if self.batch.max_age_ms == 0 {
             return Err(ConfigError::invalid("batch.max_age_ms", "must be at least 1"));
         }
+        if self.batch.max_unacked < 2 * self.batch.max_frames {
+            return Err(ConfigError::invalid(
+                "batch.max_unacked",
+                format!(
+                    "must be at least twice batch.max_frames ({}), so one batch can fill while the last is written",
+                    self.batch.max_frames
+                ),
+            ));
+        }
+        if self.spool.dir.as_os_str().is_empty() {
+            return Err(ConfigError::invalid("spool.dir", "must not be empty"));
+        }
+        if self.spool.segment_bytes < 4096 {
+            return Err(ConfigError::invalid(
+                "spool.segment_bytes",
+                "must be at least 4096",
+            ));
+        }
+        if self.spool.max_bytes < self.spool.segment_bytes {
+            return Err(ConfigError::invalid(
+                "spool.max_bytes",
+                "must be at least spool.segment_bytes",
+            ));
+        }
+        if self.dead_letter.max_bytes < 4096 {
+            return Err(ConfigError::invalid(
+                "dead_letter.max_bytes",
+                "must be at least 4096",
+            ));
+        }
+        if self.shutdown.grace_ms == 0 {
+            return Err(ConfigError::invalid("shutdown.grace_ms", "must be at least 1"));
+        }
         match &self.sink {
-            SinkConfig::InfluxV1 { url, database, .. } => {
+            SinkConfig::InfluxV1 {
+                url,
+                database,
+                timeout_ms,
+                ..
+            } => {
                 check_url("sink.url", url)?;
+                check_timeout(*timeout_ms)?;
                 if database.is_empty() {
                     return Err(ConfigError::invalid("sink.database", "must not be empty"));
                 }
             }
-            SinkConfig::InfluxV2 { url, org, bucket, .. } => {
+            SinkConfig::InfluxV2 {
+                url,
+                org,
+                bucket,
+                timeout_ms,
+                ..
+            } => {
                 check_url("sink.url", url)?;
+                check_timeout(*timeout_ms)?;
                 if org.is_empty() {
                     return Err(ConfigError::invalid("sink.org", "must not be empty"));
                 }
@@ -156,6 +339,13 @@ impl Validate for Config {
     }
 }
 
+fn check_timeout(timeout_ms: u64) -> Result<(), ConfigError> {
+    if timeout_ms < 100 {
+        return Err(ConfigError::invalid("sink.timeout_ms", "must be at least 100"));
+    }
+    Ok(())
+}
+
 fn check_url(field: &'static str, url: &str) -> Result<(), ConfigError> {
     match reqwest::Url::parse(url) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
@@ -169,6 +359,10 @@ fn check_url(field: &'static str, url: &str) -> Result<(), ConfigError> {
         )),
     }
 }
+
+/// Prefix of the environment variables that override config fields:
+/// `CITYSENSE_COLLECTOR__SINK__TOKEN` sets `[sink] token`.
+pub const ENV_PREFIX: &str = "CITYSENSE_COLLECTOR";
 
 /// The commented configuration printed by `citysense-collector print-default-config`.
 pub const DEFAULT_CONFIG: &str = include_str!("../collector.example.toml");
@@ -202,6 +396,33 @@ mod tests {
             .expect_err("bad url")
             .to_string();
         assert!(err.contains("sink.url"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_apply_and_are_validated() {
+        let vars = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        };
+        let config: Config = service::config::from_toml_with_env(
+            DEFAULT_CONFIG,
+            ENV_PREFIX,
+            vars(&[
+                ("CITYSENSE_COLLECTOR__SINK__URL", "http://influx:8086"),
+                ("CITYSENSE_COLLECTOR__BATCH__MAX_FRAMES", "100"),
+                ("CITYSENSE_COLLECTOR__MQTT__SHARED_GROUP", "collectors"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(config.batch.max_frames, 100);
+        assert_eq!(config.mqtt.shared_group.as_deref(), Some("collectors"));
+        let err = service::config::from_toml_with_env::<Config>(
+            DEFAULT_CONFIG,
+            ENV_PREFIX,
+            vars(&[("CITYSENSE_COLLECTOR__BATCH__MAX_UNACKED", "10")]),
+        )
+        .expect_err("too small")
+        .to_string();
+        assert!(err.contains("batch.max_unacked"), "{err}");
     }
 
     #[test]

@@ -15,8 +15,15 @@
 //!   - [`node::Sampler`]: reads a station's sensors and averages them; [`node::AirSampler`] and
 //!     [`node::WaterSampler`] (over the [`node::WaterProbe`] seam) are the two stations.
 //!   - [`node::Transport`]: the uplink seam (MQTT on a board, a `Vec` in tests).
+//! - `storage`: flash on `sequential-storage`: [`storage::Settings`] (boot counter, downlink
+//!   counter, interval, calibrations) and [`storage::FrameQueue`] (store-and-forward).
+//! - `calibration`: probe calibration points and when they are due.
+//! - `exec`: [`exec::block_on`], the executor for the async flash and MQTT crates.
 //! - `src/bin/board.rs` (feature `board`): the Cortex-M binary for QEMU's `mps2-an386`.
 #![cfg_attr(not(test), no_std)]
 
+pub mod calibration;
 pub mod drivers;
+pub mod exec;
 pub mod node;
+pub mod storage;

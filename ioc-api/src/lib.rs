@@ -15,6 +15,7 @@ pub mod alerts;
 pub mod config;
 pub mod events;
 pub mod http;
+pub mod indices;
 pub mod live;
 mod mqtt;
 pub mod state;

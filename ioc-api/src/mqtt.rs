@@ -25,7 +25,15 @@ pub(crate) async fn subscribe(
     state: Arc<AppState>,
     cancel: CancellationToken,
 ) {
-    let (client, mut eventloop) = AsyncClient::new(config.options(), 64);
+    let options = match config.options() {
+        Ok(options) => options,
+        Err(e) => {
+            // validate() reads the same files before start; this is a file changed since.
+            tracing::error!(error = %e, "Cannot build the MQTT connection; the live state stays empty.");
+            return;
+        }
+    };
+    let (client, mut eventloop) = AsyncClient::new(options, 64);
     let subscription = NodeSubscription::new(client.clone(), &config, state.subscribed.clone());
     let mut failures = 0u32;
     loop {

@@ -19,6 +19,14 @@ pub enum ConfigError {
     /// The TOML does not have the configuration's shape (serde names the field).
     #[error("config file is not valid: {0}")]
     Syntax(#[from] toml::de::Error),
+    /// An environment override cannot apply (its variable is named).
+    #[error("environment variable {var}: {problem}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// A field has a value that cannot work.
     #[error("config field `{field}` {problem}")]
     Invalid {
@@ -71,4 +79,137 @@ pub fn load<T: DeserializeOwned + Validate>(path: &Path) -> Result<T, ConfigErro
         error,
     })?;
     from_toml(&text)
+}
+
+/// Reads a config file, applies environment overrides, then parses and validates.
+///
+/// A variable `{prefix}__SECTION__FIELD` (double underscores between the parts of the path,
+/// matched case-insensitively) sets `[section] field`, e.g. `CITYSENSE_COLLECTOR__SINK__TOKEN`
+/// sets `[sink] token`. The value is read as a TOML value when it is one (`5000`, `true`,
+/// `"text"`) and as a string otherwise, so `http://host:8086` needs no quotes.
+///
+/// # Errors
+///
+/// [`ConfigError`] naming the file, the variable or the first bad field.
+pub fn load_with_env<T: DeserializeOwned + Validate>(path: &Path, prefix: &str) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
+        path: path.display().to_string(),
+        error,
+    })?;
+    from_toml_with_env(&text, prefix, std::env::vars())
+}
+
+/// As [`load_with_env`], from text and an explicit set of variables (for tests).
+///
+/// # Errors
+///
+/// As [`load_with_env`].
+pub fn from_toml_with_env<T: DeserializeOwned + Validate>(
+    text: &str,
+    prefix: &str,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, ConfigError> {
+    let mut table: toml::Table = toml::from_str(text)?;
+    let marker = format!("{prefix}__");
+    let mut vars: Vec<(String, String)> = vars
+        .into_iter()
+        .filter(|(name, _)| name.starts_with(&marker))
+        .collect();
+    vars.sort();
+    for (var, raw) in vars {
+        let path: Vec<String> = var[marker.len()..].split("__").map(str::to_lowercase).collect();
+        if path.iter().any(String::is_empty) {
+            return Err(ConfigError::Env {
+                var,
+                problem: "has an empty part between `__`".into(),
+            });
+        }
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or(toml::Value::String(raw));
+        let (last, sections) = path
+            .split_last()
+            .unwrap_or_else(|| unreachable!("split yields one part"));
+        let mut current = &mut table;
+        for section in sections {
+            let entry = current
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            current = match entry {
+                toml::Value::Table(t) => t,
+                _ => {
+                    return Err(ConfigError::Env {
+                        var,
+                        problem: format!("`{section}` is not a table"),
+                    });
+                }
+            };
+        }
+        current.insert(last.clone(), value);
+    }
+    let config: T = table.try_into()?;
+    config.validate()?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Demo {
+        sink: Sink,
+    }
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Sink {
+        url: String,
+        batch: u32,
+    }
+    impl Validate for Demo {
+        fn validate(&self) -> Result<(), ConfigError> {
+            if self.sink.batch == 0 {
+                return Err(ConfigError::invalid("sink.batch", "must be at least 1"));
+            }
+            Ok(())
+        }
+    }
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+    }
+
+    #[test]
+    fn environment_overrides_fields_and_is_validated() {
+        let text = "[sink]\nurl = \"http://a\"\nbatch = 5\n";
+        let demo: Demo = from_toml_with_env(
+            text,
+            "APP",
+            vars(&[
+                ("APP__SINK__URL", "http://b:8086"),
+                ("APP__SINK__BATCH", "7"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(demo.sink.url, "http://b:8086");
+        assert_eq!(demo.sink.batch, 7);
+
+        let err = from_toml_with_env::<Demo>(text, "APP", vars(&[("APP__SINK__BATCH", "0")]))
+            .expect_err("zero")
+            .to_string();
+        assert!(err.contains("sink.batch"), "{err}");
+        let err = from_toml_with_env::<Demo>(text, "APP", vars(&[("APP__SINK__BACH", "1")]))
+            .expect_err("typo")
+            .to_string();
+        assert!(err.contains("bach"), "{err}");
+        let err = from_toml_with_env::<Demo>(text, "APP", vars(&[("APP__SINK__URL__X", "1")]))
+            .expect_err("not a table")
+            .to_string();
+        assert!(err.contains("APP__SINK__URL__X"), "{err}");
+    }
 }

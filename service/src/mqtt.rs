@@ -1,14 +1,20 @@
 //! The broker connection every service uses, and the subscription rule they share: subscribe on
 //! every connect, from a task of its own, and say when the broker has granted it.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::topic::{AllNodes, NodeChannel};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter, SubscribeReasonCode};
+use rumqttc::{
+    AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter, SubscribeReasonCode, TlsConfiguration,
+    Transport,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::Secret;
 use crate::config::ConfigError;
 
 /// Connection to the MQTT broker, the `[mqtt]` table of a service's config.
@@ -29,6 +35,34 @@ pub struct MqttConfig {
     /// MQTT keep-alive in seconds (5–3600).
     #[serde(default = "default_keep_alive_s")]
     pub keep_alive_s: u64,
+    /// User name for the broker, when it requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Password for `username`; never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// TLS to the broker; plain TCP when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// Subscribe through the shared subscription `$share/{group}/...`, so that every service
+    /// with the same group splits the stream (each message goes to one member). `None`: a
+    /// subscription of this client's own, which sees every message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_group: Option<String>,
+}
+
+/// TLS settings for the broker connection (rustls with the ring provider).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the certificate authorities that sign the broker's certificate.
+    pub ca_file: PathBuf,
+    /// PEM client certificate chain, for brokers that require client certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM private key of `client_cert_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key_file: Option<PathBuf>,
 }
 
 fn default_port() -> u16 {
@@ -50,6 +84,10 @@ impl MqttConfig {
             client_id: client_id.into(),
             prefix: default_prefix(),
             keep_alive_s: default_keep_alive_s(),
+            username: None,
+            password: None,
+            tls: None,
+            shared_group: None,
         }
     }
 
@@ -80,23 +118,122 @@ impl MqttConfig {
                 "must be between 5 and 3600",
             ));
         }
+        if self.password.is_some() && self.username.is_none() {
+            return Err(ConfigError::invalid(
+                "mqtt.password",
+                "is set without mqtt.username",
+            ));
+        }
+        if let Some(group) = &self.shared_group
+            && (group.is_empty() || group.contains(['/', '+', '#']))
+        {
+            return Err(ConfigError::invalid(
+                "mqtt.shared_group",
+                "must be non-empty, without '/', '+' or '#'",
+            ));
+        }
+        if let Some(tls) = &self.tls {
+            if tls.client_cert_file.is_some() != tls.client_key_file.is_some() {
+                return Err(ConfigError::invalid(
+                    "mqtt.tls.client_key_file",
+                    "client_cert_file and client_key_file go together",
+                ));
+            }
+            tls.client_config()?;
+        }
         Ok(())
     }
 
     /// Client options with a persistent session (clean session off), so the broker keeps what
-    /// was published while the service was away.
-    pub fn options(&self) -> MqttOptions {
+    /// was published while the service was away; with credentials and TLS when configured.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming `mqtt.tls.*` when a certificate or key file cannot be
+    /// read or parsed.
+    pub fn options(&self) -> Result<MqttOptions, ConfigError> {
         let mut options = MqttOptions::new(&self.client_id, &self.host, self.port);
         options
             .set_keep_alive(Duration::from_secs(self.keep_alive_s))
             .set_clean_session(false);
-        options
+        if let Some(user) = &self.username {
+            let password = self.password.as_ref().map(Secret::expose).unwrap_or_default();
+            options.set_credentials(user, password);
+        }
+        if let Some(tls) = &self.tls {
+            let config = tls.client_config()?;
+            options.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(config))));
+        }
+        Ok(options)
     }
 
     /// `host:port`, for logs.
     pub fn address(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
+}
+
+impl TlsConfig {
+    /// A rustls client config with the ring provider, chosen explicitly: aws-lc-rs (rustls'
+    /// default) builds C code with cmake, which the CI machines would pay for on every run.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the file that cannot be read or holds nothing usable.
+    pub fn client_config(&self) -> Result<rustls::ClientConfig, ConfigError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ConfigError::invalid("mqtt.tls", e.to_string()))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in read_certs("mqtt.tls.ca_file", &self.ca_file)? {
+            roots
+                .add(cert)
+                .map_err(|e| ConfigError::invalid("mqtt.tls.ca_file", e.to_string()))?;
+        }
+        let builder = builder.with_root_certificates(roots);
+        match (&self.client_cert_file, &self.client_key_file) {
+            (Some(cert), Some(key)) => {
+                let chain = read_certs("mqtt.tls.client_cert_file", cert)?;
+                let pem = read_file("mqtt.tls.client_key_file", key)?;
+                let key = rustls_pemfile::private_key(&mut pem.as_slice())
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| {
+                        ConfigError::invalid(
+                            "mqtt.tls.client_key_file",
+                            format!("{} holds no PEM private key", key.display()),
+                        )
+                    })?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| ConfigError::invalid("mqtt.tls.client_key_file", e.to_string()))
+            }
+            _ => Ok(builder.with_no_client_auth()),
+        }
+    }
+}
+
+fn read_file(field: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path)
+        .map_err(|e| ConfigError::invalid(field, format!("cannot read {}: {e}", path.display())))
+}
+
+fn read_certs(
+    field: &'static str,
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ConfigError> {
+    let pem = read_file(field, path)?;
+    let certs = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ConfigError::invalid(field, format!("{}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(ConfigError::invalid(
+            field,
+            format!("{} holds no PEM certificate", path.display()),
+        ));
+    }
+    Ok(certs)
 }
 
 /// Subscribes a service to every node's telemetry and status topics on each connect, and turns
@@ -121,7 +258,14 @@ impl NodeSubscription {
         let prefix = config.prefix.as_str();
         let filters = [NodeChannel::Telemetry, NodeChannel::Status]
             .into_iter()
-            .map(|channel| SubscribeFilter::new(AllNodes { prefix, channel }.to_string(), QoS::AtLeastOnce))
+            .map(|channel| {
+                let filter = AllNodes { prefix, channel }.to_string();
+                let filter = match &config.shared_group {
+                    Some(group) => format!("$share/{group}/{filter}"),
+                    None => filter,
+                };
+                SubscribeFilter::new(filter, QoS::AtLeastOnce)
+            })
             .collect();
         NodeSubscription {
             client,

@@ -4,7 +4,9 @@
 //! so the same code runs on the board from SysTick and in tests through 24 hours in milliseconds.
 
 mod config;
+mod downlink;
 mod error;
+mod forward;
 mod mean;
 mod runner;
 mod sampler;
@@ -15,8 +17,10 @@ mod water;
 
 pub use air::{AirSampler, PM_MAX_UG_M3, PMS_WARM_UP_MS};
 pub use config::{FIRMWARE_VERSION, NodeConfig, NodeIdentity};
+pub use downlink::DownlinkError;
 pub use error::NodeError;
-pub use runner::Node;
+pub use forward::{ForwardPolicy, StoreAndForward};
+pub use runner::{LinkStatus, Node};
 pub use sampler::Sampler;
 pub use transport::Transport;
 pub use water::{WaterProbe, WaterReading, WaterSampler};

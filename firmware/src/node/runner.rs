@@ -23,6 +23,20 @@ pub struct Node<S> {
     next_report_ms: u64,
     frames_sent: u32,
     frames_dropped: u32,
+    link: LinkStatus,
+}
+
+/// What the node's status frames report about its power and uplink, as the board last measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkStatus {
+    /// Battery voltage in mV; `None` on mains power.
+    pub battery_mv: Option<u16>,
+    /// Link quality (modem RSSI) in dBm, when known.
+    pub rssi_dbm: Option<i16>,
+    /// Frames dropped from the store-and-forward queue since boot because it was full.
+    pub queue_dropped: u32,
+    /// Frames waiting in the store-and-forward queue.
+    pub queued: usize,
 }
 
 impl<S> Node<S> {
@@ -38,7 +52,21 @@ impl<S> Node<S> {
             next_report_ms: report_interval,
             frames_sent: 0,
             frames_dropped: 0,
+            link: LinkStatus::default(),
         }
+    }
+
+    /// Updates what the next status frame reports about power, link and queue.
+    pub fn set_link_status(&mut self, link: LinkStatus) {
+        self.link = link;
+    }
+
+    /// Changes the reporting interval from now on (a downlink command); the current interval ends
+    /// at the next multiple of the new one, and its readings go into that frame.
+    pub fn set_report_interval_ms(&mut self, report_interval_ms: u32, uptime_ms: u64) {
+        self.config.report_interval_ms = report_interval_ms.max(1);
+        let interval = u64::from(self.config.report_interval_ms);
+        self.next_report_ms = (uptime_ms - uptime_ms % interval).saturating_add(interval);
     }
 
     /// The sequence number the next frame will carry.
@@ -105,12 +133,10 @@ impl<S> Node<S> {
             kind,
             firmware: self.config.firmware,
             uptime_s: u32::try_from(uptime_ms / 1_000).unwrap_or(u32::MAX),
-            // Battery and modem readings come with the board support for them.
-            battery_mv: None,
-            rssi_dbm: None,
-            frames_dropped: self.frames_dropped,
-            // No store-and-forward ring yet: nothing is ever queued.
-            frames_queued: 0,
+            battery_mv: self.link.battery_mv,
+            rssi_dbm: self.link.rssi_dbm,
+            frames_dropped: self.frames_dropped.saturating_add(self.link.queue_dropped),
+            frames_queued: u16::try_from(self.link.queued).unwrap_or(u16::MAX),
         })
     }
 
@@ -147,7 +173,6 @@ impl<S> Node<S> {
     ) -> Result<(), NodeError<T::Error>> {
         let mut buf = [0u8; MAX_FRAME_LEN];
         let result = match self.encode(body, wall_ms, &mut buf) {
-            // Store-and-forward goes here: a ring of encoded frames between encode and publish.
             Ok(bytes) => transport.publish(channel, bytes).map_err(NodeError::Publish),
             Err(e) => Err(NodeError::Encode(e)),
         };

@@ -1,6 +1,9 @@
 //! The seam between the node's schedule and a station's sensors.
 
 use protocol::Body;
+use protocol::command::CalibrationStep;
+
+use crate::calibration::Calibration;
 
 /// Reads a station's sensors and averages them over a reporting interval.
 pub trait Sampler {
@@ -12,4 +15,13 @@ pub trait Sampler {
     /// sampled since the last call. A sensor with no valid reading in the interval is absent (`None`)
     /// in the body, never 0.
     fn take_body(&mut self) -> Option<Body>;
+
+    /// Takes one calibration point (a downlink command) with the probe in the standard, and returns
+    /// the probe's calibration with it added, for the node to keep in flash; `None` if this
+    /// station has no such probe or the probe cannot be read now. `now_s` is Unix seconds (0 when
+    /// the clock is not synced).
+    fn calibrate(&mut self, step: CalibrationStep, now_s: u32) -> Option<Calibration> {
+        let _ = (step, now_s);
+        None
+    }
 }

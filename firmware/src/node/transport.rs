@@ -4,8 +4,8 @@ use protocol::topic::NodeChannel;
 
 /// Sends one encoded frame on one of the node's topics.
 ///
-/// Design: the transport takes bytes, not a `Frame`, so a later store-and-forward ring can sit between
-/// the node and the transport holding encoded frames, oldest first, without re-encoding them.
+/// Design: the transport takes bytes, not a `Frame`, so the store-and-forward queue
+/// ([`super::StoreAndForward`], itself a `Transport`) holds encoded frames without re-encoding them.
 pub trait Transport {
     /// Why a publish failed.
     type Error;
