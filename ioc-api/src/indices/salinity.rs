@@ -149,7 +149,8 @@ mod tests {
         let code = |s| classify(&classes, s).map(|c| c.code.as_str());
         assert_eq!(code(0.2), Some("fresh"));
         assert!((DRINKING_LIMIT_PPT - 0.4516).abs() < 1e-4);
-        assert_eq!(code(0.4516), Some("above_drinking_limit"));
+        assert_eq!(code(DRINKING_LIMIT_PPT), Some("above_drinking_limit"));
+        assert_eq!(code(0.45), Some("fresh"));
         assert_eq!(code(0.99), Some("above_drinking_limit"));
         assert_eq!(code(1.0), Some("crop_caution"));
         assert_eq!(code(4.0), Some("intrusion"));

@@ -417,8 +417,8 @@ mod tests {
                 do_saturation(t)
             );
         }
-        // 6.0 mg/L at 30 °C is 80.6 % saturation.
-        assert!((do_percent(6.0, 30.0) - 80.6).abs() < 0.05);
+        // 6.0 mg/L at 30 °C: 6.0 / 7.4374 = 80.67 % saturation.
+        assert!((do_percent(6.0, 30.0) - 80.67).abs() < 0.01);
     }
 
     #[test]
