@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use collector::config::{BatchConfig, DeadLetterConfig, RegistryConfig, SinkConfig};
+use collector::config::{
+    BatchConfig, DeadLetterConfig, HttpConfig, RegistryConfig, ShutdownConfig, SinkConfig, SpoolConfig,
+};
 use firmware::node::NodeConfig;
 use protocol::registry::{Registry, StationKind};
 use service::mqtt::MqttConfig;
@@ -86,7 +88,7 @@ impl Demo {
         let registry = load_or_create_registry(&registry_path, config.air, config.water)?;
 
         let mqtt = resolve_port(config.mqtt_listen)?;
-        broker::start(mqtt)?;
+        let mqtt_v5 = broker::start(mqtt)?;
 
         let sink = config.sink.clone().unwrap_or(SinkConfig::File {
             path: config.data_dir.join("readings.lp"),
@@ -98,9 +100,13 @@ impl Demo {
             },
             sink,
             batch: BatchConfig::default(),
-            dead_letter: DeadLetterConfig {
-                path: config.data_dir.join("dead-letter.jsonl"),
+            dead_letter: DeadLetterConfig::at(config.data_dir.join("dead-letter.jsonl")),
+            spool: SpoolConfig::at(config.data_dir.join("collector-spool")),
+            // Port 0: the demo must start on a machine where 9310 is taken.
+            http: HttpConfig {
+                listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             },
+            shutdown: ShutdownConfig::default(),
         };
         let collector = collector::Collector::new(collector_config.clone(), registry.clone())?;
         let sink = collector_sink_description(&collector_config.sink);
@@ -137,8 +143,8 @@ impl Demo {
             _ => Vec::new(),
         };
         let fleet = FleetConfig {
-            host: mqtt.ip().to_string(),
-            port: mqtt.port(),
+            host: mqtt_v5.ip().to_string(),
+            port: mqtt_v5.port(),
             prefix: protocol::topic::DEFAULT_PREFIX.into(),
             client_prefix: "citysense-sim".into(),
             registry,

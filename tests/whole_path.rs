@@ -10,7 +10,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use collector::config::{BatchConfig, DeadLetterConfig, RegistryConfig, SinkConfig};
+use collector::config::{
+    BatchConfig, DeadLetterConfig, HttpConfig, RegistryConfig, ShutdownConfig, SinkConfig, SpoolConfig,
+};
 use collector::{Collector, StatsSnapshot};
 use firmware::node::NodeConfig;
 use futures::StreamExt;
@@ -50,10 +52,14 @@ fn collector_config(
         batch: BatchConfig {
             max_frames: 500,
             max_age_ms: 200,
+            ..BatchConfig::default()
         },
-        dead_letter: DeadLetterConfig {
-            path: dir.join(format!("{client_id}-dead-letter.jsonl")),
+        dead_letter: DeadLetterConfig::at(dir.join(format!("{client_id}-dead-letter.jsonl"))),
+        spool: SpoolConfig::at(dir.join(format!("{client_id}-spool"))),
+        http: HttpConfig {
+            listen: "127.0.0.1:0".parse().expect("an address"),
         },
+        shutdown: ShutdownConfig::default(),
     }
 }
 
@@ -147,12 +153,16 @@ async fn frames_flow_from_simulated_nodes_to_both_databases_and_raise_an_alert()
         retention_policy: None,
         username: None,
         password: None,
+        gzip: true,
+        timeout_ms: 10_000,
     };
     let v2_sink = SinkConfig::InfluxV2 {
         url: victoria.url(),
         org: "haugiang".into(),
         bucket: "telemetry".into(),
         token: Secret::new("unused-by-victoria-metrics"),
+        gzip: true,
+        timeout_ms: 10_000,
     };
     let v1_config = collector_config(&mosquitto, "collector-v1", &registry_path, v1_sink, dir.path());
     let v2_config = collector_config(&mosquitto, "collector-v2", &registry_path, v2_sink, dir.path());

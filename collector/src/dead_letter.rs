@@ -1,41 +1,54 @@
 //! The dead-letter store: every rejected frame, kept with its reason and raw bytes.
 //!
-//! One JSON object per line, so `jq` and `grep` can inspect it and nothing is lost on a crash
-//! but the line being written. Rotation and bounds come with the disk spool.
+//! One JSON object per line, so `jq` and `grep` can read it too, and `citysense-collector
+//! dead-letters` summarises or lists it. Records are appended as frames are rejected and synced
+//! to disk ([`DeadLetterStore::sync`]) before the batch holding them is acknowledged.
+//!
+//! Bounded: when the file passes half of `max_bytes` it becomes `<path>.1` (replacing the older
+//! generation, whose records are counted as dropped and logged), so the two together stay under
+//! the bound and the newest records are always kept.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+/// Payload bytes kept in a record; an oversized payload is kept up to here (its full length is
+/// in `payload_len`), so a flood of huge messages cannot fill the disk.
+pub const MAX_KEPT_PAYLOAD: usize = 1024;
+
 /// One rejected frame.
-#[derive(Debug, Serialize)]
-pub struct DeadLetter<'a> {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
     /// When the collector rejected it (RFC 3339, UTC).
     pub rejected_at: String,
     /// The MQTT topic it came on.
-    pub topic: &'a str,
+    pub topic: String,
     /// Machine-readable reason (the counter's label).
-    pub reason: &'static str,
+    pub reason: String,
     /// Human-readable detail.
     pub detail: String,
-    /// The payload, hex-encoded.
+    /// The payload's length in bytes.
+    #[serde(default)]
+    pub payload_len: usize,
+    /// The payload (the first [`MAX_KEPT_PAYLOAD`] bytes of it), hex-encoded.
     pub payload_hex: String,
 }
 
-impl<'a> DeadLetter<'a> {
+impl DeadLetter {
     /// A record stamped now.
-    pub fn new(topic: &'a str, reason: &'static str, detail: String, payload: &[u8]) -> Self {
+    pub fn new(topic: &str, reason: &str, detail: String, payload: &[u8]) -> Self {
         let rejected_at = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
         DeadLetter {
             rejected_at,
-            topic,
-            reason,
+            topic: topic.to_owned(),
+            reason: reason.to_owned(),
             detail,
-            payload_hex: hex::encode(payload),
+            payload_len: payload.len(),
+            payload_hex: hex::encode(&payload[..payload.len().min(MAX_KEPT_PAYLOAD)]),
         }
     }
 }
@@ -45,6 +58,10 @@ impl<'a> DeadLetter<'a> {
 pub struct DeadLetterStore {
     path: PathBuf,
     file: File,
+    size: u64,
+    max_bytes: u64,
+    unsynced: bool,
+    dropped: u64,
 }
 
 impl DeadLetterStore {
@@ -53,28 +70,135 @@ impl DeadLetterStore {
     /// # Errors
     ///
     /// The I/O error, for example a missing directory or no permission.
-    pub fn open(path: &Path) -> io::Result<Self> {
+    pub fn open(path: &Path, max_bytes: u64) -> io::Result<Self> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
         Ok(DeadLetterStore {
             path: path.to_owned(),
             file,
+            size,
+            max_bytes,
+            unsynced: false,
+            dropped: 0,
         })
     }
 
-    /// Appends one record and syncs it to disk, so the frame can be acknowledged afterwards.
+    /// Appends one record (not yet synced: call [`DeadLetterStore::sync`] before acking).
     ///
     /// # Errors
     ///
     /// The I/O error; the caller must not acknowledge the frame then.
-    pub fn append(&mut self, record: &DeadLetter<'_>) -> io::Result<()> {
+    pub fn append(&mut self, record: &DeadLetter) -> io::Result<()> {
         let mut line = serde_json::to_vec(record)?;
         line.push(b'\n');
+        if self.size + line.len() as u64 > self.max_bytes / 2 && self.size > 0 {
+            self.rotate()?;
+        }
         self.file.write_all(&line)?;
-        self.file.sync_data()
+        self.size += line.len() as u64;
+        self.unsynced = true;
+        Ok(())
+    }
+
+    /// Makes every appended record durable.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if self.unsynced {
+            self.file.sync_data()?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Records dropped by rotation since open.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// The file being written.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        self.file.sync_data()?;
+        let older = older_generation(&self.path);
+        if let Ok(file) = File::open(&older) {
+            let lost = BufReader::new(file).lines().count() as u64;
+            if lost > 0 {
+                self.dropped += lost;
+                tracing::warn!(path = %older.display(), records = lost,
+                    "Dead-letter store is at its bound; dropping its oldest records.");
+            }
+        }
+        fs::rename(&self.path, &older)?;
+        self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+fn older_generation(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".1");
+    PathBuf::from(name)
+}
+
+/// Reads every record, oldest first (the older generation, then the current file). Lines that
+/// are not records (a torn last line after a crash) are counted, not returned.
+///
+/// # Errors
+///
+/// The current file cannot be read.
+pub fn read_all(path: &Path) -> io::Result<(Vec<DeadLetter>, usize)> {
+    let mut records = Vec::new();
+    let mut unreadable = 0;
+    for file in [older_generation(path), path.to_owned()] {
+        let reader = match File::open(&file) {
+            Ok(f) => BufReader::new(f),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && file != path => continue,
+            Err(e) => return Err(e),
+        };
+        for line in reader.lines() {
+            match serde_json::from_str(&line?) {
+                Ok(record) => records.push(record),
+                Err(_) => unreadable += 1,
+            }
+        }
+    }
+    Ok((records, unreadable))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stays_within_its_bound_keeping_the_newest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("dl.jsonl");
+        let mut store = DeadLetterStore::open(&path, 8 * 1024).expect("open");
+        for i in 0..200 {
+            let record = DeadLetter::new("p/node/1/telemetry", "bad_tag", format!("n{i}"), &[i as u8; 20]);
+            store.append(&record).expect("append");
+        }
+        store.sync().expect("sync");
+        let total = fs::metadata(&path).expect("file").len()
+            + fs::metadata(older_generation(&path)).expect("older").len();
+        assert!(total <= 8 * 1024, "{total}");
+        let (records, unreadable) = read_all(&path).expect("read");
+        assert_eq!(unreadable, 0);
+        assert_eq!(records.last().expect("some").detail, "n199");
+        assert_eq!(records.len() as u64 + store.dropped(), 200);
+    }
+
+    #[test]
+    fn an_oversized_payload_is_kept_in_part() {
+        let record = DeadLetter::new("t", "oversized", String::new(), &vec![7u8; 100_000]);
+        assert_eq!(record.payload_len, 100_000);
+        assert_eq!(record.payload_hex.len(), 2 * MAX_KEPT_PAYLOAD);
     }
 }

@@ -1,81 +1,135 @@
 //! The collector: takes node frames from MQTT, verifies and decodes them, writes them to InfluxDB
-//! in batches, and acknowledges each message only once its point is durable.
+//! in batches, and acknowledges each message only once its point is durable (written, or in the
+//! fsynced disk spool) or its frame is in the dead-letter store.
 //!
 //! # Layout
 //!
 //! - `config`: the TOML configuration, its defaults and validation.
 //! - `source::mqtt`: the polling task and the in-order acker (rumqttc, QoS 1, manual acks).
-//! - `pipeline`: accept or reject, batch by size and age, write with retries, then ack.
-//! - `sink`: line protocol, the InfluxDB v1 and v2 writers, the local file, the retry policy.
-//! - `dead_letter`: where rejected frames are kept with their reason.
+//! - `pipeline`: accept or reject, the replay window, batching by size and age.
+//! - `delivery`: the writer (write, or spool, or hold; then ack) and the spool drainer.
+//! - `sink`: line protocol, the InfluxDB v1 and v2 writers, the local file, the retry policy and
+//!   the batch split that isolates refused points.
+//! - `spool`: the durable on-disk spool (segments, per-record checksums, torn-tail recovery).
+//! - `dead_letter`: where rejected frames are kept with their reason, bounded.
+//! - `http`: `/metrics`, `/healthz`, `/readyz`.
 //! - `ship`: sends a local line-protocol file to InfluxDB.
-//! - `stats`: counters.
+//! - `stats`: counters and gauges.
+//!
+//! `docs/collector.md` describes the delivery promise and how each part keeps it.
 
 pub mod config;
 pub mod dead_letter;
-mod pipeline;
+mod delivery;
+mod http;
+pub mod pipeline;
 mod ship;
 pub mod sink;
 pub mod source;
+pub mod spool;
 mod stats;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
+use anyhow::Context;
 use protocol::registry::Registry;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{error, info, warn};
 
 pub use config::Config;
 pub use ship::ship_file;
 pub use stats::{Stats, StatsSnapshot};
 
 use crate::dead_letter::DeadLetterStore;
+use crate::delivery::{Drainer, Shared, Writer};
 use crate::pipeline::Pipeline;
+use crate::pipeline::window::WindowFile;
 use crate::sink::Sink;
 use crate::source::mqtt::{Acker, connect};
+use crate::spool::Spool;
 
 /// A collector ready to run; hold [`Collector::stats`] to watch it.
 pub struct Collector {
     config: Config,
     registry: Registry,
-    sink: Sink,
-    dead_letters: DeadLetterStore,
-    stats: Arc<Stats>,
+    sinks: (Sink, Sink),
+    shared: Shared,
+    window_file: WindowFile,
+    listener: std::net::TcpListener,
     subscribed: watch::Sender<bool>,
 }
 
 impl Collector {
-    /// Prepares a collector: opens the sink and the dead-letter file, so a bad path fails here,
-    /// before any message is taken.
+    /// Prepares a collector: validates the config, opens the sink, the dead-letter file and the
+    /// spool (cutting a torn record a crash left), loads the replay window and binds the HTTP
+    /// port, so every mistake shows here, before any message is taken.
     ///
     /// # Errors
     ///
-    /// An invalid config, a sink that cannot be built, a dead-letter file that cannot be opened.
+    /// An invalid config, a sink that cannot be built, a file or port that cannot be opened.
     pub fn new(config: Config, registry: Registry) -> anyhow::Result<Self> {
         service::config::Validate::validate(&config)?;
-        let sink = Sink::from_config(&config.sink)?;
-        let dead_letters = DeadLetterStore::open(&config.dead_letter.path).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot open dead-letter file {}: {e}",
-                config.dead_letter.path.display()
-            )
-        })?;
+        let sinks = (Sink::from_config(&config.sink)?, Sink::from_config(&config.sink)?);
+        let dead_letters = DeadLetterStore::open(&config.dead_letter.path, config.dead_letter.max_bytes)
+            .with_context(|| {
+                format!(
+                    "cannot open dead-letter file {}",
+                    config.dead_letter.path.display()
+                )
+            })?;
+        let (spool, report) = Spool::open(
+            &config.spool.dir,
+            config.spool.max_bytes,
+            config.spool.segment_bytes,
+        )
+        .with_context(|| format!("cannot open the spool in {}", config.spool.dir.display()))?;
+        if report.bytes > 0 {
+            info!(
+                segments = report.segments,
+                bytes = report.bytes,
+                "Spool holds batches from an earlier run; draining them."
+            );
+        }
+        let listener = std::net::TcpListener::bind(config.http.listen)
+            .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
+        listener.set_nonblocking(true)?;
+        let stats = Arc::new(Stats::default());
+        stats.set_sink_healthy(true);
+        let shared = Shared {
+            spool: Arc::new(Mutex::new(spool)),
+            dead_letters: Arc::new(Mutex::new(dead_letters)),
+            stats,
+            spooled: Arc::new(Notify::new()),
+            space: Arc::new(Notify::new()),
+        };
+        shared.publish_spool_state(&shared.lock_spool());
         let (subscribed, _) = watch::channel(false);
         Ok(Collector {
+            window_file: WindowFile::in_dir(&config.spool.dir),
             config,
             registry,
-            sink,
-            dead_letters,
-            stats: Arc::default(),
+            sinks,
+            shared,
+            listener,
             subscribed,
         })
     }
 
     /// The collector's counters.
     pub fn stats(&self) -> Arc<Stats> {
-        Arc::clone(&self.stats)
+        Arc::clone(&self.shared.stats)
+    }
+
+    /// Where `/metrics`, `/healthz` and `/readyz` answer.
+    ///
+    /// # Errors
+    ///
+    /// The socket's error.
+    pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
     }
 
     /// Turns true once the broker has granted the collector's subscriptions. Until then nothing
@@ -84,44 +138,124 @@ impl Collector {
         self.subscribed.subscribe()
     }
 
-    /// Runs until `shutdown` resolves, then drains: stops taking messages, writes the batch,
-    /// acks what was written, disconnects.
+    /// Runs until `shutdown` resolves, then drains: stops taking messages, writes or spools what
+    /// it holds, acks that, disconnects; bounded by `shutdown.grace_ms` (what is left after it
+    /// stays unacknowledged and comes back from the broker).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Collector {
             config,
             registry,
-            sink,
-            dead_letters,
-            stats,
+            sinks,
+            shared,
+            window_file,
+            listener,
             subscribed,
         } = self;
+        let stats = Arc::clone(&shared.stats);
         info!(
-            broker = %format!("{}:{}", config.mqtt.host, config.mqtt.port),
-            sink = %sink.describe(),
+            broker = %config.mqtt.address(),
+            tls = config.mqtt.tls.is_some(),
+            shared_group = config.mqtt.shared_group.as_deref().unwrap_or("-"),
+            sink = %sinks.0.describe(),
             nodes = registry.len(),
+            spool = %config.spool.dir.display(),
             "Collector starting."
         );
-        let max_frames = config.batch.max_frames;
-        let (tx, rx) = mpsc::channel(max_frames);
-        // Room for two batches of acks plus subscribes: acks never wait on a blocked poll.
-        let source = connect(&config.mqtt, tx, 2 * max_frames + 64, subscribed);
+        let http_cancel = CancellationToken::new();
+        let http_task = match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => {
+                let app = http::router(Arc::clone(&stats), subscribed.subscribe());
+                let cancel = http_cancel.clone();
+                Some(tokio::spawn(async move {
+                    let served = axum::serve(listener, app)
+                        .with_graceful_shutdown(cancel.cancelled_owned())
+                        .await;
+                    if let Err(e) = served {
+                        warn!(error = %e, "The metrics endpoint stopped.");
+                    }
+                }))
+            }
+            Err(e) => {
+                error!(error = %e, "Cannot serve /metrics.");
+                None
+            }
+        };
+
+        let window = window_file.load();
+        if !window.is_empty() {
+            info!(nodes = window.len(), "Loaded the replay window of the last run.");
+        }
+        let (tx, rx) = mpsc::channel(config.batch.max_unacked);
+        let source = match connect(
+            &config.mqtt,
+            tx,
+            config.batch.max_unacked + 64,
+            subscribed,
+            Arc::clone(&stats),
+        ) {
+            Ok(source) => source,
+            Err(e) => {
+                error!(error = %e, "Cannot connect to the broker.");
+                return;
+            }
+        };
         let acker = Acker::start(source.client.clone(), Arc::clone(&stats));
+        let cancel = CancellationToken::new();
+        let (writer_tx, writer_rx) = mpsc::channel(1);
+        let (live_sink, drain_sink) = sinks;
+        let writer = Writer {
+            sink: live_sink,
+            shared: shared.clone(),
+            window: window.clone(),
+            window_file,
+            acker,
+            shutdown: cancel.clone(),
+            grace: config.shutdown.grace(),
+        };
+        let drainer = Drainer {
+            sink: drain_sink,
+            shared: shared.clone(),
+        };
         let pipeline = Pipeline {
             registry,
             prefix: config.mqtt.prefix.clone(),
             batch_config: config.batch.clone(),
-            sink,
-            dead_letters,
-            acker,
-            stats,
+            dead_letters: Arc::clone(&shared.dead_letters),
+            window,
+            stats: Arc::clone(&stats),
         };
-        let cancel = CancellationToken::new();
-        let pipeline_task = tokio::spawn(pipeline.run(rx, cancel.clone()));
+        let drain_cancel = CancellationToken::new();
+        let drain_task = tokio::spawn(drainer.run(drain_cancel.clone()));
+        let writer_task = tokio::spawn(writer.run(writer_rx));
+        let pipeline_task = tokio::spawn(pipeline.run(rx, writer_tx, cancel.clone()));
+
         shutdown.await;
-        info!("Shutdown requested; draining.");
+        info!(
+            grace_ms = config.shutdown.grace_ms,
+            "Shutdown requested; draining."
+        );
         cancel.cancel();
-        let _ = pipeline_task.await;
-        let _ = source.task.await;
+        drain_cancel.cancel();
+        let drained = tokio::time::timeout(
+            config.shutdown.grace() + std::time::Duration::from_secs(2),
+            async {
+                let _ = pipeline_task.await;
+                let _ = writer_task.await;
+                let _ = source.task.await;
+            },
+        )
+        .await;
+        if drained.is_err() {
+            warn!(
+                "Shutdown grace ran out; exiting with messages unacknowledged (the broker redelivers them)."
+            );
+        }
+        let _ = drain_task.await;
+        http_cancel.cancel();
+        if let Some(task) = http_task {
+            let _ = task.await;
+        }
+        info!(stats = ?stats.snapshot(), "Collector stopped.");
     }
 }
 

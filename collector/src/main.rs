@@ -33,6 +33,38 @@ enum Command {
     },
     /// Print a commented configuration with every field and its default.
     PrintDefaultConfig,
+    /// Summarise or list the dead-letter store: every frame the collector rejected, with the
+    /// reason, the topic and the raw bytes.
+    DeadLetters {
+        /// Configuration whose `[dead_letter] path` names the store.
+        #[arg(
+            short,
+            long,
+            env = "CITYSENSE_COLLECTOR_CONFIG",
+            default_value = "collector.toml"
+        )]
+        config: PathBuf,
+        /// List records (newest last) instead of the summary by reason.
+        #[arg(long)]
+        list: bool,
+        /// Only records with this reason (e.g. `bad_tag`, `replay`, `unknown_node`).
+        #[arg(long)]
+        reason: Option<String>,
+        /// At most this many records, the newest (with --list).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Check a configuration file (with environment overrides) and say what is wrong, if anything.
+    CheckConfig {
+        /// The file to check.
+        #[arg(
+            short,
+            long,
+            env = "CITYSENSE_COLLECTOR_CONFIG",
+            default_value = "collector.toml"
+        )]
+        config: PathBuf,
+    },
     /// Send a line-protocol file written by the `file` sink to the InfluxDB the config names.
     Ship {
         /// The file to send.
@@ -58,16 +90,74 @@ async fn main() -> ExitCode {
         }
         Command::Run { config } => report(run(&config).await),
         Command::Ship { file, config } => report(ship(&file, &config).await),
+        Command::DeadLetters {
+            config,
+            list,
+            reason,
+            limit,
+        } => report(dead_letters(&config, list, reason.as_deref(), limit)),
+        Command::CheckConfig { config } => report(load(&config).map(|_| {
+            println!("{}: valid", config.display());
+        })),
     }
 }
 
+fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    Ok(service::config::load_with_env(
+        path,
+        collector::config::ENV_PREFIX,
+    )?)
+}
+
 async fn run(config: &std::path::Path) -> anyhow::Result<()> {
-    let config: Config = service::config::load(config)?;
+    let config = load(config)?;
     collector::run(config, service::cli::shutdown_signal()).await
 }
 
+fn dead_letters(
+    config: &std::path::Path,
+    list: bool,
+    reason: Option<&str>,
+    limit: usize,
+) -> anyhow::Result<()> {
+    let config = load(config)?;
+    let path = &config.dead_letter.path;
+    let (records, unreadable) = collector::dead_letter::read_all(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let records: Vec<_> = records
+        .into_iter()
+        .filter(|r| reason.is_none_or(|want| r.reason == want))
+        .collect();
+    if list {
+        for r in &records[records.len().saturating_sub(limit)..] {
+            println!(
+                "{}  {:<18} {}  {} bytes  {}\n    {}",
+                r.rejected_at, r.reason, r.topic, r.payload_len, r.detail, r.payload_hex
+            );
+        }
+    } else {
+        let mut by_reason = std::collections::BTreeMap::<&str, (usize, &str, &str)>::new();
+        for r in &records {
+            let entry = by_reason
+                .entry(&r.reason)
+                .or_insert((0, &r.rejected_at, &r.rejected_at));
+            entry.0 += 1;
+            entry.2 = &r.rejected_at;
+        }
+        println!("{:<20} {:>8}  {:<30} last", "reason", "records", "first");
+        for (reason, (count, first, last)) in &by_reason {
+            println!("{reason:<20} {count:>8}  {first:<30} {last}");
+        }
+        println!("{:<20} {:>8}", "total", records.len());
+    }
+    if unreadable > 0 {
+        eprintln!("{unreadable} line(s) are not records (a torn last line after a crash).");
+    }
+    Ok(())
+}
+
 async fn ship(file: &std::path::Path, config: &std::path::Path) -> anyhow::Result<()> {
-    let config: Config = service::config::load(config)?;
+    let config = load(config)?;
     let shipped = collector::ship_file(file, &config.sink).await?;
     let done = file.with_extension("shipped");
     std::fs::rename(file, &done)?;

@@ -3,7 +3,7 @@
 
 use crate::registry::{NodeInfo, Registry, StationKind};
 use crate::topic::{NodeChannel, parse_node_topic};
-use crate::{Body, Frame, decode, peek_node_id};
+use crate::{Body, Frame, MAX_FRAME_LEN, decode, peek_node_id};
 
 /// Why an inbound message was refused. `reason` is a stable label for counters and dead letters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +37,14 @@ pub fn accept<'r>(
 ) -> Result<(Frame, &'r NodeInfo), Rejection> {
     let (topic_node, channel) = parse_node_topic(prefix, topic)
         .ok_or_else(|| reject("foreign_topic", format!("not a node topic: {topic}")))?;
+    // Checked before anything reads the bytes: no valid frame is longer, and a huge payload
+    // must cost nothing but this comparison.
+    if payload.len() > MAX_FRAME_LEN {
+        return Err(reject(
+            "oversized",
+            format!("{} bytes, a frame is at most {MAX_FRAME_LEN}", payload.len()),
+        ));
+    }
     let node = registry.get(topic_node).ok_or_else(|| {
         reject(
             "unknown_node",
@@ -119,6 +127,10 @@ mod tests {
         assert_eq!(reason("p/node/2/telemetry", &air), "topic_mismatch");
         assert_eq!(reason("p/node/1/status", &air), "body_mismatch");
         assert_eq!(reason("p/node/1/telemetry", &air[..air.len() - 2]), "truncated");
+        assert_eq!(
+            reason("p/node/1/telemetry", &[0u8; MAX_FRAME_LEN + 1]),
+            "oversized"
+        );
         let water_from_air_node = bytes(1, Body::Water(WaterSample::default()), Some(&key));
         assert_eq!(
             reason("p/node/1/telemetry", &water_from_air_node),

@@ -14,6 +14,10 @@
 //! lat = 9.7845
 //! key = "000102…1f"           # 64 hex digits; omit for a keyless node (CRC-32 frames)
 //! ```
+//!
+//! Or the same as CSV (a file whose name ends in `.csv`), for registries kept in a spreadsheet:
+//! a header line naming the columns (`id,station,kind` required; `name,district,lon,lat,key`
+//! optional, in any order), one node per line, fields with commas or quotes in double quotes.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -75,6 +79,14 @@ pub enum RegistryError {
     /// The TOML does not have the registry's shape.
     #[error("node registry is not valid: {0}")]
     Syntax(#[from] toml::de::Error),
+    /// A CSV registry line cannot be read.
+    #[error("node registry CSV line {line}: {problem}")]
+    Csv {
+        /// Line number, from 1.
+        line: usize,
+        /// What is wrong.
+        problem: String,
+    },
     /// An entry is wrong; the message names it.
     #[error("node registry entry node[{index}] (id {id}): {field}: {problem}")]
     Entry {
@@ -199,17 +211,86 @@ impl Registry {
         Ok(registry)
     }
 
-    /// Reads and parses a registry file.
+    /// Parses the CSV text of a registry file (see the module docs for the columns).
     ///
     /// # Errors
     ///
-    /// [`RegistryError::Io`] if the file cannot be read, otherwise as [`Registry::from_toml`].
+    /// [`RegistryError::Csv`] naming the line and column, or [`RegistryError::Entry`] as for TOML.
+    pub fn from_csv(text: &str) -> Result<Self, RegistryError> {
+        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let csv_error = |line: usize, problem: String| RegistryError::Csv {
+            line: line + 1,
+            problem,
+        };
+        let Some((header_line, header)) = lines.next() else {
+            return Ok(Registry::default());
+        };
+        let columns: Vec<String> = split_csv(header)
+            .map_err(|p| csv_error(header_line, p))?
+            .into_iter()
+            .map(|c| c.trim().to_lowercase())
+            .collect();
+        for required in ["id", "station", "kind"] {
+            if !columns.iter().any(|c| c == required) {
+                return Err(csv_error(
+                    header_line,
+                    format!("the header has no `{required}` column"),
+                ));
+            }
+        }
+        let mut toml_entries = File { node: Vec::new() };
+        for (n, line) in lines {
+            let fields = split_csv(line).map_err(|p| csv_error(n, p))?;
+            if fields.len() != columns.len() {
+                return Err(csv_error(
+                    n,
+                    format!("{} fields, the header has {}", fields.len(), columns.len()),
+                ));
+            }
+            let mut table = toml::Table::new();
+            for (column, value) in columns.iter().zip(fields) {
+                let value = value.trim();
+                if value.is_empty() {
+                    continue;
+                }
+                let parsed = match column.as_str() {
+                    "id" => value
+                        .parse::<u32>()
+                        .map(|v| toml::Value::Integer(v.into()))
+                        .map_err(|e| csv_error(n, format!("id {value:?}: {e}")))?,
+                    "lon" | "lat" => value
+                        .parse::<f64>()
+                        .map(toml::Value::Float)
+                        .map_err(|e| csv_error(n, format!("{column} {value:?}: {e}")))?,
+                    _ => toml::Value::String(value.to_owned()),
+                };
+                table.insert(column.clone(), parsed);
+            }
+            let entry: Entry = table
+                .try_into()
+                .map_err(|e: toml::de::Error| csv_error(n, e.message().to_owned()))?;
+            toml_entries.node.push(entry);
+        }
+        let text = toml::to_string(&toml_entries).map_err(|e| csv_error(0, e.to_string()))?;
+        Self::from_toml(&text)
+    }
+
+    /// Reads and parses a registry file: CSV when its name ends in `.csv`, TOML otherwise.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::Io`] if the file cannot be read, otherwise as [`Registry::from_toml`] or
+    /// [`Registry::from_csv`].
     pub fn load(path: &Path) -> Result<Self, RegistryError> {
         let text = std::fs::read_to_string(path).map_err(|error| RegistryError::Io {
             path: path.display().to_string(),
             error,
         })?;
-        Self::from_toml(&text)
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+            Self::from_csv(&text)
+        } else {
+            Self::from_toml(&text)
+        }
     }
 
     /// Writes the registry as TOML, keys included (this is the provisioning file).
@@ -254,9 +335,71 @@ impl Registry {
     }
 }
 
+/// Splits one CSV line: commas separate fields, a field in double quotes may hold commas, and
+/// `""` inside quotes is a quote.
+fn split_csv(line: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', false) if field.trim().is_empty() => {
+                field.clear();
+                quoted = true;
+            }
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', true) => quoted = false,
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    if quoted {
+        return Err("a quoted field is not closed".into());
+    }
+    fields.push(field);
+    Ok(fields)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_gives_the_same_registry_as_toml() {
+        let csv = "id,station,name,kind,district,lon,lat,key\n\
+            101,HG-VT-A01,Vi Thanh,air,Vi Thanh,105.47,9.78,000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n\
+            \n\
+            201,HG-CB-W01,,water,,,,\n";
+        let from_csv = Registry::from_csv(csv).expect("valid csv");
+        assert_eq!(from_csv, Registry::from_toml(GOOD).expect("valid toml"));
+
+        let quoted = "station,id,kind,name\n\"HG, \"\"A\"\"\",7,air,\"Vi Thanh, Tran Hung Dao\"\n";
+        let reg = Registry::from_csv(quoted).expect("quoted");
+        let node = reg.get(7).expect("node 7");
+        assert_eq!(node.station, "HG, \"A\"");
+        assert_eq!(node.name, "Vi Thanh, Tran Hung Dao");
+
+        let err = Registry::from_csv("id,station\n1,a\n")
+            .expect_err("no kind")
+            .to_string();
+        assert!(err.contains("kind"), "{err}");
+        let err = Registry::from_csv("id,station,kind\n1,a,air,extra\n")
+            .expect_err("width")
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+        let err = Registry::from_csv("id,station,kind\nx,a,air\n")
+            .expect_err("id")
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("id"), "{err}");
+        let err = Registry::from_csv("id,station,kind\n1,a,fire\n")
+            .expect_err("kind")
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
 
     const GOOD: &str = r#"
         [[node]]

@@ -1,37 +1,55 @@
-//! One batch: the line protocol of accepted frames, and every message (accepted or dead-lettered)
-//! waiting for its ack, in receive order.
+//! One batch: the line protocol of accepted frames, and every message (accepted, duplicate or
+//! dead-lettered) waiting for its ack, in receive order.
 
+use std::ops::Range;
 use std::time::Instant;
 
 use rumqttc::Publish;
+
+use super::window::FrameKey;
+use crate::spool::{SpooledBatch, SpooledPoint};
+
+/// An accepted frame in a batch.
+#[derive(Debug, Clone)]
+pub(crate) struct Point {
+    /// Index of its message in [`Batch::messages`].
+    pub(crate) message: usize,
+    /// Its line in [`Batch::lines`].
+    pub(crate) line: Range<usize>,
+}
 
 /// Messages waiting for the write that makes them durable.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     /// Line protocol of the accepted frames.
     pub(crate) lines: String,
-    /// How many accepted frames `lines` holds.
-    pub(crate) frames: usize,
-    /// Every message in the batch, in receive order, with whether it was accepted (written by
-    /// the flush) or already dead-lettered.
-    pub(crate) messages: Vec<(Publish, bool)>,
+    /// The accepted frames, in order.
+    pub(crate) points: Vec<Point>,
+    /// Every message in the batch, in receive order; all are acked once the batch is durable.
+    pub(crate) messages: Vec<Publish>,
+    /// Frames to record in the durable replay window once the batch is durable.
+    pub(crate) keys: Vec<FrameKey>,
+    /// Whether dead-letter records were appended for this batch (synced before the ack).
+    pub(crate) dead_lettered: bool,
     /// When the first message arrived; the age limit counts from here.
     pub(crate) opened_at: Option<Instant>,
 }
 
 impl Batch {
-    pub(crate) fn push_accepted(&mut self, publish: Publish) {
-        self.frames += 1;
-        self.push(publish, true);
+    pub(crate) fn push_point(&mut self, publish: Publish, line: Range<usize>, key: FrameKey) {
+        self.points.push(Point {
+            message: self.messages.len(),
+            line,
+        });
+        self.keys.push(key);
+        self.push(publish);
     }
 
-    pub(crate) fn push_dead_lettered(&mut self, publish: Publish) {
-        self.push(publish, false);
-    }
-
-    fn push(&mut self, publish: Publish, accepted: bool) {
+    /// A message acked with the batch without a point of its own (a duplicate, or a frame already
+    /// dead-lettered).
+    pub(crate) fn push(&mut self, publish: Publish) {
         self.opened_at.get_or_insert_with(Instant::now);
-        self.messages.push((publish, accepted));
+        self.messages.push(publish);
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -41,5 +59,35 @@ impl Batch {
     /// Empties the batch, returning it.
     pub(crate) fn take(&mut self) -> Batch {
         std::mem::take(self)
+    }
+
+    /// The byte ranges of the points' lines.
+    pub(crate) fn ranges(&self) -> Vec<Range<usize>> {
+        self.points.iter().map(|p| p.line.clone()).collect()
+    }
+
+    /// The topic and payload of the `i`-th point.
+    pub(crate) fn source(&self, i: usize) -> (&str, &[u8]) {
+        let message = &self.messages[self.points[i].message];
+        (&message.topic, &message.payload)
+    }
+
+    /// The batch as the spool keeps it.
+    pub(crate) fn to_spooled(&self, now_ms: u64) -> SpooledBatch {
+        SpooledBatch {
+            spooled_at_ms: now_ms,
+            points: self
+                .points
+                .iter()
+                .map(|p| {
+                    let m = &self.messages[p.message];
+                    SpooledPoint {
+                        topic: m.topic.clone(),
+                        payload: m.payload.to_vec(),
+                        line: self.lines[p.line.clone()].to_owned(),
+                    }
+                })
+                .collect(),
+        }
     }
 }

@@ -240,11 +240,18 @@ mod tests {
         assert_eq!(w.check(key(2, 10)), Verdict::New);
         w.mark(key(2, 10));
         assert_eq!(w.check(key(2, 10)), Verdict::Duplicate);
-        assert_eq!(w.check(key(2, 9)), Verdict::New, "a gap below the top is still open");
+        assert_eq!(
+            w.check(key(2, 9)),
+            Verdict::New,
+            "a gap below the top is still open"
+        );
         w.mark(key(2, 9));
         assert_eq!(w.check(key(2, 9)), Verdict::Duplicate);
         w.mark(key(2, 10 + WINDOW));
-        assert!(matches!(w.check(key(2, 10)), Verdict::Replay(_)), "fell out of the window");
+        assert!(
+            matches!(w.check(key(2, 10)), Verdict::Replay(_)),
+            "fell out of the window"
+        );
         assert_eq!(w.check(key(2, 11)), Verdict::New);
         assert!(matches!(w.check(key(1, 500)), Verdict::Replay(_)), "earlier boot");
         assert_eq!(w.check(key(3, 0)), Verdict::New, "a reboot starts again at 0");
@@ -259,7 +266,11 @@ mod tests {
         assert!(file.load().is_empty());
         let mut w = ReplayWindow::default();
         for seq in [0, 1, 5, 300] {
-            w.mark(FrameKey { node: 1, boot: 1, seq });
+            w.mark(FrameKey {
+                node: 1,
+                boot: 1,
+                seq,
+            });
         }
         w.mark(key(4, 3));
         file.save(&w).expect("save");

@@ -40,7 +40,7 @@ impl FileSink {
             self.file.sync_data().await
         };
         io.await
-            .map_err(|e| WriteError::retriable(format!("{}: {e}", self.path.display())))
+            .map_err(|e| crate::sink::retry::classify_transport(format!("{}: {e}", self.path.display())))
     }
 
     pub(crate) fn describe(&self) -> String {

@@ -1,9 +1,11 @@
-//! InfluxDB 1.x write API: `POST /write?db=&rp=&precision=ms`.
+//! InfluxDB 1.x write API: `POST /write?db=&rp=&precision=ms`, gzip when configured.
 
 use std::time::Duration;
 
-use crate::sink::WriteError;
 use service::Secret;
+
+use crate::sink::WriteError;
+use crate::sink::retry::{classify_status, classify_transport, parse_retry_after};
 
 /// Writes to an InfluxDB 1.x database.
 #[derive(Debug)]
@@ -12,6 +14,7 @@ pub struct InfluxV1Sink {
     write_url: reqwest::Url,
     username: Option<String>,
     password: Option<Secret>,
+    gzip: bool,
 }
 
 impl InfluxV1Sink {
@@ -26,6 +29,8 @@ impl InfluxV1Sink {
         retention_policy: Option<String>,
         username: Option<String>,
         password: Option<Secret>,
+        gzip: bool,
+        timeout: Duration,
     ) -> anyhow::Result<Self> {
         let mut write_url = reqwest::Url::parse(url)?.join("write")?;
         write_url
@@ -35,32 +40,44 @@ impl InfluxV1Sink {
         if let Some(rp) = &retention_policy {
             write_url.query_pairs_mut().append_pair("rp", rp);
         }
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
+        let client = reqwest::Client::builder().timeout(timeout).build()?;
         Ok(InfluxV1Sink {
             client,
             write_url,
             username,
             password,
+            gzip,
         })
     }
 
     pub(crate) async fn write(&mut self, lines: &str) -> Result<(), WriteError> {
-        let mut request = self.client.post(self.write_url.clone()).body(lines.to_owned());
+        let mut request = self.client.post(self.write_url.clone());
+        request = if self.gzip {
+            request
+                .header(reqwest::header::CONTENT_ENCODING, "gzip")
+                .body(super::gzip(lines))
+        } else {
+            request.body(lines.to_owned())
+        };
         if let Some(user) = &self.username {
             request = request.basic_auth(user, self.password.as_ref().map(Secret::expose));
         }
         let response = request
             .send()
             .await
-            .map_err(|e| WriteError::retriable(format!("request failed: {e}")))?;
+            .map_err(|e| classify_transport(format!("request failed: {e}")))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
+        let retry_after = parse_retry_after(
+            response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+        );
         let body = response.text().await.unwrap_or_default();
-        Err(WriteError::from_status(status.as_u16(), &body))
+        Err(classify_status(status.as_u16(), retry_after, &body))
     }
 
     pub(crate) fn describe(&self) -> String {

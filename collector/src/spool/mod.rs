@@ -73,12 +73,15 @@ pub struct Spool {
     active: Option<File>,
     /// Where the next record to drain starts: (segment id, offset).
     cursor: (u64, u64),
-    /// Length of the record [`Spool::next`] last returned, until it is committed.
+    /// Length of the record [`Spool::peek_oldest`] last returned, until it is committed.
     pending: Option<u64>,
     /// Time the oldest undrained record was spooled, when known.
     oldest_ms: Option<u64>,
     /// Records found damaged while draining.
     corrupt_records: u64,
+    /// Id of the next segment. Ids only grow (also across restarts and full drains), so a
+    /// saved cursor can never point into a newer segment than the one it was saved for.
+    next_id: u64,
 }
 
 impl Spool {
@@ -113,7 +116,9 @@ impl Spool {
             }
             segments.push_back(Segment { id: *id, len });
         }
-        let mut cursor = read_cursor(dir).unwrap_or((0, 0));
+        let saved_cursor = read_cursor(dir).unwrap_or((0, 0));
+        let next_id = ids.last().copied().unwrap_or(0).max(saved_cursor.0) + 1;
+        let mut cursor = saved_cursor;
         // A cursor in a segment that is gone (drained and deleted) starts at the oldest left.
         match segments.front() {
             Some(first) if cursor.0 < first.id => cursor = (first.id, 0),
@@ -124,7 +129,7 @@ impl Spool {
                     cursor = (segments.front().map_or(0, |s| s.id), 0);
                 }
             }
-            None => cursor = (0, 0),
+            None => cursor = (next_id, 0),
         }
         report.segments = segments.len();
         report.bytes = segments.iter().map(|s| s.len).sum();
@@ -142,6 +147,7 @@ impl Spool {
             pending: None,
             oldest_ms: None,
             corrupt_records: 0,
+            next_id,
         };
         spool.drop_drained()?;
         if !spool.is_empty() {
@@ -198,7 +204,8 @@ impl Spool {
             Some(last) => last.len > 0 && last.len + len > self.segment_bytes,
         };
         if roll {
-            let id = self.segments.back().map_or(1, |s| s.id + 1);
+            let id = self.next_id;
+            self.next_id += 1;
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -239,7 +246,7 @@ impl Spool {
     /// # Errors
     ///
     /// The I/O error reading the segment.
-    pub fn next(&mut self) -> io::Result<Option<SpooledBatch>> {
+    pub fn peek_oldest(&mut self) -> io::Result<Option<SpooledBatch>> {
         loop {
             if self.is_empty() {
                 return Ok(None);
@@ -266,7 +273,7 @@ impl Spool {
         }
     }
 
-    /// Marks the record [`Spool::next`] returned as written: moves the cursor past it and deletes
+    /// Marks the record [`Spool::peek_oldest`] returned as written: moves the cursor past it and deletes
     /// segments that are fully drained.
     ///
     /// # Errors
@@ -303,7 +310,8 @@ impl Spool {
     /// Deletes fully drained segments; when everything is drained, the active one too.
     fn drop_drained(&mut self) -> io::Result<()> {
         while let Some(first) = self.segments.front() {
-            let drained = first.id < self.cursor.0 || (first.id == self.cursor.0 && self.cursor.1 >= first.len);
+            let drained =
+                first.id < self.cursor.0 || (first.id == self.cursor.0 && self.cursor.1 >= first.len);
             let is_last = self.segments.len() == 1;
             if !drained {
                 break;
@@ -321,12 +329,8 @@ impl Spool {
             self.segments.pop_front();
             match self.segments.front() {
                 Some(next) => self.cursor = (next.id, 0),
-                None => self.cursor = (id + 1, 0),
+                None => self.cursor = (self.next_id, 0),
             }
-        }
-        if self.segments.is_empty() {
-            // Keep ids growing across restarts: the next segment gets the cursor's id.
-            self.segments.clear();
         }
         Ok(())
     }
