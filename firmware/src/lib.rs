@@ -17,6 +17,8 @@
 //!   - [`node::Transport`]: the uplink seam (MQTT on a board, a `Vec` in tests).
 //! - `storage`: flash on `sequential-storage`: [`storage::Settings`] (boot counter, downlink
 //!   counter, interval, calibrations) and [`storage::FrameQueue`] (store-and-forward).
+//! - `uplink`: MQTT on the node (`minimq` over `embedded-io-async`): will, birth, QoS 1 from the
+//!   outbox, downlink commands.
 //! - `calibration`: probe calibration points and when they are due.
 //! - `exec`: [`exec::block_on`], the executor for the async flash and MQTT crates.
 //! - `src/bin/board.rs` (feature `board`): the Cortex-M binary for QEMU's `mps2-an386`.
@@ -27,3 +29,4 @@ pub mod drivers;
 pub mod exec;
 pub mod node;
 pub mod storage;
+pub mod uplink;

@@ -1,22 +1,26 @@
 //! A fleet of simulated nodes on a real broker: each node runs the firmware's own logic against
-//! emulated sensors, has its own MQTT connection with a death frame as its will, sends a birth
-//! frame on connect, and publishes its frames with QoS 1.
+//! emulated sensors and the firmware's own MQTT client (`firmware::uplink`, minimq, MQTT 5) over a
+//! TCP socket: a death frame as its will, a birth frame on connect, QoS 1 frames, and downlink
+//! commands on its command topic, checked and obeyed as the board does.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use firmware::node::NodeConfig;
+use firmware::uplink::{self, Downlink, Link, RX_BUFFER, TX_BUFFER, Topics, UplinkError};
+use futures::FutureExt;
+use minimq::Op;
 use protocol::registry::{NodeInfo, Registry};
-use protocol::topic::{NodeChannel, NodeTopic};
+use protocol::topic::NodeChannel;
 use protocol::{Frame, StatusKind};
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::clock::SimClock;
+use crate::net::{IoError, TcpIo};
 use crate::node::{Outgoing, SimNode};
 use crate::signal::Scenario;
 
@@ -117,46 +121,28 @@ async fn run_node(
     let start_ms = config.clock.start_ms();
     let boot_ms = start_ms - BOOT_LEAD_MS;
     let mut node = SimNode::new(&info, config.boot, config.node);
-    let topic = |channel| {
-        NodeTopic {
-            prefix: &config.prefix,
-            node_id: info.id,
-            channel,
-        }
-        .to_string()
-    };
+    let topics = Topics::new(&config.prefix, info.id).context("topic prefix too long for a node")?;
+    let client_id = format!("{}-{}", config.client_prefix, info.id);
 
+    // The firmware's own MQTT code: one session with the death frame as its will, over TCP.
     let death = node.status(StatusKind::Death, 0, boot_ms);
-    let mut options = MqttOptions::new(
-        format!("{}-{}", config.client_prefix, info.id),
-        &config.host,
-        config.port,
-    );
-    options
-        .set_keep_alive(Duration::from_secs(30))
-        .set_last_will(LastWill::new(
-            topic(NodeChannel::Status),
-            death.bytes,
-            QoS::AtLeastOnce,
-            true,
-        ));
-    let (client, eventloop) = AsyncClient::new(options, 256);
-    let acked = Arc::new(AtomicU64::new(0));
-    let poller = tokio::spawn(poll(eventloop, Arc::clone(&acked), info.id));
-
-    let mut sent = Vec::new();
-    let mut publish = async |out: Outgoing, retain: bool| -> anyhow::Result<()> {
-        client
-            .publish(topic(out.channel), QoS::AtLeastOnce, retain, out.bytes)
-            .await?;
-        sent.push(SentFrame {
-            station: info.station.clone(),
-            channel: out.channel,
-            frame: out.frame,
-        });
-        Ok(())
+    let (mut rx, mut tx) = ([0u8; RX_BUFFER], [0u8; TX_BUFFER]);
+    let mut session = uplink::session(&mut rx, &mut tx, &client_id, &topics, &death.bytes, 30)
+        .map_err(|e: UplinkError<IoError>| anyhow::anyhow!("node {}: {e}", info.id))?;
+    let io = connect(&config.host, config.port, &cancel).await?;
+    let birth = node.status(StatusKind::Birth, BOOT_LEAD_MS, start_ms);
+    let mut link = Link::open(&mut session, io, &topics, &birth.bytes)
+        .await
+        .map_err(|e| anyhow::anyhow!("node {}: MQTT connect: {e}", info.id))?;
+    let station = info.station.clone();
+    let sent_frame = |out: &Outgoing| SentFrame {
+        station: station.clone(),
+        channel: out.channel,
+        frame: out.frame,
     };
-    publish(node.status(StatusKind::Birth, BOOT_LEAD_MS, start_ms), true).await?;
+    let mut pending: VecDeque<(Op, SentFrame)> = VecDeque::new();
+    pending.push_back((*link.birth(), sent_frame(&birth)));
+    let mut sent = Vec::new();
 
     let step = u64::from(config.node.sample_interval_ms.max(1));
     let (mut t, mut telemetry, mut next_status) = (start_ms, 0u32, start_ms + STATUS_INTERVAL_MS);
@@ -175,58 +161,146 @@ async fn run_node(
             break;
         }
         node.set_environment(config.scenario.environment(info.kind, info.id, t));
-        for out in node.poll(t - boot_ms, t) {
-            if out.channel == NodeChannel::Telemetry {
-                telemetry += 1;
-            }
-            publish(out, false).await?;
-        }
+        let mut out = node.poll(t - boot_ms, t);
         if t >= next_status {
-            publish(node.status(StatusKind::Periodic, t - boot_ms, t), true).await?;
+            out.push(node.status(StatusKind::Periodic, t - boot_ms, t));
             next_status += STATUS_INTERVAL_MS;
         }
+        for frame in out {
+            if frame.channel == NodeChannel::Telemetry {
+                telemetry += 1;
+            }
+            // QoS 1 holds each frame in the client's buffer until its PUBACK: wait for room.
+            while !link.can_publish() {
+                let command = link
+                    .poll()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("node {}: {e}", info.id))?;
+                obey(
+                    &mut node,
+                    &mut link,
+                    &mut pending,
+                    command,
+                    t - boot_ms,
+                    t,
+                    &sent_frame,
+                )
+                .await?;
+                settle(&link, &mut pending, &mut sent);
+            }
+            let op = link
+                .publish(frame.channel, &frame.bytes)
+                .await
+                .map_err(|e| anyhow::anyhow!("node {}: publish: {e}", info.id))?;
+            pending.push_back((op, sent_frame(&frame)));
+        }
+        // Take in whatever the broker has sent meanwhile (PUBACKs, commands) without waiting.
+        while let Some(result) = link.poll().now_or_never() {
+            let command = result.map_err(|e| anyhow::anyhow!("node {}: {e}", info.id))?;
+            obey(
+                &mut node,
+                &mut link,
+                &mut pending,
+                command,
+                t - boot_ms,
+                t,
+                &sent_frame,
+            )
+            .await?;
+        }
+        settle(&link, &mut pending, &mut sent);
         t += step;
-        // Publishing into rumqttc's channel does not yield to tokio; let other nodes run.
         tokio::task::yield_now().await;
     }
 
-    let published = sent.len() as u64;
-    let all_acked = async {
-        while acked.load(Ordering::Relaxed) < published {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    let published = sent.len() + pending.len();
+    let waited = tokio::time::timeout(ACK_DEADLINE, async {
+        while !pending.is_empty() {
+            link.poll().await?;
+            settle(&link, &mut pending, &mut sent);
         }
-    };
-    let waited = tokio::time::timeout(ACK_DEADLINE, all_acked).await;
-    let _ = client.disconnect().await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), poller).await;
-    if waited.is_err() {
-        anyhow::bail!(
+        Ok::<_, UplinkError<IoError>>(())
+    })
+    .await;
+    match waited {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => anyhow::bail!("node {}: waiting for acknowledgements: {e}", info.id),
+        Err(_) => anyhow::bail!(
             "node {}: the broker acknowledged {} of {published} frames within {ACK_DEADLINE:?}",
             info.id,
-            acked.load(Ordering::Relaxed)
-        );
+            sent.len()
+        ),
     }
+    // A planned stop: DISCONNECT, so the broker does not publish the death frame.
+    let _ = link.close().await;
     debug!(node = info.id, frames = published, "Node finished.");
     Ok(sent)
 }
 
-/// Drives the node's MQTT connection and counts the broker's acknowledgements.
-async fn poll(mut eventloop: rumqttc::EventLoop, acked: Arc<AtomicU64>, node_id: u32) {
+/// Moves acknowledged frames, in order, from `pending` to `sent`.
+fn settle(link: &Link<'_, '_, TcpIo>, pending: &mut VecDeque<(Op, SentFrame)>, sent: &mut Vec<SentFrame>) {
+    while let Some((op, _)) = pending.front() {
+        if !link.is_acked(op) {
+            break;
+        }
+        if let Some((_, frame)) = pending.pop_front() {
+            sent.push(frame);
+        }
+    }
+}
+
+/// Carries out a downlink command the node received, as the firmware does; a status frame it
+/// asks for is published like any other.
+async fn obey(
+    node: &mut SimNode,
+    link: &mut Link<'_, '_, TcpIo>,
+    pending: &mut VecDeque<(Op, SentFrame)>,
+    command: Option<Downlink>,
+    uptime_ms: u64,
+    wall_ms: u64,
+    sent_frame: &impl Fn(&Outgoing) -> SentFrame,
+) -> anyhow::Result<()> {
+    let Some(command) = command else {
+        return Ok(());
+    };
+    match node.handle_command(command.bytes(), uptime_ms, wall_ms) {
+        Ok((command, frames)) => {
+            info!(
+                node = node.node_id(),
+                ?command,
+                "Simulated node obeyed a command."
+            );
+            for frame in frames {
+                let op = link
+                    .publish(frame.channel, &frame.bytes)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("node {}: publish: {e}", node.node_id()))?;
+                pending.push_back((op, sent_frame(&frame)));
+            }
+        }
+        Err(reason) => warn!(node = node.node_id(), %reason, "Simulated node refused a command."),
+    }
+    Ok(())
+}
+
+/// Connects to the broker, retrying for a while: a fleet may start while the broker does.
+async fn connect(host: &str, port: u16, cancel: &CancellationToken) -> anyhow::Result<TcpIo> {
     let mut failures = 0u32;
     loop {
-        match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::PubAck(_))) => {
-                acked.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Event::Incoming(Packet::ConnAck(_))) => failures = 0,
-            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
-            Ok(_) => {}
-            Err(e) => {
+        match TcpIo::connect(host, port).await {
+            Ok(io) => return Ok(io),
+            Err(e) if failures < 50 => {
                 failures += 1;
                 if failures > 3 {
-                    warn!(node = node_id, error = %e, "Node lost the broker; reconnecting.");
+                    warn!(error = %e, "Cannot reach the broker yet; retrying.");
                 }
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(failures.min(25)))).await;
+                tokio::select! {
+                    () = cancel.cancelled() => anyhow::bail!("stopped before the broker was reachable"),
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot connect to the broker at {host}:{port}"));
             }
         }
     }

@@ -9,11 +9,13 @@
 //! - `signal`: plausible air and water conditions over the day, with pollution episodes.
 //! - `stations`: a plausible Hau Giang station list (the node registry) for demos and tests.
 //! - `clock`: simulated time, real or accelerated.
-//! - `fleet`: many `SimNode`s publishing to MQTT.
+//! - `net`: a TCP socket as the firmware's `embedded-io-async` byte stream.
+//! - `fleet`: many `SimNode`s publishing to MQTT through the firmware's own MQTT client.
 
 pub mod clock;
 pub mod devices;
 pub mod fleet;
+pub mod net;
 pub mod node;
 pub mod signal;
 pub mod stations;

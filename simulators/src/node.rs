@@ -5,6 +5,8 @@ use std::convert::Infallible;
 
 use firmware::drivers::{Pms5003, Sht4x};
 use firmware::node::{AirSampler, Node, NodeConfig, NodeIdentity, Sampler, Transport, WaterSampler};
+use firmware::storage::{RamFlash, Settings};
+use protocol::command::Command;
 use protocol::registry::{NodeInfo, StationKind};
 use protocol::topic::NodeChannel;
 use protocol::{Frame, MAX_FRAME_LEN, NodeKey, StatusKind};
@@ -108,7 +110,12 @@ pub struct SimNode {
     node_id: u32,
     key: Option<NodeKey>,
     station: Station,
+    /// The node's settings flash (downlink counter, interval), as on the board.
+    settings: Settings<RamFlash<SETTINGS_FLASH>>,
 }
+
+/// Size of each simulated node's settings flash: four 1 KiB pages.
+const SETTINGS_FLASH: usize = 4096;
 
 impl std::fmt::Debug for SimNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -219,6 +226,7 @@ impl SimNode {
             node_id: info.id,
             key: info.key.clone(),
             station,
+            settings: Settings::open(RamFlash::new(), 0..SETTINGS_FLASH as u32),
         }
     }
 
@@ -305,6 +313,33 @@ impl SimNode {
             Some(outgoing) => outgoing,
             None => unreachable!("a status frame the node just encoded decodes with its key"),
         }
+    }
+
+    /// Checks and carries out a downlink command as the firmware does (key, replay counter in the
+    /// node's flash); returns the command and any frame it made the node publish (a status frame).
+    ///
+    /// # Errors
+    ///
+    /// Why the node refused it, as text.
+    pub fn handle_command(
+        &mut self,
+        bytes: &[u8],
+        uptime_ms: u64,
+        wall_ms: u64,
+    ) -> Result<(Command, Vec<Outgoing>), String> {
+        let mut out = Collect::default();
+        let settings = &mut self.settings;
+        let result = match &mut self.station {
+            Station::Air { node, .. } => node.handle_command(bytes, settings, uptime_ms, wall_ms, &mut out),
+            Station::Water { node, .. } => node.handle_command(bytes, settings, uptime_ms, wall_ms, &mut out),
+        };
+        let command = result.map_err(|e| e.to_string())?;
+        let frames = out
+            .0
+            .into_iter()
+            .filter_map(|(channel, bytes)| self.outgoing(channel, bytes))
+            .collect();
+        Ok((command, frames))
     }
 
     /// Pairs the bytes with their decoding. A frame the node encoded always decodes with its own key;

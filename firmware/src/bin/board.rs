@@ -2,69 +2,119 @@
 //!
 //! ```text
 //! cargo build -p firmware --features board --bin board --target thumbv7em-none-eabihf --profile firmware
-//! qemu-system-arm -M mps2-an386 -nographic -serial tcp:127.0.0.1:<pms-port>,server=on,wait=off \
-//!     -serial stdio -kernel target/thumbv7em-none-eabihf/firmware/board
+//! qemu-system-arm -M mps2-an386 -nographic -monitor none \
+//!     -serial tcp:127.0.0.1:<pms-port>,server=on,wait=off \
+//!     -serial tcp:127.0.0.1:<modem-port>,server=on,wait=off \
+//!     -serial stdio \
+//!     -device loader,file=<provisioning.bin>,addr=0x003f0000 \
+//!     -kernel target/thumbv7em-none-eabihf/firmware/board
 //! ```
 //!
-//! UART0 (0x4000_4000) is the PMS5003's line; UART1 (0x4000_5000) is the uplink, one line per frame:
-//! `<channel> <hex bytes>`, for a host-side bridge to publish. There is no SHT4x on this machine yet:
-//! the I²C bus answers every transfer with a NACK, so frames carry PM only and the sensor-fault flag.
-//! SysTick counts milliseconds; the node is polled on every tick.
+//! - UART0 (0x4000_4000): the PMS5003, 9600 baud, driven in passive mode.
+//! - UART1 (0x4000_5000): the modem in transparent mode: the node's MQTT byte stream
+//!   (`firmware::uplink`), which a host bridge carries to the broker.
+//! - UART2 (0x4000_6000): a one-line diagnostic after each connect and status frame: boot counter,
+//!   queue, stack high-water mark.
+//! - Flash: the top of the 4 MiB code memory (RAM in QEMU, so writable) holds the settings map and
+//!   the store-and-forward queue; the provisioning block (node id and key) is loaded at
+//!   0x003F_0000 by the host, as a factory would program it. Without one the node is id 1, keyless.
+//! - No SHT4x on this machine: the I²C bus NACKs, so frames carry PM only and the sensor-fault flag.
+//!   The node's clock is not synced (`time_ms` 0): the collector stamps the points.
 #![no_std]
 #![no_main]
-// Talking to the UART means volatile reads and writes of its registers, which Rust only offers as
-// `unsafe` pointer operations. They are confined to `CmsdkUart::reg`/`set_reg` below; this binary is
-// the only place in the workspace that allows `unsafe`.
+// Registers, the memory-mapped flash and the stack paint are volatile accesses at fixed
+// addresses, which Rust only offers as `unsafe` pointer operations. They are confined to `reg`,
+// `MemFlash` and `stack` below; this binary is the only place in the workspace that allows it.
 #![allow(unsafe_code)]
 
+use core::cell::Cell;
 use core::convert::Infallible;
-use core::fmt;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::fmt::{self, Write as _};
+use core::future::{Future, poll_fn};
+use core::pin::pin;
+use core::task::{Context, Poll, Waker};
 
+use cortex_m::interrupt::Mutex;
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
+use embassy_time::{Duration, Timer, with_timeout};
 use embedded_hal::delay::DelayNs;
 use embedded_hal::i2c::{self, ErrorKind, NoAcknowledgeSource, Operation};
+use embedded_storage_async::nor_flash::{
+    ErrorType, MultiwriteNorFlash, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
+};
 use firmware::drivers::{Pms5003, Sht4x};
-use firmware::node::{AirSampler, Node, NodeConfig, NodeIdentity, Transport};
+use firmware::node::{
+    AirSampler, ForwardPolicy, LinkStatus, Node, NodeConfig, NodeIdentity, StoreAndForward,
+};
+use firmware::storage::{FrameQueue, Settings};
+use firmware::uplink::{self, Link, RX_BUFFER, TX_BUFFER, Topics};
 use panic_halt as _;
-use protocol::StatusKind;
-use protocol::topic::NodeChannel;
+use protocol::command::Command;
+use protocol::topic::DEFAULT_PREFIX;
+use protocol::{MAX_FRAME_LEN, NodeKey, StatusKind};
 
 /// The mps2-an386 system clock (QEMU's default for the machine), which also drives SysTick.
 const SYSCLK_HZ: u32 = 25_000_000;
-/// CMSDK APB UART0 and UART1 (services.md, "Bare-metal target and QEMU").
+/// CMSDK APB UARTs (services.md, "Bare-metal target and QEMU").
 const UART0_BASE: usize = 0x4000_4000;
 const UART1_BASE: usize = 0x4000_5000;
-/// The node id this image is provisioned with, until ids come from flash.
-const NODE_ID: u32 = 1;
-/// How long a UART read waits for its first byte. The PMS5003 answers a passive read within tens of
-/// ms at 9600 baud, so this only bounds the wait for a sensor that is not there.
-const READ_TIMEOUT_MS: u32 = 200;
+const UART2_BASE: usize = 0x4000_6000;
+/// Flash layout in the code memory (see `memory.x`, which keeps the image below it).
+const SETTINGS_BASE: usize = 0x0038_0000;
+const SETTINGS_LEN: u32 = 4 * 1024;
+const QUEUE_BASE: usize = 0x0038_1000;
+const QUEUE_LEN: u32 = 64 * 1024;
+const PROVISIONING_BASE: usize = 0x003F_0000;
+/// "CSN1": a provisioning block follows (node id u32 LE, then the 32-byte key).
+const PROVISIONING_MAGIC: u32 = 0x314E_5343;
+/// How long a PMS5003 read waits for its first byte.
+const READ_TIMEOUT_MS: u64 = 200;
+/// A status frame this often, besides birth and death.
+const STATUS_INTERVAL_MS: u64 = 10 * 60_000;
+/// How long to wait for the broker's CONNACK, and between attempts.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const RECONNECT_DELAY_MS: u64 = 2_000;
 
-/// Milliseconds since SysTick was started, wrapping after 49 days (see [`Uptime`]).
-static MILLIS: AtomicU32 = AtomicU32::new(0);
+/// Milliseconds since SysTick started.
+static MILLIS: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
 
 #[exception]
 fn SysTick() {
-    MILLIS.fetch_add(1, Ordering::Relaxed);
+    cortex_m::interrupt::free(|cs| {
+        let ms = MILLIS.borrow(cs);
+        ms.set(ms.get() + 1);
+    });
 }
 
-/// Extends the 32-bit tick count to the node's 64-bit uptime; it must be read at least once every
-/// 49 days, which the main loop does every millisecond.
-struct Uptime {
-    last: u32,
-    wraps: u64,
+fn uptime_ms() -> u64 {
+    cortex_m::interrupt::free(|cs| MILLIS.borrow(cs).get())
 }
 
-impl Uptime {
-    fn now(&mut self) -> u64 {
-        let ticks = MILLIS.load(Ordering::Relaxed);
-        if ticks < self.last {
-            self.wraps += 1;
+/// embassy-time's clock for minimq's keepalive and timeouts: SysTick milliseconds at the 1 MHz
+/// tick rate embassy-time uses by default. Nothing needs waking: the executor below polls on
+/// every tick.
+struct SysTickDriver;
+
+impl embassy_time_driver::Driver for SysTickDriver {
+    fn now(&self) -> u64 {
+        uptime_ms() * 1_000
+    }
+
+    fn schedule_wake(&self, _at: u64, _waker: &Waker) {}
+}
+
+embassy_time_driver::time_driver_impl!(static DRIVER: SysTickDriver = SysTickDriver);
+
+/// Runs the node's one task: poll, and sleep until the next SysTick when it cannot go on.
+fn run<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
         }
-        self.last = ticks;
-        self.wraps << 32 | u64::from(ticks)
+        cortex_m::asm::wfi();
     }
 }
 
@@ -104,6 +154,24 @@ impl CmsdkUart {
     fn rx_ready(&self) -> bool {
         self.reg(Self::STATE) & Self::RX_FULL != 0
     }
+
+    /// Reads what has arrived, up to `buf.len()` bytes; 0 if nothing has.
+    fn read_available(&self, buf: &mut [u8]) -> usize {
+        let mut n = 0;
+        while n < buf.len() && self.rx_ready() {
+            // DATA holds one byte in its low 8 bits.
+            buf[n] = (self.reg(Self::DATA) & 0xFF) as u8;
+            n += 1;
+        }
+        n
+    }
+
+    fn put(&self, bytes: &[u8]) {
+        for &byte in bytes {
+            while self.reg(Self::STATE) & Self::TX_FULL != 0 {}
+            self.set_reg(Self::DATA, u32::from(byte));
+        }
+    }
 }
 
 /// The UART gave no byte within [`READ_TIMEOUT_MS`].
@@ -124,72 +192,209 @@ impl embedded_io::Error for Timeout {
     }
 }
 
-impl embedded_io::ErrorType for CmsdkUart {
+/// The PMS5003's line: blocking reads with a timeout, as the driver expects.
+struct SensorUart(CmsdkUart);
+
+impl embedded_io::ErrorType for SensorUart {
     type Error = Timeout;
 }
 
-impl embedded_io::Read for CmsdkUart {
+impl embedded_io::Read for SensorUart {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Timeout> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let start = MILLIS.load(Ordering::Relaxed);
-        while !self.rx_ready() {
-            if MILLIS.load(Ordering::Relaxed).wrapping_sub(start) > READ_TIMEOUT_MS {
+        let start = uptime_ms();
+        loop {
+            let n = self.0.read_available(buf);
+            if n > 0 {
+                return Ok(n);
+            }
+            if uptime_ms().saturating_sub(start) > READ_TIMEOUT_MS {
                 return Err(Timeout);
             }
         }
-        let mut n = 0;
-        while n < buf.len() && self.rx_ready() {
-            // DATA holds one byte in its low 8 bits.
-            buf[n] = (self.reg(Self::DATA) & 0xFF) as u8;
-            n += 1;
-        }
-        Ok(n)
     }
 }
 
-impl embedded_io::Write for CmsdkUart {
+impl embedded_io::Write for SensorUart {
     fn write(&mut self, buf: &[u8]) -> Result<usize, Timeout> {
-        for &byte in buf {
-            while self.reg(Self::STATE) & Self::TX_FULL != 0 {}
-            self.set_reg(Self::DATA, u32::from(byte));
-        }
+        self.0.put(buf);
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> Result<(), Timeout> {
-        while self.reg(Self::STATE) & Self::TX_FULL != 0 {}
         Ok(())
     }
 }
 
-/// The uplink: each frame as one text line on UART1, for a host-side bridge to publish on MQTT.
-struct SerialUplink {
-    uart: CmsdkUart,
-}
+/// The modem's line in transparent mode: the MQTT byte stream. No data means the read stays
+/// pending (minimq's contract); the executor polls it again on the next tick.
+struct ModemUart(CmsdkUart);
 
-impl SerialUplink {
-    fn put(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            while self.uart.reg(CmsdkUart::STATE) & CmsdkUart::TX_FULL != 0 {}
-            self.uart.set_reg(CmsdkUart::DATA, u32::from(byte));
-        }
-    }
-}
-
-impl Transport for SerialUplink {
+impl embedded_io_async::ErrorType for ModemUart {
     type Error = Infallible;
+}
 
-    fn publish(&mut self, channel: NodeChannel, frame: &[u8]) -> Result<(), Infallible> {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        self.put(channel.as_str().as_bytes());
-        self.put(b" ");
-        for &byte in frame {
-            self.put(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xF)]]);
-        }
-        self.put(b"\n");
+impl embedded_io_async::Read for ModemUart {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Infallible> {
+        poll_fn(|_| match self.0.read_available(buf) {
+            0 if !buf.is_empty() => Poll::Pending,
+            n => Poll::Ready(Ok(n)),
+        })
+        .await
+    }
+}
+
+impl embedded_io_async::Write for ModemUart {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Infallible> {
+        self.0.put(buf);
+        Ok(buf.len())
+    }
+
+    async fn flush(&mut self) -> Result<(), Infallible> {
         Ok(())
+    }
+}
+
+/// The diagnostic line on UART2.
+struct Console(CmsdkUart);
+
+impl fmt::Write for Console {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.put(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// NOR flash emulated in a region of the code memory, with NOR rules (a write clears bits).
+struct MemFlash {
+    base: usize,
+    len: u32,
+}
+
+#[derive(Debug)]
+struct MemFlashError(NorFlashErrorKind);
+
+impl NorFlashError for MemFlashError {
+    fn kind(&self) -> NorFlashErrorKind {
+        self.0
+    }
+}
+
+impl MemFlash {
+    fn check(&self, offset: u32, len: usize, align: usize) -> Result<usize, MemFlashError> {
+        let end = (offset as usize).saturating_add(len);
+        if end > self.len as usize {
+            return Err(MemFlashError(NorFlashErrorKind::OutOfBounds));
+        }
+        if !(offset as usize).is_multiple_of(align) || !len.is_multiple_of(align) {
+            return Err(MemFlashError(NorFlashErrorKind::NotAligned));
+        }
+        Ok(self.base + offset as usize)
+    }
+
+    fn byte(addr: usize) -> u8 {
+        // SAFETY: `addr` was bounds-checked by `check` against a region reserved for this flash
+        // by `memory.x` (outside the image, the stack and the statics).
+        unsafe { core::ptr::read_volatile(addr as *const u8) }
+    }
+
+    fn set_byte(addr: usize, value: u8) {
+        // SAFETY: as in `byte`.
+        unsafe { core::ptr::write_volatile(addr as *mut u8, value) }
+    }
+}
+
+impl ErrorType for MemFlash {
+    type Error = MemFlashError;
+}
+
+impl ReadNorFlash for MemFlash {
+    const READ_SIZE: usize = 1;
+
+    async fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), MemFlashError> {
+        let addr = self.check(offset, bytes.len(), 1)?;
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = Self::byte(addr + i);
+        }
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        self.len as usize
+    }
+}
+
+impl NorFlash for MemFlash {
+    const WRITE_SIZE: usize = 4;
+    const ERASE_SIZE: usize = 1024;
+
+    async fn erase(&mut self, from: u32, to: u32) -> Result<(), MemFlashError> {
+        let len = to.saturating_sub(from) as usize;
+        let addr = self.check(from, len, Self::ERASE_SIZE)?;
+        for i in 0..len {
+            Self::set_byte(addr + i, 0xFF);
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), MemFlashError> {
+        let addr = self.check(offset, bytes.len(), Self::WRITE_SIZE)?;
+        for (i, &b) in bytes.iter().enumerate() {
+            Self::set_byte(addr + i, Self::byte(addr + i) & b);
+        }
+        Ok(())
+    }
+}
+
+impl MultiwriteNorFlash for MemFlash {}
+
+/// Reads the provisioning block: node id and key, if the host loaded one.
+fn provisioning() -> (u32, Option<NodeKey>) {
+    let word = |at: usize| {
+        let b = |i| MemFlash::byte(PROVISIONING_BASE + at + i);
+        u32::from_le_bytes([b(0), b(1), b(2), b(3)])
+    };
+    if word(0) != PROVISIONING_MAGIC {
+        return (1, None);
+    }
+    let mut key = [0u8; 32];
+    for (i, k) in key.iter_mut().enumerate() {
+        *k = MemFlash::byte(PROVISIONING_BASE + 8 + i);
+    }
+    (word(4), Some(NodeKey::new(key)))
+}
+
+/// Stack high-water mark: the stack below the entry point's frame is painted at start; the
+/// lowest word no longer painted shows how deep the stack has gone.
+mod stack {
+    const PAINT: u32 = 0xCAFE_F00D;
+    /// Bytes painted below the stack pointer at start (the 4 MiB RAM is far larger).
+    const PAINTED: usize = 48 * 1024;
+
+    /// Paints the stack below the current frame; returns the top it measures from.
+    pub fn paint() -> usize {
+        let sp = cortex_m::register::msp::read() as usize;
+        let bottom = sp - PAINTED;
+        // Leave 256 bytes below the current frame for this function's own calls.
+        for addr in (bottom..sp - 256).step_by(4) {
+            // SAFETY: RAM below the stack pointer that nothing uses yet (the stack grows down
+            // into it later); 4 MiB of RAM lie below it on this board.
+            unsafe { core::ptr::write_volatile(addr as *mut u32, PAINT) };
+        }
+        sp
+    }
+
+    /// Bytes of stack used at most since `paint`, measured from `top`.
+    pub fn high_water(top: usize) -> usize {
+        let bottom = top - PAINTED;
+        let mut addr = bottom;
+        // SAFETY: reads of the painted region, which stays mapped RAM.
+        while addr < top && unsafe { core::ptr::read_volatile(addr as *const u32) } == PAINT {
+            addr += 4;
+        }
+        top - addr
     }
 }
 
@@ -217,8 +422,129 @@ impl DelayNs for SpinDelay {
     }
 }
 
+type AirNode = Node<AirSampler<SensorUart, NoI2c, SpinDelay>>;
+
+/// Everything the node keeps between connections.
+struct Board {
+    node: AirNode,
+    outbox: StoreAndForward<MemFlash>,
+    settings: Settings<MemFlash>,
+    console: Console,
+    stack_top: usize,
+    next_status_ms: u64,
+}
+
+impl Board {
+    /// Samples and reports whatever is due, and refreshes what status frames report.
+    fn tick(&mut self) {
+        let now = uptime_ms();
+        self.node.set_link_status(LinkStatus {
+            queue_dropped: self.outbox.dropped(),
+            queued: self.outbox.queued(),
+            ..LinkStatus::default()
+        });
+        // Errors are counted by the node and reported in its next status frame.
+        let _ = self.node.poll(now, 0, &mut self.outbox);
+        if now >= self.next_status_ms {
+            self.next_status_ms = now + STATUS_INTERVAL_MS;
+            let _ = self
+                .node
+                .publish_status(StatusKind::Periodic, now, 0, &mut self.outbox);
+            self.report("status");
+        }
+    }
+
+    fn report(&mut self, event: &str) {
+        let id = self.node.identity();
+        let _ = writeln!(
+            self.console,
+            "{event}: node={} boot={} seq={} queued={} dropped={} stack_hwm={}",
+            id.node_id,
+            id.boot,
+            self.node.seq(),
+            self.outbox.queued(),
+            self.outbox.dropped(),
+            stack::high_water(self.stack_top)
+        );
+    }
+
+    /// One connection: open, then forward frames and take commands until it fails. Returns true
+    /// if a reboot was commanded.
+    async fn connection(&mut self, modem: &mut ModemUart, topics: &Topics, client_id: &str) -> bool {
+        let mut death = [0u8; MAX_FRAME_LEN];
+        let mut birth = [0u8; MAX_FRAME_LEN];
+        let now = uptime_ms();
+        let (Ok(death), Ok(birth)) = (
+            self.node.status_frame(StatusKind::Death, now, 0, &mut death),
+            self.node.status_frame(StatusKind::Birth, now, 0, &mut birth),
+        ) else {
+            return false;
+        };
+        let (mut rx, mut tx) = ([0u8; RX_BUFFER], [0u8; TX_BUFFER]);
+        let Ok(mut session) = uplink::session::<Infallible>(&mut rx, &mut tx, client_id, topics, death, 60)
+        else {
+            return false;
+        };
+        let Ok(Ok(mut link)) = with_timeout(
+            CONNECT_TIMEOUT,
+            Link::open(&mut session, &mut *modem, topics, birth),
+        )
+        .await
+        else {
+            return false;
+        };
+        self.outbox.set_connected(true);
+        self.report("connected");
+        loop {
+            self.tick();
+            if link.forward(&mut self.outbox, uptime_ms()).await.is_err() {
+                break;
+            }
+            let inbound = select(link.poll(), Timer::after_millis(2)).await;
+            match inbound {
+                Some(Ok(Some(command))) => {
+                    let now = uptime_ms();
+                    let result = self.node.handle_command(
+                        command.bytes(),
+                        &mut self.settings,
+                        now,
+                        0,
+                        &mut self.outbox,
+                    );
+                    if let Ok(Command::Reboot) = result {
+                        // Planned: the queue is on flash; DISCONNECT so no death frame is sent.
+                        let _ = link.close().await;
+                        self.outbox.set_connected(false);
+                        return true;
+                    }
+                }
+                Some(Err(_)) => break,
+                _ => {}
+            }
+        }
+        self.outbox.set_connected(false);
+        false
+    }
+}
+
+/// Races `a` against `b`: `Some` with `a`'s output if it finished first, `None` if `b` did.
+async fn select<A: Future, B: Future>(a: A, b: B) -> Option<A::Output> {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = a.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if b.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 #[entry]
 fn main() -> ! {
+    let stack_top = stack::paint();
     // `take` only fails if called twice; this is its one call.
     let Some(mut core) = cortex_m::Peripherals::take() else {
         loop {
@@ -231,27 +557,68 @@ fn main() -> ! {
     core.SYST.enable_interrupt();
     core.SYST.enable_counter();
 
-    let pms = Pms5003::new(CmsdkUart::new(UART0_BASE, 9_600));
-    let sht = Sht4x::new(NoI2c, SpinDelay);
-    let identity = NodeIdentity {
-        node_id: NODE_ID,
-        // No boot counter in flash yet: every start is boot 0, so the collector's (node, boot, seq)
-        // dedupe will treat frames after a reset as repeats until it is.
-        boot: 0,
-        // Keyless (CRC-32 frames) until keys are provisioned into flash.
-        key: None,
+    let mut console = Console(CmsdkUart::new(UART2_BASE, 115_200));
+    let (node_id, key) = provisioning();
+    let mut settings = Settings::open(
+        MemFlash {
+            base: SETTINGS_BASE,
+            len: SETTINGS_LEN,
+        },
+        0..SETTINGS_LEN,
+    );
+    // Without a stored boot counter (node, boot, seq) could repeat after a reset: stop here.
+    let Ok(boot) = settings.next_boot() else {
+        let _ = writeln!(console, "fatal: cannot store the boot counter");
+        loop {
+            cortex_m::asm::wfi();
+        }
     };
-    let mut node = Node::new(identity, NodeConfig::default(), AirSampler::new(pms, sht));
-    let mut uplink = SerialUplink {
-        uart: CmsdkUart::new(UART1_BASE, 115_200),
+    let queue_flash = MemFlash {
+        base: QUEUE_BASE,
+        len: QUEUE_LEN,
     };
-    let mut uptime = Uptime { last: 0, wraps: 0 };
-
-    // Errors are counted by the node (frames_dropped) and reported in its next status frame; a board
-    // has nobody else to tell.
-    let _ = node.publish_status(StatusKind::Birth, uptime.now(), 0, &mut uplink);
-    loop {
-        let _ = node.poll(uptime.now(), 0, &mut uplink);
-        cortex_m::asm::wfi();
+    let Ok(queue) = FrameQueue::open(queue_flash, 0..QUEUE_LEN) else {
+        let _ = writeln!(console, "fatal: the frame queue's flash is unreadable");
+        loop {
+            cortex_m::asm::wfi();
+        }
+    };
+    let mut config = NodeConfig::default();
+    if let Ok(Some(seconds)) = settings.report_interval_s() {
+        config.report_interval_ms = seconds.saturating_mul(1_000);
     }
+    let pms = Pms5003::new(SensorUart(CmsdkUart::new(UART0_BASE, 9_600)));
+    let sht = Sht4x::new(NoI2c, SpinDelay);
+    let identity = NodeIdentity { node_id, boot, key };
+    let mut board = Board {
+        node: Node::new(identity, config, AirSampler::new(pms, sht)),
+        outbox: StoreAndForward::new(queue, ForwardPolicy::default()),
+        settings,
+        console,
+        stack_top,
+        next_status_ms: STATUS_INTERVAL_MS,
+    };
+    board.report("boot");
+
+    let Some(topics) = Topics::new(DEFAULT_PREFIX, node_id) else {
+        loop {
+            cortex_m::asm::wfi();
+        }
+    };
+    let mut client_id = heapless::String::<24>::new();
+    let _ = write!(client_id, "node-{node_id}");
+    let mut modem = ModemUart(CmsdkUart::new(UART1_BASE, 115_200));
+    run(async {
+        loop {
+            if board.connection(&mut modem, &topics, &client_id).await {
+                cortex_m::peripheral::SCB::sys_reset();
+            }
+            // Keep sampling into the queue while the link is down.
+            let retry_at = uptime_ms() + RECONNECT_DELAY_MS;
+            while uptime_ms() < retry_at {
+                board.tick();
+                Timer::after_millis(1).await;
+            }
+        }
+    })
 }

@@ -1,0 +1,215 @@
+//! The node's board binary under QEMU (`mps2-an386`), with its two host bridges: an emulated
+//! PMS5003 (the simulators' byte-level emulation) on UART0, and the modem's transparent byte
+//! stream on UART1 carried to the MQTT broker over TCP. UART2's diagnostic lines go to a file.
+//! Included by the QEMU tests with `#[path]`, next to `support`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use embedded_io::{Read, Write};
+use simulators::devices::{EmulatedPms5003, PmLevels, Pms5003Handle, PmsMode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::{ChildProcess, free_ports};
+
+/// Where the board reads its provisioning block (see `firmware/src/bin/board.rs`).
+const PROVISIONING_ADDR: &str = "0x003f0000";
+/// "CSN1", little-endian.
+const PROVISIONING_MAGIC: u32 = 0x314E_5343;
+
+/// Builds the board binary (release, size-optimised, the `firmware` profile) and returns its path.
+///
+/// # Errors
+/// When cargo fails; its output is in the error.
+pub fn build_board() -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(cargo)
+        .current_dir(&manifest_dir)
+        .args([
+            "build",
+            "-p",
+            "firmware",
+            "--features",
+            "board",
+            "--bin",
+            "board",
+            "--target",
+            "thumbv7em-none-eabihf",
+            "--profile",
+            "firmware",
+            "--message-format=json-render-diagnostics",
+        ])
+        .output()
+        .context("running cargo to build the board binary")?;
+    if !output.status.success() {
+        bail!(
+            "building the board binary failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .next_back()
+        .context("cargo reported no board executable")
+}
+
+/// The provisioning block a factory would write: magic, node id, key.
+pub fn provisioning_block(node_id: u32, key: &[u8; 32]) -> Vec<u8> {
+    let mut block = Vec::with_capacity(40);
+    block.extend_from_slice(&PROVISIONING_MAGIC.to_le_bytes());
+    block.extend_from_slice(&node_id.to_le_bytes());
+    block.extend_from_slice(key);
+    block
+}
+
+/// A running board with its bridges.
+pub struct Board {
+    qemu: ChildProcess,
+    console: PathBuf,
+    /// The emulated PMS5003's handle: set what it measures.
+    pub pms: Pms5003Handle,
+    bridges: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Board {
+    /// Boots `elf` with `provisioning` loaded, feeds it PMS5003 frames of `levels`, and bridges
+    /// its modem UART to the broker at `127.0.0.1:broker_port`.
+    ///
+    /// # Errors
+    /// When QEMU cannot start or its UARTs cannot be reached.
+    pub async fn start(
+        elf: &Path,
+        provisioning: &[u8],
+        levels: PmLevels,
+        broker_port: u16,
+        dir: &Path,
+    ) -> Result<Self> {
+        let prov = dir.join("provisioning.bin");
+        std::fs::write(&prov, provisioning)?;
+        let console = dir.join("board-console.log");
+        let ports = free_ports(2)?;
+        let (pms_port, modem_port) = (ports[0], ports[1]);
+        let args = vec![
+            "-M".into(),
+            "mps2-an386".into(),
+            "-display".into(),
+            "none".into(),
+            "-monitor".into(),
+            "none".into(),
+            "-serial".into(),
+            format!("tcp:127.0.0.1:{pms_port},server=on,wait=off"),
+            "-serial".into(),
+            format!("tcp:127.0.0.1:{modem_port},server=on,wait=off"),
+            "-serial".into(),
+            format!("file:{}", console.display()),
+            "-device".into(),
+            format!("loader,file={},addr={PROVISIONING_ADDR}", prov.display()),
+            "-kernel".into(),
+            elf.display().to_string(),
+        ];
+        let mut qemu = ChildProcess::spawn("qemu-system-arm", "qemu-system-arm", args, dir.join("qemu.log"))?;
+        let pms_stream = connect(&mut qemu, pms_port).await?;
+        let modem = connect(&mut qemu, modem_port).await?;
+        let emulated = EmulatedPms5003::new(levels);
+        let pms = emulated.handle();
+        let broker = TcpStream::connect(("127.0.0.1", broker_port))
+            .await
+            .context("connecting the modem bridge to the broker")?;
+        let bridges = vec![
+            tokio::spawn(pms_bridge(pms_stream, emulated)),
+            tokio::spawn(modem_bridge(modem, broker)),
+        ];
+        Ok(Board {
+            qemu,
+            console,
+            pms,
+            bridges,
+        })
+    }
+
+    /// The diagnostic lines the board printed so far.
+    pub fn console(&self) -> String {
+        std::fs::read_to_string(&self.console).unwrap_or_default()
+    }
+
+    /// True while QEMU runs.
+    pub fn is_running(&mut self) -> bool {
+        self.qemu.is_running()
+    }
+}
+
+impl Drop for Board {
+    fn drop(&mut self) {
+        for bridge in &self.bridges {
+            bridge.abort();
+        }
+        self.qemu.kill();
+    }
+}
+
+/// Connects to one of QEMU's UART sockets, which open a moment after it starts.
+async fn connect(qemu: &mut ChildProcess, port: u16) -> Result<TcpStream> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)).await {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) if tokio::time::Instant::now() < deadline && qemu.is_running() => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(qemu.failure(format!("QEMU's UART on port {port} did not open: {e}"))),
+        }
+    }
+}
+
+/// UART0: bytes from the node go into the emulated PMS5003; what it sends goes back. In active
+/// mode (its power-up default, until the node switches it to passive) it sends a frame a second,
+/// as the real sensor does.
+async fn pms_bridge(mut stream: TcpStream, mut sensor: EmulatedPms5003) {
+    let handle = sensor.handle();
+    let mut buf = [0u8; 64];
+    let mut next_active = tokio::time::Instant::now();
+    loop {
+        match tokio::time::timeout(Duration::from_millis(5), stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return,
+            Ok(Ok(n)) => {
+                let _ = sensor.write_all(&buf[..n]);
+            }
+            Err(_) => {}
+        }
+        let active = handle.mode() == PmsMode::Active;
+        if active && tokio::time::Instant::now() < next_active {
+            continue;
+        }
+        next_active = tokio::time::Instant::now() + Duration::from_secs(1);
+        // A read with nothing to send is the sensor's silence, not an error.
+        loop {
+            match sensor.read(&mut buf) {
+                Ok(n) if n > 0 => {
+                    if stream.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                    if active && n < buf.len() {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+/// UART1: the modem's transparent mode, byte for byte to the broker and back.
+async fn modem_bridge(mut uart: TcpStream, mut broker: TcpStream) {
+    let _ = tokio::io::copy_bidirectional(&mut uart, &mut broker).await;
+}
