@@ -111,17 +111,32 @@ impl Demo {
         let collector = collector::Collector::new(collector_config.clone(), registry.clone())?;
         let sink = collector_sink_description(&collector_config.sink);
 
-        let ioc_config = ioc_api::Config {
-            http: ioc_api::config::HttpConfig {
-                listen: config.api_listen,
-            },
-            mqtt: MqttConfig::new(mqtt.ip().to_string(), mqtt.port(), "citysense-ioc-api"),
-            registry: ioc_api::config::RegistryConfig {
-                path: registry_path.clone(),
-            },
-            stations: ioc_api::config::StationsConfig::default(),
-            rules: ioc_api::config::RulesConfig::default(),
-        };
+        let mut ioc_config = ioc_api::Config::new(
+            config.api_listen,
+            MqttConfig::new(mqtt.ip().to_string(), mqtt.port(), "citysense-ioc-api"),
+            registry_path.clone(),
+            config.data_dir.join("ioc-api.sqlite"),
+        );
+        // History, exports and the rebuild at start read the InfluxDB 1.x the collector writes
+        // to (InfluxQL over /query); a v2 server would need a DBRP mapping first.
+        if let SinkConfig::InfluxV1 {
+            url,
+            database,
+            username,
+            password,
+            ..
+        } = &collector_config.sink
+        {
+            ioc_config.influx = Some(ioc_api::config::InfluxConfig {
+                url: url.clone(),
+                database: database.clone(),
+                username: username.clone(),
+                password: password.clone(),
+                token_auth: false,
+                timeout_s: 10,
+                rebuild_at_start: true,
+            });
+        }
         let ioc = ioc_api::IocApi::bind(ioc_config, registry.clone()).await?;
         let api = ioc.local_addr()?;
 

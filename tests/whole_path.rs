@@ -172,17 +172,12 @@ async fn frames_flow_from_simulated_nodes_to_both_databases_and_raise_an_alert()
     let (v1_stats, v2_stats) = (v1.stats(), v2.stats());
     let mut ready = vec![v1.subscribed(), v2.subscribed()];
 
-    let ioc_config = ioc_api::Config {
-        http: ioc_api::config::HttpConfig {
-            listen: "127.0.0.1:0".parse()?,
-        },
-        mqtt: MqttConfig::new(mosquitto.host(), mosquitto.port(), "ioc-api"),
-        registry: ioc_api::config::RegistryConfig {
-            path: registry_path.clone(),
-        },
-        stations: ioc_api::config::StationsConfig::default(),
-        rules: ioc_api::config::RulesConfig::default(),
-    };
+    let ioc_config = ioc_api::Config::new(
+        "127.0.0.1:0".parse()?,
+        MqttConfig::new(mosquitto.host(), mosquitto.port(), "ioc-api"),
+        registry_path.clone(),
+        dir.path().join("ioc-api.sqlite"),
+    );
     let ioc = ioc_api::IocApi::bind(ioc_config, registry.clone()).await?;
     let api = format!("http://{}", ioc.local_addr()?);
     let ioc_state = ioc.state();

@@ -5,10 +5,13 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use service::Secret;
 use service::config::{ConfigError, Validate};
 pub use service::mqtt::MqttConfig;
 
-use crate::alerts::Pm25Rule;
+use crate::indices::salinity::{SalinityClass, default_classes};
+use crate::indices::us_aqi::Pm25TopBand;
+use crate::indices::wqi::Aggregation;
 
 /// Everything the IOC API needs to run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,12 +24,49 @@ pub struct Config {
     pub mqtt: MqttConfig,
     /// The node registry file.
     pub registry: RegistryConfig,
-    /// Station liveness.
+    /// Station liveness and the local day.
     #[serde(default)]
     pub stations: StationsConfig,
-    /// Alert rules.
+    /// The SQLite database.
     #[serde(default)]
-    pub rules: RulesConfig,
+    pub storage: StorageConfig,
+    /// Who may read without a token.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// InfluxDB for history, exports and the rebuild at start; without it those endpoints
+    /// answer 503 and the indices fill from live frames.
+    #[serde(default)]
+    pub influx: Option<InfluxConfig>,
+    /// Index settings, including the unconfirmed values made configurable.
+    #[serde(default)]
+    pub indices: IndicesConfig,
+    /// Alert delivery.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// Webhooks that receive every alert change.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+impl Config {
+    /// A config with every optional section at its default, the database at `database`.
+    pub fn new(listen: SocketAddr, mqtt: MqttConfig, registry: PathBuf, database: PathBuf) -> Config {
+        Config {
+            http: HttpConfig {
+                listen,
+                ..HttpConfig::default()
+            },
+            mqtt,
+            registry: RegistryConfig { path: registry },
+            stations: StationsConfig::default(),
+            storage: StorageConfig { path: database },
+            auth: AuthConfig::default(),
+            influx: None,
+            indices: IndicesConfig::default(),
+            alerts: AlertsConfig::default(),
+            webhooks: Vec::new(),
+        }
+    }
 }
 
 /// The HTTP listener.
@@ -36,6 +76,13 @@ pub struct HttpConfig {
     /// Address and port to listen on; port 0 picks a free one.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Browser origins allowed to call the API from other sites (CORS), e.g.
+    /// `https://data.haugiang.gov.vn`. Empty: no CORS headers, same-origin only.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// Largest request body accepted, bytes; larger ones get 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
 }
 
 /// Where the registry is.
@@ -46,35 +93,194 @@ pub struct RegistryConfig {
     pub path: PathBuf,
 }
 
-/// Station liveness.
+/// Station liveness and the local day.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StationsConfig {
-    /// A station with no frame for this many seconds is shown offline.
+    /// A station with no frame for this many seconds is shown offline; also the trigger of the
+    /// default `station_offline` rule.
     #[serde(default = "default_offline_after_s")]
     pub offline_after_s: u64,
+    /// The local time zone's offset from UTC in whole hours, for the daily AQI's day
+    /// (Vietnam: +7, no daylight saving).
+    #[serde(default = "default_utc_offset_hours")]
+    pub utc_offset_hours: i8,
 }
 
-/// Alert rules.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The SQLite database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RulesConfig {
-    /// The PM2.5 rolling-mean rule.
-    #[serde(default)]
-    pub pm2_5: Pm25Rule,
+pub struct StorageConfig {
+    /// Path of the database file (created on first start).
+    #[serde(default = "default_database")]
+    pub path: PathBuf,
 }
 
+/// Who may read without a token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Readings, indices, alerts and exports are open data by default: anyone may read them.
+    /// Set false to require a viewer token for every read. Writes always need a token.
+    #[serde(default = "yes")]
+    pub anonymous_read: bool,
+}
+
+/// InfluxDB, read with InfluxQL over `/query` (1.x, 2.x with a DBRP mapping, 3.x).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfluxConfig {
+    /// Base URL, e.g. `http://127.0.0.1:8086`.
+    pub url: String,
+    /// Database (1.x) or the bucket's DBRP database name (2.x).
+    pub database: String,
+    /// User name (1.x auth), if any.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password (1.x) or token (2.x, sent as `Authorization: Token`), if any.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// Send `password` as a 2.x token instead of 1.x basic credentials.
+    #[serde(default)]
+    pub token_auth: bool,
+    /// Per-request timeout, seconds.
+    #[serde(default = "default_influx_timeout_s")]
+    pub timeout_s: u64,
+    /// Rebuild the indices' hourly history from InfluxDB at start.
+    #[serde(default = "yes")]
+    pub rebuild_at_start: bool,
+}
+
+/// Index settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndicesConfig {
+    /// Fraction of an hour's five-minute slots that must hold data for its mean to count (and
+    /// for the rolling hour). 0.75 is the common completeness rule; lower it for nodes that
+    /// report less often than every 5 minutes.
+    #[serde(default = "default_min_coverage")]
+    pub min_coverage: f64,
+    /// Valid hours a day needs for its 24-hour mean or daily maximum (ours; Decision 1459
+    /// states none).
+    #[serde(default = "default_daily_min_hours")]
+    pub daily_min_hours: usize,
+    /// Valid hours an 8-hour mean needs (ours).
+    #[serde(default = "default_min_hours_8h")]
+    pub min_hours_8h: usize,
+    /// [U] US AQI top PM2.5 band: `single_to325` (225.5–325.4 → 301–500, S7) or `split_to500`
+    /// (S6).
+    #[serde(default)]
+    pub us_pm2_5_top_band: Pm25TopBand,
+    /// [U] VN_WQI aggregation of groups IV and V: `square_root` or `weighted_cube_root`.
+    #[serde(default)]
+    pub wqi_aggregation: Aggregation,
+    /// Lab results older than this many days do not count in VN_WQI.
+    #[serde(default = "default_lab_max_age_days")]
+    pub lab_max_age_days: u32,
+    /// Salinity classes, by lower bound in ‰ (domain.md §5.1); sorted, the first from 0.
+    #[serde(default = "default_classes")]
+    pub salinity_classes: Vec<SalinityClass>,
+}
+
+/// Alert delivery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Publish alert changes on `{prefix}/alerts/{station_id}` (JSON, QoS 1, retained while an
+    /// alert of the station is open).
+    #[serde(default = "yes")]
+    pub mqtt: bool,
+    /// Events kept for `Last-Event-ID` resumption of the stream.
+    #[serde(default = "default_replay_events")]
+    pub replay_events: usize,
+    /// How often offline stations and stale alerts are checked, seconds.
+    #[serde(default = "default_tick_s")]
+    pub tick_s: u64,
+}
+
+/// One webhook.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Name, shown in the delivery log.
+    pub name: String,
+    /// URL receiving a POST with the alert change as JSON.
+    pub url: String,
+    /// HMAC-SHA256 key: the body's MAC is sent as `X-Citysense-Signature: sha256=<hex>` over
+    /// `<timestamp>.<body>`, with the timestamp in `X-Citysense-Timestamp`.
+    pub secret: Secret,
+    /// Attempts before a delivery is marked failed.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay, ms; doubles each attempt (with jitter) up to `max_backoff_ms`.
+    #[serde(default = "default_initial_backoff_ms")]
+    pub initial_backoff_ms: u64,
+    /// Longest retry delay, ms.
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+    /// Per-request timeout, ms.
+    #[serde(default = "default_webhook_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn yes() -> bool {
+    true
+}
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
+fn default_max_body_bytes() -> usize {
+    64 * 1024
+}
 fn default_offline_after_s() -> u64 {
     300
+}
+fn default_utc_offset_hours() -> i8 {
+    7
+}
+fn default_database() -> PathBuf {
+    PathBuf::from("ioc-api.sqlite")
+}
+fn default_influx_timeout_s() -> u64 {
+    10
+}
+fn default_min_coverage() -> f64 {
+    0.75
+}
+fn default_daily_min_hours() -> usize {
+    18
+}
+fn default_min_hours_8h() -> usize {
+    6
+}
+fn default_lab_max_age_days() -> u32 {
+    31
+}
+fn default_replay_events() -> usize {
+    4_096
+}
+fn default_tick_s() -> u64 {
+    1
+}
+fn default_max_attempts() -> u32 {
+    8
+}
+fn default_initial_backoff_ms() -> u64 {
+    1_000
+}
+fn default_max_backoff_ms() -> u64 {
+    300_000
+}
+fn default_webhook_timeout_ms() -> u64 {
+    10_000
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: default_listen(),
+            cors_origins: Vec::new(),
+            max_body_bytes: default_max_body_bytes(),
         }
     }
 }
@@ -83,6 +289,45 @@ impl Default for StationsConfig {
     fn default() -> Self {
         StationsConfig {
             offline_after_s: default_offline_after_s(),
+            utc_offset_hours: default_utc_offset_hours(),
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            path: default_database(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { anonymous_read: true }
+    }
+}
+
+impl Default for IndicesConfig {
+    fn default() -> Self {
+        IndicesConfig {
+            min_coverage: default_min_coverage(),
+            daily_min_hours: default_daily_min_hours(),
+            min_hours_8h: default_min_hours_8h(),
+            us_pm2_5_top_band: Pm25TopBand::default(),
+            wqi_aggregation: Aggregation::default(),
+            lab_max_age_days: default_lab_max_age_days(),
+            salinity_classes: default_classes(),
+        }
+    }
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            mqtt: true,
+            replay_events: default_replay_events(),
+            tick_s: default_tick_s(),
         }
     }
 }
@@ -94,20 +339,83 @@ impl Validate for Config {
     ///
     /// [`ConfigError::Invalid`] naming the field.
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field, problem| Err(ConfigError::invalid(field, problem));
+        let invalid = |field, problem: &str| Err(ConfigError::invalid(field, problem));
         self.mqtt.validate()?;
+        if self.http.max_body_bytes < 1_024 {
+            return invalid("http.max_body_bytes", "must be at least 1024");
+        }
+        for origin in &self.http.cors_origins {
+            if origin.parse::<axum::http::HeaderValue>().is_err() || !origin.starts_with("http") {
+                return invalid(
+                    "http.cors_origins",
+                    "each must be an origin such as https://example.org",
+                );
+            }
+        }
         if self.stations.offline_after_s == 0 {
             return invalid("stations.offline_after_s", "must be at least 1");
         }
-        let rule = &self.rules.pm2_5;
-        if rule.threshold.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
-            return invalid("rules.pm2_5.threshold", "must be a positive number of µg/m³");
+        if !(-12..=14).contains(&self.stations.utc_offset_hours) {
+            return invalid("stations.utc_offset_hours", "must be between -12 and 14");
         }
-        if rule.window_s == 0 {
-            return invalid("rules.pm2_5.window_s", "must be at least 1");
+        if let Some(influx) = &self.influx {
+            if !(influx.url.starts_with("http://") || influx.url.starts_with("https://")) {
+                return invalid("influx.url", "must start with http:// or https://");
+            }
+            if influx.database.trim().is_empty() {
+                return invalid("influx.database", "must not be empty");
+            }
+            if influx.timeout_s == 0 {
+                return invalid("influx.timeout_s", "must be at least 1");
+            }
         }
-        if !(0.0..=1.0).contains(&rule.min_coverage) {
-            return invalid("rules.pm2_5.min_coverage", "must be between 0 and 1");
+        let ix = &self.indices;
+        if !(0.0..=1.0).contains(&ix.min_coverage) {
+            return invalid("indices.min_coverage", "must be between 0 and 1");
+        }
+        if !(1..=24).contains(&ix.daily_min_hours) {
+            return invalid("indices.daily_min_hours", "must be between 1 and 24");
+        }
+        if !(1..=8).contains(&ix.min_hours_8h) {
+            return invalid("indices.min_hours_8h", "must be between 1 and 8");
+        }
+        if ix.salinity_classes.first().is_none_or(|c| c.from_ppt != 0.0)
+            || ix
+                .salinity_classes
+                .windows(2)
+                .any(|w| w[0].from_ppt.partial_cmp(&w[1].from_ppt) != Some(std::cmp::Ordering::Less))
+        {
+            return invalid(
+                "indices.salinity_classes",
+                "must start at from_ppt = 0 and increase strictly",
+            );
+        }
+        if self.alerts.replay_events == 0 || self.alerts.replay_events > 1_000_000 {
+            return invalid("alerts.replay_events", "must be between 1 and 1000000");
+        }
+        if self.alerts.tick_s == 0 {
+            return invalid("alerts.tick_s", "must be at least 1");
+        }
+        let mut names = std::collections::HashSet::new();
+        for hook in &self.webhooks {
+            if hook.name.trim().is_empty() || !names.insert(hook.name.as_str()) {
+                return invalid("webhooks.name", "each webhook needs a unique, non-empty name");
+            }
+            if !(hook.url.starts_with("http://") || hook.url.starts_with("https://")) {
+                return invalid("webhooks.url", "must start with http:// or https://");
+            }
+            if hook.secret.expose().len() < 16 {
+                return invalid("webhooks.secret", "must be at least 16 characters");
+            }
+            if hook.max_attempts == 0
+                || hook.initial_backoff_ms == 0
+                || hook.max_backoff_ms < hook.initial_backoff_ms
+            {
+                return invalid(
+                    "webhooks.max_attempts",
+                    "max_attempts and initial_backoff_ms must be at least 1, max_backoff_ms at least initial_backoff_ms",
+                );
+            }
         }
         Ok(())
     }
@@ -123,7 +431,8 @@ mod tests {
     #[test]
     fn the_shipped_example_is_valid() {
         let config = service::config::from_toml::<Config>(DEFAULT_CONFIG).expect("example is valid");
-        assert_eq!(config.rules.pm2_5.window_s, 3_600);
+        assert_eq!(config.indices.min_coverage, 0.75);
+        assert_eq!(config.indices.salinity_classes.len(), 4);
     }
 
     #[test]
@@ -132,7 +441,7 @@ mod tests {
         let err = service::config::from_toml::<Config>(&bad)
             .expect_err("bad coverage")
             .to_string();
-        assert!(err.contains("rules.pm2_5.min_coverage"), "{err}");
+        assert!(err.contains("indices.min_coverage"), "{err}");
         let typo = DEFAULT_CONFIG.replace("offline_after_s", "offline_after");
         let err = service::config::from_toml::<Config>(&typo)
             .expect_err("typo")

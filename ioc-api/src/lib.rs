@@ -1,33 +1,45 @@
-//! The operations centre's API: live station state from MQTT, the PM2.5 alert rule, and a
-//! server-sent-events stream for dashboards.
+//! The operations centre's API: live station state from MQTT, VN_AQI / US AQI / VN_WQI and
+//! salinity classes, threshold rules with an alert lifecycle, persistence in SQLite, role
+//! tokens, open data (CSV/JSON export, NGSI-LD), and a dashboard, all over one axum server.
 //!
 //! # Layout
 //!
 //! - `config`: the TOML configuration and its validation.
+//! - `indices`: the index formulas, pure and table-driven.
+//! - `live`: per-station latest reading, liveness and hourly history; the station view.
+//! - `alerts`: threshold rules, their defaults, the engine and the alert lifecycle.
+//! - `store`: SQLite persistence.
+//! - `auth`: tokens and roles.
+//! - `notify`: the SSE hub, MQTT out, webhooks.
+//! - `history`: InfluxQL reads and the rebuild at start.
 //! - `mqtt`: the subscription that feeds verified frames into the state.
-//! - `state`: shared state and the ingest step.
-//! - `live`: per-station latest reading, last-seen, rolling windows.
-//! - `alerts`: the PM2.5 rule and the alert book.
-//! - `events`: what the SSE stream carries.
-//! - `http`: routes and handlers; errors are JSON.
+//! - `state`: shared state, `ingest` and `tick`.
+//! - `metrics`: Prometheus text.
+//! - `http`: routes and handlers; errors are JSON; the OpenAPI document; the dashboard.
 
 pub mod alerts;
+pub mod auth;
 pub mod config;
-pub mod events;
+pub mod history;
 pub mod http;
 pub mod indices;
 pub mod live;
+pub mod metrics;
 mod mqtt;
+pub mod notify;
 pub mod state;
+pub mod store;
 mod time_fmt;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use protocol::registry::Registry;
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 
 pub use config::Config;
 pub use state::AppState;
@@ -41,18 +53,21 @@ pub struct IocApi {
 }
 
 impl IocApi {
-    /// Binds the HTTP listener, so the address is known (and a taken port fails) before running.
+    /// Opens the database and binds the HTTP listener, so the address is known (and a taken
+    /// port or an unusable database fails) before running.
     ///
     /// # Errors
     ///
-    /// An invalid config or a port that cannot be bound.
+    /// An invalid config, a database that cannot be opened, or a port that cannot be bound.
     pub async fn bind(config: Config, registry: Registry) -> anyhow::Result<Self> {
         service::config::Validate::validate(&config)?;
+        let store = store::Store::open(&config.storage.path).map_err(|e| {
+            anyhow::anyhow!("cannot open the database {}: {e}", config.storage.path.display())
+        })?;
+        let state = AppState::new(&config, &registry, store)?;
         let listener = TcpListener::bind(config.http.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http.listen))?;
-        let offline_after = time::Duration::seconds(config.stations.offline_after_s as i64);
-        let state = AppState::new(&registry, config.rules.pm2_5.clone(), offline_after);
         Ok(IocApi {
             config,
             registry,
@@ -75,7 +90,8 @@ impl IocApi {
         Arc::clone(&self.state)
     }
 
-    /// Serves until `shutdown`, then stops the subscription and finishes open requests.
+    /// Serves until `shutdown`: rebuilds the history from InfluxDB (when configured), then
+    /// subscribes; runs the clock tick and the webhook deliveries; finishes open requests.
     ///
     /// # Errors
     ///
@@ -89,20 +105,60 @@ impl IocApi {
         } = self;
         info!(address = %listener.local_addr()?, stations = registry.len(), "IOC API listening.");
         let cancel = state.shutdown.clone();
-        let subscription = tokio::spawn(mqtt::subscribe(
-            config.mqtt,
-            registry,
-            Arc::clone(&state),
+
+        // The rebuild runs before the subscription starts, so frames the broker kept for the
+        // API's session are compared with what InfluxDB already holds (see history::rebuild).
+        let mqtt_state = Arc::clone(&state);
+        let mqtt_config = config.mqtt.clone();
+        let mqtt_cancel = cancel.clone();
+        let subscription = tokio::spawn(async move {
+            if let Some(influx) = mqtt_state.influx.clone()
+                && !mqtt_state.rebuilt.load(Ordering::Relaxed)
+            {
+                if let Err(e) = history::rebuild(&influx, &mqtt_state.stations).await {
+                    warn!(error = %e, "Could not rebuild the history from InfluxDB; indices fill from live frames.");
+                }
+                mqtt_state.rebuilt.store(true, Ordering::Relaxed);
+            }
+            mqtt::subscribe(mqtt_config, registry, mqtt_state, mqtt_cancel).await;
+        });
+
+        let tick_state = Arc::clone(&state);
+        let tick_cancel = cancel.clone();
+        let tick_every = Duration::from_secs(config.alerts.tick_s);
+        let ticker = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(tick_every);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = tick_cancel.cancelled() => break,
+                    _ = interval.tick() => tick_state.tick(time::OffsetDateTime::now_utc()),
+                }
+            }
+        });
+
+        let webhooks = tokio::spawn(notify::webhook::deliver(
+            config.webhooks.clone(),
+            Arc::clone(&state.store),
+            Arc::clone(&state.webhook_wake),
             cancel.clone(),
         ));
+
         let stop = cancel.clone();
-        let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
+        let app = http::router(
+            Arc::clone(&state),
+            &config.http.cors_origins,
+            config.http.max_body_bytes,
+        );
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             stop.cancel();
         });
         let served = server.await;
         cancel.cancel();
         let _ = subscription.await;
+        let _ = ticker.await;
+        let _ = webhooks.await;
         served.map_err(Into::into)
     }
 }

@@ -1,5 +1,6 @@
 //! `citysense-ioc-api`: the operations centre's API.
-// The command prints its requested output (the default config) on stdout; logs go to stderr.
+// The command prints its requested output (the default config, a new token) on stdout; logs go
+// to stderr.
 #![allow(clippy::print_stdout)]
 
 use std::path::PathBuf;
@@ -7,10 +8,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ioc_api::Config;
+use ioc_api::auth::Role;
 use ioc_api::config::DEFAULT_CONFIG;
+use ioc_api::store::Store;
 
-/// Serves live station readings, the PM2.5 alert rule and a server-sent-events stream to the
-/// operations centre's dashboards, fed by the nodes' MQTT frames.
+/// Serves the operations centre's API and dashboard: live station readings, VN_AQI / US AQI /
+/// VN_WQI, threshold alerts with acknowledgement, an event stream, open-data exports, fed by
+/// the nodes' MQTT frames. State (thresholds, alerts, audit log, tokens) lives in SQLite.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
@@ -28,32 +32,123 @@ enum Command {
     },
     /// Print a commented configuration with every field and its default.
     PrintDefaultConfig,
+    /// Create, list or revoke API tokens in the configured database.
+    Token {
+        /// Configuration file naming the database (`[storage] path`).
+        #[arg(short, long, env = "CITYSENSE_IOC_CONFIG", default_value = "ioc-api.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a token and print it once (only its hash is stored).
+    Create {
+        /// Unique name, shown in the audit log (letters, digits, - _ . @).
+        #[arg(long)]
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+    /// Revoke a token by name.
+    Revoke {
+        /// The token's name.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (names, roles, dates; never the tokens).
+    List,
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text).ok_or_else(|| "must be viewer, operator or admin".into())
+}
+
+fn token(config: PathBuf, action: TokenAction) -> anyhow::Result<()> {
+    let config: Config = service::config::load(&config)?;
+    let store = Store::open(&config.storage.path)
+        .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", config.storage.path.display()))?;
+    let now = time::OffsetDateTime::now_utc();
+    let at = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    match action {
+        TokenAction::Create { name, role } => {
+            if !ioc_api::http::valid_token_name(&name) {
+                anyhow::bail!("--name must be 1 to 64 characters: letters, digits, - _ . @");
+            }
+            let token = ioc_api::http::create_token(&store, &name, role, "cli", now)?.ok_or_else(|| {
+                anyhow::anyhow!("a token named {name:?} exists; revoke it or pick another name")
+            })?;
+            store.audit(
+                &at,
+                "cli",
+                "admin",
+                "token.create",
+                &format!("token/{name}"),
+                &format!("{{\"role\":\"{role}\"}}"),
+            )?;
+            eprintln!("Created token {name:?} ({role}). It is shown once; store it now:");
+            println!("{token}");
+        }
+        TokenAction::Revoke { name } => {
+            if !store.revoke_token(&name, &at)? {
+                anyhow::bail!("no live token named {name:?}");
+            }
+            store.audit(
+                &at,
+                "cli",
+                "admin",
+                "token.revoke",
+                &format!("token/{name}"),
+                "{}",
+            )?;
+            eprintln!("Revoked {name:?}. A running API picks this up on its next token change or restart.");
+        }
+        TokenAction::List => {
+            for t in store.tokens()? {
+                println!(
+                    "{}\t{}\tcreated {} by {}\t{}",
+                    t.name,
+                    t.role,
+                    t.created_at,
+                    t.created_by,
+                    t.revoked_at.map_or("live".into(), |r| format!("revoked {r}"))
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     service::cli::init_tracing("info");
-    match Cli::parse().command {
+    let result = match Cli::parse().command {
         Command::PrintDefaultConfig => {
             print!("{DEFAULT_CONFIG}");
-            ExitCode::SUCCESS
+            Ok(())
         }
+        Command::Token { config, action } => token(config, action),
         Command::Run { config } => {
-            let result = async {
+            async {
                 ioc_api::run(
                     service::config::load::<Config>(&config)?,
                     service::cli::shutdown_signal(),
                 )
                 .await
             }
-            .await;
-            match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            .await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

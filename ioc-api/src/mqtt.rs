@@ -1,4 +1,5 @@
-//! The IOC API's MQTT subscription: verified frames feed the live state.
+//! The IOC API's MQTT connection: verified frames feed the live state; alert changes and
+//! node commands go out through the same client.
 //!
 //! Same topics and same acceptance rule as the collector, under a client id of its own, so
 //! either service can restart without the other. The session is persistent: frames published
@@ -34,6 +35,13 @@ pub(crate) async fn subscribe(
         }
     };
     let (client, mut eventloop) = AsyncClient::new(options, 64);
+    // Alerts out and commands down go through a task of their own (never this polling loop).
+    let outbound = state
+        .outbound_rx
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .map(|rx| tokio::spawn(crate::notify::outbound::publisher(client.clone(), rx)));
     let subscription = NodeSubscription::new(client.clone(), &config, state.subscribed.clone());
     let mut failures = 0u32;
     loop {
@@ -69,6 +77,9 @@ pub(crate) async fn subscribe(
                 }
             }
         }
+    }
+    if let Some(publisher) = outbound {
+        publisher.abort();
     }
     let _ = client.disconnect().await;
     // Give the event loop the chance to send the DISCONNECT.

@@ -1,35 +1,54 @@
-//! The API's shared state and the ingest step that feeds it from verified frames.
+//! The API's shared state and the two steps that change it: `ingest` (a verified frame) and
+//! `tick` (the server clock advancing: offline stations, stale alerts).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use protocol::Frame;
 use protocol::registry::{NodeInfo, Registry};
+use protocol::{Body, Frame, QualityFlags};
 use time::OffsetDateTime;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 
-use crate::alerts::{AlertBook, Evaluation, Pm25Rule, Transition};
-use crate::events::Event;
-use crate::live::{Reading, Stations};
-
-/// Capacity of the event fan-out; a dashboard that falls further behind skips ahead.
-const EVENT_BUFFER: usize = 1_024;
+use crate::alerts::{AlertChange, Engine, StationRef, StationRule, Transition, Watch, Window, default_rules};
+use crate::auth::TokenSet;
+use crate::config::Config;
+use crate::history::Influx;
+use crate::indices::wqi::WqiParameter;
+use crate::live::{Reading, Station, StationView, Stations, ViewSettings};
+use crate::metrics::Metrics;
+use crate::notify::{Hub, Outbound};
+use crate::store::{Store, StoreError};
+use crate::time_fmt::rfc3339;
 
 /// Everything the handlers read, shared behind an `Arc`.
 #[derive(Debug)]
 pub struct AppState {
+    pub(crate) registry: Registry,
     pub(crate) stations: RwLock<Stations>,
-    pub(crate) alerts: RwLock<AlertBook>,
-    pub(crate) events: broadcast::Sender<(u64, Event)>,
-    pub(crate) rule: Pm25Rule,
-    pub(crate) offline_after: time::Duration,
+    pub(crate) engine: Mutex<Engine>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) hub: Hub,
+    pub(crate) settings: ViewSettings,
+    pub(crate) anonymous_read: bool,
+    pub(crate) prefix: String,
+    pub(crate) alerts_to_mqtt: bool,
+    pub(crate) outbound: mpsc::Sender<Outbound>,
+    pub(crate) outbound_rx: Mutex<Option<mpsc::Receiver<Outbound>>>,
+    pub(crate) webhooks: Vec<String>,
+    pub(crate) webhook_wake: Arc<Notify>,
+    pub(crate) tokens: RwLock<TokenSet>,
+    pub(crate) influx: Option<Influx>,
+    pub(crate) metrics: Metrics,
     pub(crate) mqtt_connected: AtomicBool,
     /// True once the broker granted the subscriptions.
     pub(crate) subscribed: watch::Sender<bool>,
+    /// True once the rebuild from InfluxDB finished (or there is none to do).
+    pub(crate) rebuilt: AtomicBool,
     /// Cancelled when the server stops, so open event streams end and shutdown can finish.
     pub(crate) shutdown: CancellationToken,
-    next_event_id: AtomicU64,
     rejected: AtomicU64,
 }
 
@@ -40,31 +59,85 @@ fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|p| p.into_inner())
 }
+fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn station_ref(info: &NodeInfo) -> StationRef<'_> {
+    StationRef {
+        station: &info.station,
+        node_id: info.id,
+        district: &info.district,
+    }
+}
+
+/// Quality flags that mean the sample is not trustworthy (FORMAT.md §4).
+const FAULT_FLAGS: [QualityFlags; 3] = [
+    QualityFlags::SENSOR_FAULT,
+    QualityFlags::OUT_OF_RANGE,
+    QualityFlags::STUCK_VALUE,
+];
 
 impl AppState {
-    /// Fresh state for the registered stations.
-    pub fn new(registry: &Registry, rule: Pm25Rule, offline_after: time::Duration) -> Arc<Self> {
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
-        Arc::new(AppState {
-            stations: RwLock::new(Stations::new(registry, rule.window_ms())),
-            alerts: RwLock::new(AlertBook::default()),
-            events,
-            rule,
-            offline_after,
+    /// State for the registered stations over `store`: seeds the default rules on a new
+    /// database, loads rules, open alerts and tokens.
+    ///
+    /// # Errors
+    ///
+    /// The database refused.
+    pub fn new(config: &Config, registry: &Registry, store: Store) -> Result<Arc<Self>, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let seeded = store.seed_thresholds(&default_rules(config.stations.offline_after_s), &rfc3339(now))?;
+        if seeded > 0 {
+            info!(
+                rules = seeded,
+                "New database: stored the default QCVN 05:2023 / 08:2023 rules."
+            );
+        }
+        let engine = Engine::load(&store)?;
+        let tokens = TokenSet::from_records(&store.tokens()?);
+        let (outbound, outbound_rx) = mpsc::channel(crate::notify::outbound::QUEUE);
+        let first_event_id = (now.unix_timestamp_nanos() / 1_000_000).max(1) as u64 * 1_000;
+        Ok(Arc::new(AppState {
+            registry: registry.clone(),
+            stations: RwLock::new(Stations::new(registry)),
+            engine: Mutex::new(engine),
+            store: Arc::new(store),
+            hub: Hub::new(config.alerts.replay_events, first_event_id),
+            settings: ViewSettings {
+                indices: config.indices.clone(),
+                offline_after: time::Duration::seconds(config.stations.offline_after_s as i64),
+                utc_offset_hours: config.stations.utc_offset_hours,
+            },
+            anonymous_read: config.auth.anonymous_read,
+            prefix: config.mqtt.prefix.clone(),
+            alerts_to_mqtt: config.alerts.mqtt,
+            outbound,
+            outbound_rx: Mutex::new(Some(outbound_rx)),
+            webhooks: config.webhooks.iter().map(|w| w.name.clone()).collect(),
+            webhook_wake: Arc::new(Notify::new()),
+            tokens: RwLock::new(tokens),
+            influx: config.influx.clone().and_then(|c| Influx::new(c).ok()),
+            metrics: Metrics::default(),
             mqtt_connected: AtomicBool::new(false),
             subscribed: watch::channel(false).0,
+            rebuilt: AtomicBool::new(config.influx.as_ref().is_none_or(|i| !i.rebuild_at_start)),
             shutdown: CancellationToken::new(),
-            next_event_id: AtomicU64::new(1),
             rejected: AtomicU64::new(0),
-        })
+        }))
     }
 
     pub(crate) fn stations(&self) -> RwLockReadGuard<'_, Stations> {
         read(&self.stations)
     }
 
-    pub(crate) fn alerts(&self) -> RwLockReadGuard<'_, AlertBook> {
-        read(&self.alerts)
+    pub(crate) fn engine(&self) -> MutexGuard<'_, Engine> {
+        lock(&self.engine)
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Turns true once the broker has granted the API's subscriptions.
@@ -81,63 +154,315 @@ impl AppState {
         self.rejected.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn publish(&self, event: Event) {
-        let id = self.next_event_id.fetch_add(1, Ordering::Relaxed);
-        // No subscriber is fine: nobody is watching.
-        let _ = self.events.send((id, event));
+    /// Reloads the token set from the database (after a change through the API, or one made by
+    /// the `token` command while the API runs).
+    ///
+    /// # Errors
+    ///
+    /// The database refused.
+    pub fn reload_tokens(&self) -> Result<(), StoreError> {
+        let set = TokenSet::from_records(&self.store.tokens()?);
+        *write(&self.tokens) = set;
+        Ok(())
     }
 
-    /// Takes a verified frame: updates the station, evaluates the PM2.5 rule, emits events.
+    /// Lab values per water station, for VN_WQI.
+    pub(crate) fn lab_values(&self, now: OffsetDateTime) -> HashMap<String, Vec<(WqiParameter, f64)>> {
+        let since = rfc3339(now - time::Duration::days(i64::from(self.settings.indices.lab_max_age_days)));
+        let mut out = HashMap::new();
+        for station in read(&self.stations).iter().filter(|s| s.is_water()) {
+            let Ok(results) = self.store.latest_lab_results(&station.info.station, &since) else {
+                continue;
+            };
+            let values = results
+                .into_iter()
+                .filter_map(|r| {
+                    serde_json::from_value::<WqiParameter>(serde_json::Value::String(r.parameter))
+                        .ok()
+                        .map(|p| (p, r.value))
+                })
+                .collect();
+            out.insert(station.info.station.clone(), values);
+        }
+        out
+    }
+
+    /// Every station's view.
+    pub fn views(&self, now: OffsetDateTime) -> Vec<StationView> {
+        let lab = self.lab_values(now);
+        let open = self.open_counts();
+        self.stations()
+            .iter()
+            .map(|s| {
+                s.view(
+                    now,
+                    &self.settings,
+                    &lab,
+                    open.get(&s.info.station).copied().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
+    /// One station's view.
+    pub fn view(&self, station_id: &str, now: OffsetDateTime) -> Option<StationView> {
+        let lab = self.lab_values(now);
+        let open = self.engine().open_for(station_id).len();
+        self.stations()
+            .by_station(station_id)
+            .map(|s| s.view(now, &self.settings, &lab, open))
+    }
+
+    fn open_counts(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for alert in self.engine().open_alerts() {
+            *counts.entry(alert.station).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Sends alert changes everywhere: the stream always; MQTT and webhooks unless the change
+    /// only concerns a suppressed alert's staleness.
+    pub(crate) fn announce(&self, changes: Vec<AlertChange>) {
+        let now = OffsetDateTime::now_utc();
+        for change in changes {
+            let alert = &change.alert;
+            info!(alert = alert.id, station = %alert.station, parameter = %alert.parameter, transition = change.transition.as_str(), value = alert.last_value, "Alert {}.", change.transition.as_str());
+            self.metrics.alert_changes.fetch_add(1, Ordering::Relaxed);
+            self.hub.publish("alert", &change);
+            let quiet =
+                alert.suppressed && matches!(change.transition, Transition::Stale | Transition::Fresh);
+            if quiet {
+                continue;
+            }
+            let Ok(payload) = serde_json::to_string(&change) else {
+                continue;
+            };
+            if self.alerts_to_mqtt {
+                self.publish_alert(&alert.station, &payload);
+            }
+            let now_ms = (now.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+            for hook in &self.webhooks {
+                if let Err(e) = self.store.queue_delivery(
+                    hook,
+                    alert.id,
+                    change.transition.as_str(),
+                    &payload,
+                    &rfc3339(now),
+                    now_ms,
+                ) {
+                    warn!(webhook = %hook, error = %e, "Cannot queue a webhook delivery.");
+                }
+            }
+            if !self.webhooks.is_empty() {
+                self.webhook_wake.notify_one();
+            }
+        }
+    }
+
+    /// `{prefix}/alerts/{station}`: retained while the station has an open alert; when the last
+    /// one resolves, the change goes out unretained and the retained message is cleared.
+    fn publish_alert(&self, station: &str, payload: &str) {
+        let topic = format!("{}/alerts/{station}", self.prefix);
+        let open = !self.engine().open_for(station).is_empty();
+        let mut messages = vec![Outbound {
+            topic: topic.clone(),
+            payload: payload.as_bytes().to_vec(),
+            retain: open,
+        }];
+        if !open {
+            messages.push(Outbound {
+                topic,
+                payload: Vec::new(),
+                retain: true,
+            });
+        }
+        for message in messages {
+            if self.outbound.try_send(message).is_err() {
+                self.metrics.mqtt_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Takes a verified frame arriving at `now` (server clock): liveness, reading, history,
+    /// rules; publishes the station's new view and any alert change.
     pub fn ingest(&self, frame: &Frame, node: &NodeInfo, now: OffsetDateTime) {
+        self.metrics.frames_accepted.fetch_add(1, Ordering::Relaxed);
         let observed_ms = if frame.time_ms == 0 {
-            (now.unix_timestamp_nanos() / 1_000_000) as u64
+            (now.unix_timestamp_nanos() / 1_000_000).max(0) as u64
         } else {
             frame.time_ms
         };
-        let mut alert_event = None;
+        let mut changes = Vec::new();
         let view = {
             let mut stations = write(&self.stations);
             let Some(station) = stations.seen(node.id, now) else {
                 return;
             };
-            let Some(reading) = Reading::from_body(&frame.body) else {
-                // Status frames only refresh last-seen.
-                return;
-            };
-            if let Some(pm) = reading.pm2_5() {
-                station.pm2_5_window.insert(observed_ms, pm);
-                station.pm2_5_mean = station.pm2_5_window.mean(self.rule.min_span_ms());
-                if let Some(mean) = station.pm2_5_mean {
-                    let today = OffsetDateTime::from_unix_timestamp((observed_ms / 1_000) as i64)
-                        .map_or(now.date(), |t| t.date());
-                    let evaluation = Evaluation {
-                        station: &station.info().station,
-                        node_id: node.id,
-                        parameter: "pm2_5_1h_mean",
-                        threshold: self.rule.threshold_on(today),
-                        value: mean,
-                        at_ms: observed_ms,
-                    };
-                    alert_event = write(&self.alerts).evaluate(evaluation);
-                }
+            let mut engine = lock(&self.engine);
+            let store = &self.store;
+            let sref = station_ref(node);
+            match engine.station_alive(store, &node.station, now) {
+                Ok(c) => changes.extend(c),
+                Err(e) => warn!(error = %e, "Alert state not stored."),
             }
-            if !station.update_reading(observed_ms, reading) {
-                None
-            } else {
-                Some(station.view(now, self.offline_after))
+            match &frame.body {
+                Body::Status(status) => {
+                    station.take_status(status);
+                    if station.dead {
+                        let day = now.date();
+                        let rules: Vec<_> = engine
+                            .applicable(sref, Watch::Station(StationRule::StationOffline), day)
+                            .into_iter()
+                            .cloned()
+                            .collect();
+                        for rule in rules {
+                            match engine.station_offline(store, sref, &rule, rule.spec.trigger + 1.0, now) {
+                                Ok(c) => changes.extend(c),
+                                Err(e) => warn!(error = %e, "Alert state not stored."),
+                            }
+                        }
+                    }
+                    None
+                }
+                body => match Reading::from_body(body) {
+                    None => None,
+                    Some(mut reading) => {
+                        if station.is_water() {
+                            reading.derive_salinity();
+                        }
+                        let fresh =
+                            station.first_time(frame.time_ms) && observed_ms > station.rebuilt_until_ms;
+                        if fresh {
+                            let water = station.is_water();
+                            for (param, value) in reading.values() {
+                                if param.tracked(water) {
+                                    let tracked = station.series_mut(param, now);
+                                    tracked.series.insert(observed_ms, value);
+                                    tracked.updated = now;
+                                }
+                            }
+                            changes.extend(self.evaluate_frame(
+                                &mut engine,
+                                station,
+                                &reading,
+                                observed_ms,
+                                now,
+                            ));
+                        }
+                        station.update_reading(observed_ms, reading).then(|| {
+                            station.view(
+                                now,
+                                &self.settings,
+                                &HashMap::new(),
+                                engine.open_for(&node.station).len(),
+                            )
+                        })
+                    }
+                },
             }
         };
         if let Some(view) = view {
-            self.publish(Event::Reading(Box::new(view)));
+            self.hub.publish("reading", &view);
         }
-        if let Some((alert, transition)) = alert_event {
-            let verb = if transition == Transition::Fired {
-                "fired"
-            } else {
-                "resolved"
+        self.announce(changes);
+    }
+
+    fn evaluate_frame(
+        &self,
+        engine: &mut Engine,
+        station: &Station,
+        reading: &Reading,
+        observed_ms: u64,
+        now: OffsetDateTime,
+    ) -> Vec<AlertChange> {
+        let offset =
+            time::UtcOffset::from_hms(self.settings.utc_offset_hours, 0, 0).unwrap_or(time::UtcOffset::UTC);
+        let day = OffsetDateTime::from_unix_timestamp((observed_ms / 1_000) as i64)
+            .map_or(now.date(), |t| t.to_offset(offset).date());
+        let sref = station_ref(&station.info);
+        let ix = &self.settings.indices;
+        let mut changes = Vec::new();
+        let mut watched: Vec<(Watch, Option<f64>, Option<&crate::live::Series>)> = reading
+            .values()
+            .map(|(p, v)| (Watch::Param(p), Some(v), station.series(p).map(|t| &t.series)))
+            .collect();
+        let fault = FAULT_FLAGS
+            .iter()
+            .any(|f| QualityFlags::from_bits(reading.quality()).is_some_and(|q| q.contains(*f)));
+        watched.push((
+            Watch::Station(StationRule::SensorFault),
+            Some(if fault { 1.0 } else { 0.0 }),
+            None,
+        ));
+        for (watch, latest, series) in watched {
+            let rules: Vec<_> = engine.applicable(sref, watch, day).into_iter().cloned().collect();
+            for rule in rules {
+                let value = match rule.spec.window {
+                    Window::Latest => latest,
+                    Window::OneHour => series.and_then(|s| s.rolling_hour_mean(ix.min_coverage)),
+                    Window::EightHours => {
+                        series.and_then(|s| s.rolling_hours_mean(8, ix.min_hours_8h, ix.min_coverage))
+                    }
+                    Window::Day => {
+                        series.and_then(|s| s.rolling_hours_mean(24, ix.daily_min_hours, ix.min_coverage))
+                    }
+                };
+                let Some(value) = value else { continue };
+                match engine.evaluate(&self.store, sref, &rule, value, observed_ms, now) {
+                    Ok(Some(change)) => changes.push(change),
+                    Ok(None) => {}
+                    Err(e) => warn!(error = %e, "Alert state not stored."),
+                }
+            }
+        }
+        changes
+    }
+
+    /// Advances the server clock to `now`: stations silent past their offline rule (or dead)
+    /// raise `station_offline`; alerts whose input stopped go stale.
+    pub fn tick(&self, now: OffsetDateTime) {
+        let mut changes = Vec::new();
+        {
+            let stations = read(&self.stations);
+            let mut engine = lock(&self.engine);
+            for station in stations.iter() {
+                let Some(last_seen) = station.last_seen else {
+                    continue;
+                };
+                let silent_s = (now - last_seen).as_seconds_f64();
+                let sref = station_ref(&station.info);
+                let rules: Vec<_> = engine
+                    .applicable(sref, Watch::Station(StationRule::StationOffline), now.date())
+                    .into_iter()
+                    .cloned()
+                    .collect();
+                for rule in rules {
+                    let value = if station.dead {
+                        silent_s.max(rule.spec.trigger + 1.0)
+                    } else {
+                        silent_s
+                    };
+                    if rule.spec.breached(value) {
+                        match engine.station_offline(&self.store, sref, &rule, value, now) {
+                            Ok(c) => changes.extend(c),
+                            Err(e) => warn!(error = %e, "Alert state not stored."),
+                        }
+                    }
+                }
+            }
+            let last_update = |station_id: &str, watch: Watch| {
+                let station = stations.by_station(station_id)?;
+                match watch {
+                    Watch::Param(p) => station.series(p).map(|t| t.updated).or(station.last_seen),
+                    Watch::Station(_) => station.last_seen,
+                }
             };
-            tracing::info!(station = %alert.station, value = alert.last_value, threshold = alert.threshold, "Alert {verb}.");
-            self.publish(Event::Alert(Box::new(alert)));
+            match engine.mark_stale(&self.store, now, last_update) {
+                Ok(c) => changes.extend(c),
+                Err(e) => warn!(error = %e, "Alert state not stored."),
+            }
         }
+        self.announce(changes);
     }
 }

@@ -1,7 +1,15 @@
-//! Alerts: the rule that decides, and the book that keeps every alert and its transitions.
+//! Alerts: threshold rules and their defaults, the engine that evaluates them, and the alert
+//! lifecycle (firing → acknowledged → resolved, with every transition kept).
 
-mod book;
-mod rule;
+mod alert;
+mod defaults;
+mod engine;
+mod threshold;
 
-pub use book::{Alert, AlertBook, AlertState, Evaluation, Transition};
-pub use rule::{Pm25Rule, national_pm2_5_limit};
+pub use alert::{Alert, AlertChange, AlertState, Transition, TransitionRecord};
+pub use defaults::default_rules;
+pub use engine::{Engine, LifecycleError, StationRef};
+pub(crate) use threshold::format_date;
+pub use threshold::{
+    Direction, Invalid, Level, Scope, ScopeKind, StationRule, Threshold, ThresholdSpec, Watch, Window,
+};

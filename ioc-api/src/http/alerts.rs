@@ -1,35 +1,189 @@
-//! `GET /api/v1/alerts?state=firing|resolved`.
+//! Alerts: list and filter, one with its transitions, acknowledge, resolve by hand.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 
 use super::ApiError;
-use crate::alerts::{Alert, AlertState};
+use super::extract::{ApiJson, ApiQuery, Operator, Reader, path_id};
+use crate::alerts::{Alert, AlertChange, AlertState, LifecycleError, TransitionRecord};
 use crate::state::AppState;
+use crate::store::AlertFilter;
+use crate::time_fmt::rfc3339;
 
+/// Alert filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AlertQuery {
+    /// `firing`, `acknowledged`, `resolved`, or `open` (firing or acknowledged).
+    state: Option<String>,
+    /// Only this station's.
+    station: Option<String>,
+    /// At most this many, newest first (1–1000, default 200).
+    limit: Option<usize>,
+}
+
+/// Alerts, newest first.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertQuery),
+    responses((status = 200, body = [Alert]), (status = 400, body = ApiError)))]
 pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
-    Query(params): Query<HashMap<String, String>>,
+    _: Reader,
+    ApiQuery(q): ApiQuery<AlertQuery>,
 ) -> Result<Json<Vec<Alert>>, ApiError> {
-    if let Some(unknown) = params.keys().find(|k| k.as_str() != "state") {
-        return Err(ApiError::bad_query(
-            "state",
-            format!("unknown query parameter {unknown:?}; only `state` is accepted"),
+    let mut filter = AlertFilter {
+        station: q.station,
+        limit: q.limit.unwrap_or(200),
+        ..AlertFilter::default()
+    };
+    if !(1..=1_000).contains(&filter.limit) {
+        return Err(ApiError::bad_query("limit", "must be between 1 and 1000"));
+    }
+    match q.state.as_deref() {
+        None => {}
+        Some("open") => filter.open = true,
+        Some(s) => {
+            filter.state = Some(AlertState::parse(s).ok_or_else(|| {
+                ApiError::bad_query(
+                    "state",
+                    format!("must be firing, acknowledged, resolved or open; got {s:?}"),
+                )
+            })?);
+        }
+    }
+    let stored = state.store.alerts(&filter)?;
+    let engine = state.engine();
+    // Open alerts carry running values (last value, peak) that are written at transitions only.
+    let alerts = stored
+        .into_iter()
+        .map(|a| engine.open_alert(a.id).cloned().unwrap_or(a))
+        .collect();
+    Ok(Json(alerts))
+}
+
+/// An alert with its history.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AlertDetail {
+    #[serde(flatten)]
+    alert: Alert,
+    /// Every transition, oldest first.
+    transitions: Vec<TransitionRecord>,
+}
+
+/// One alert with every transition.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts",
+    params(("id" = i64, Path, description = "Alert id")),
+    responses((status = 200, body = AlertDetail), (status = 400, body = ApiError), (status = 404, body = ApiError)))]
+pub(crate) async fn one(
+    State(state): State<Arc<AppState>>,
+    _: Reader,
+    Path(id): Path<String>,
+) -> Result<Json<AlertDetail>, ApiError> {
+    let id = path_id("id", &id)?;
+    let open = state.engine().open_alert(id).cloned();
+    let alert = match open {
+        Some(a) => a,
+        None => state
+            .store
+            .alert(id)?
+            .ok_or_else(|| ApiError::not_found(format!("no alert with id {id}")))?,
+    };
+    Ok(Json(AlertDetail {
+        transitions: state.store.transitions(id)?,
+        alert,
+    }))
+}
+
+/// An operator's note on an acknowledgement or a manual resolve.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Note {
+    /// Free text, up to 1000 characters.
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+fn lifecycle_error(e: LifecycleError) -> ApiError {
+    match e {
+        LifecycleError::NotFound(id) => ApiError::not_found(format!("no alert with id {id}")),
+        LifecycleError::Conflict(message) => ApiError::conflict(message),
+        LifecycleError::Store(e) => ApiError::from(e),
+    }
+}
+
+fn check_note(note: &Note) -> Result<Option<&str>, ApiError> {
+    let comment = note.comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    if comment.is_some_and(|c| c.chars().count() > 1_000) {
+        return Err(ApiError::invalid_field(
+            "comment",
+            "must be at most 1000 characters",
         ));
     }
-    let filter = match params.get("state").map(String::as_str) {
-        None => None,
-        Some("firing") => Some(AlertState::Firing),
-        Some("resolved") => Some(AlertState::Resolved),
-        Some(other) => {
-            return Err(ApiError::bad_query(
-                "state",
-                format!("must be `firing` or `resolved`, got {other:?}"),
-            ));
-        }
-    };
-    Ok(Json(state.alerts().list(filter)))
+    Ok(comment)
+}
+
+/// Acknowledges a firing alert (operator).
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/ack", tag = "alerts",
+    params(("id" = i64, Path, description = "Alert id")), request_body = Note,
+    security(("bearer" = [])),
+    responses((status = 200, body = AlertChange), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
+pub(crate) async fn acknowledge(
+    State(state): State<Arc<AppState>>,
+    Operator(caller): Operator,
+    Path(id): Path<String>,
+    ApiJson(note): ApiJson<Note>,
+) -> Result<Json<AlertChange>, ApiError> {
+    let id = path_id("id", &id)?;
+    let comment = check_note(&note)?;
+    let now = OffsetDateTime::now_utc();
+    let change = state
+        .engine()
+        .acknowledge(&state.store, id, &caller.name, comment, now)
+        .map_err(lifecycle_error)?;
+    state.store.audit(
+        &rfc3339(now),
+        &caller.name,
+        caller.role_name(),
+        "alert.acknowledge",
+        &format!("alert/{id}"),
+        &serde_json::json!({ "comment": comment }).to_string(),
+    )?;
+    state.announce(vec![change.clone()]);
+    Ok(Json(change))
+}
+
+/// Resolves a stale (or sensor-fault) alert by hand (operator).
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/resolve", tag = "alerts",
+    params(("id" = i64, Path, description = "Alert id")), request_body = Note,
+    security(("bearer" = [])),
+    responses((status = 200, body = AlertChange), (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
+pub(crate) async fn resolve(
+    State(state): State<Arc<AppState>>,
+    Operator(caller): Operator,
+    Path(id): Path<String>,
+    ApiJson(note): ApiJson<Note>,
+) -> Result<Json<AlertChange>, ApiError> {
+    let id = path_id("id", &id)?;
+    let comment = check_note(&note)?;
+    let now = OffsetDateTime::now_utc();
+    let change = state
+        .engine()
+        .resolve(&state.store, id, &caller.name, comment, now)
+        .map_err(lifecycle_error)?;
+    state.store.audit(
+        &rfc3339(now),
+        &caller.name,
+        caller.role_name(),
+        "alert.resolve",
+        &format!("alert/{id}"),
+        &serde_json::json!({ "comment": comment }).to_string(),
+    )?;
+    state.announce(vec![change.clone()]);
+    Ok(Json(change))
 }

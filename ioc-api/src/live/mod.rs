@@ -1,9 +1,16 @@
-//! Live state per station: latest reading, when it was seen, rolling means.
+//! Live state per station: latest reading, liveness, and the recent history (hourly means and
+//! the rolling hour) the indices and thresholds use.
 
+mod param;
 mod reading;
+mod series;
 mod stations;
-mod window;
+mod view;
 
+pub use param::Param;
 pub use reading::Reading;
-pub use stations::{StationView, Stations};
-pub use window::RollingWindow;
+pub use series::{HOUR_MS, HOURS_KEPT, SLOT_MS, Series};
+pub(crate) use stations::Station;
+pub use stations::{NodeHealth, Stations};
+pub use view::{IndexBrief, SalinityBrief, StationView, ViewSettings, pollutant_param};
+pub(crate) use view::{salinity_of, us_current, vn_daily, vn_hourly, wqi_of};

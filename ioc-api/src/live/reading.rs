@@ -2,11 +2,14 @@
 
 use protocol::{AirSample, Body, WaterSample};
 use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::param::Param;
 
 /// Measured values, scaled from the frame's fixed-point integers. Absent sensors are left out of
 /// the JSON. Units: concentrations µg/m³; temperature °C; humidity %RH; pressure hPa;
 /// dissolved oxygen mg/L; conductivity µS/cm; turbidity NTU; water level m; salinity PSU.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct Reading {
     #[serde(skip_serializing_if = "Option::is_none")]
     pm1_0: Option<f64>,
@@ -42,6 +45,9 @@ pub struct Reading {
     salinity: Option<f64>,
     /// The frame's quality flag bits (see FORMAT.md); 0 is a clean sample.
     quality: u8,
+    /// True when `salinity` was computed here (PSS-78) rather than sent by the probe.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    salinity_computed: bool,
 }
 
 fn scaled<T: Into<f64>>(value: Option<T>, divisor: f64) -> Option<f64> {
@@ -92,5 +98,50 @@ impl Reading {
     /// PM2.5 in µg/m³, if measured.
     pub fn pm2_5(&self) -> Option<f64> {
         self.pm2_5
+    }
+
+    /// The frame's quality bits.
+    pub fn quality(&self) -> u8 {
+        self.quality
+    }
+
+    /// One parameter's value, if measured.
+    pub fn get(&self, param: Param) -> Option<f64> {
+        match param {
+            Param::Pm1_0 => self.pm1_0,
+            Param::Pm2_5 => self.pm2_5,
+            Param::Pm10 => self.pm10,
+            Param::Temperature => self.temperature,
+            Param::Humidity => self.humidity,
+            Param::Pressure => self.pressure,
+            Param::Co => self.co,
+            Param::No2 => self.no2,
+            Param::So2 => self.so2,
+            Param::O3 => self.o3,
+            Param::Ph => self.ph,
+            Param::DissolvedOxygen => self.dissolved_oxygen,
+            Param::Conductivity => self.conductivity,
+            Param::Turbidity => self.turbidity,
+            Param::WaterLevel => self.water_level,
+            Param::Salinity => self.salinity,
+        }
+    }
+
+    /// Every measured value.
+    pub fn values(&self) -> impl Iterator<Item = (Param, f64)> + '_ {
+        Param::ALL.into_iter().filter_map(|p| self.get(p).map(|v| (p, v)))
+    }
+
+    /// Fills in salinity computed from conductivity and temperature (PSS-78) when the probe did
+    /// not send one; marked by `salinity_computed`.
+    pub fn derive_salinity(&mut self) {
+        if self.salinity.is_some() {
+            return;
+        }
+        if let (Some(ec), Some(t)) = (self.conductivity, self.temperature) {
+            self.salinity =
+                crate::indices::salinity::practical_salinity(ec, t).map(|s| (s * 1_000.0).round() / 1_000.0);
+            self.salinity_computed = self.salinity.is_some();
+        }
     }
 }

@@ -1,71 +1,88 @@
-//! Every registered station's live state.
+//! Every registered station's live state: latest reading, liveness, and recent history of the
+//! tracked parameters.
 
 use std::collections::BTreeMap;
 
-use protocol::registry::{NodeInfo, Registry};
+use protocol::registry::{NodeInfo, Registry, StationKind};
+use protocol::{NodeStatus, StatusKind};
 use serde::Serialize;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
+use super::param::Param;
 use super::reading::Reading;
-use super::window::RollingWindow;
-use crate::time_fmt::{rfc3339, rfc3339_ms};
+use super::series::Series;
 
-/// One station as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct StationView {
-    /// Station id.
-    pub station: String,
-    /// Station name.
-    pub name: String,
-    /// `air` or `water`.
+/// Frame timestamps remembered per station to drop exact repeats (a redelivered QoS 1 frame).
+const RECENT_FRAMES: usize = 8;
+
+#[derive(Debug)]
+pub(crate) struct Tracked {
+    pub(crate) param: Param,
+    pub(crate) series: Series,
+    /// When its last value arrived (server clock), for staleness.
+    pub(crate) updated: OffsetDateTime,
+}
+
+/// The node's last status frame, as shown.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct NodeHealth {
+    /// `birth`, `periodic` or `death`.
     pub kind: &'static str,
-    /// District.
-    pub district: String,
-    /// The node that reports for it.
-    pub node_id: u32,
-    /// Position, `[longitude, latitude]` (GeoJSON order), when known.
-    pub location: Option<[f64; 2]>,
-    /// True when a frame arrived within the offline timeout.
-    pub online: bool,
-    /// When the last frame arrived (RFC 3339).
-    pub last_seen: Option<String>,
-    /// The node's timestamp of the latest reading (RFC 3339).
-    pub observed_at: Option<String>,
-    /// The latest reading.
-    pub reading: Option<Reading>,
-    /// Rolling 1-hour mean of PM2.5 in µg/m³, once an hour is sufficiently covered.
-    pub pm2_5_1h_mean: Option<f64>,
+    /// Firmware version.
+    pub firmware: String,
+    /// Seconds since boot.
+    pub uptime_s: u32,
+    /// Battery, V.
+    pub battery_v: Option<f64>,
+    /// Link quality, dBm.
+    pub rssi_dbm: Option<i16>,
+    /// Frames the node dropped since boot.
+    pub frames_dropped: u32,
+    /// Frames waiting on the node.
+    pub frames_queued: u16,
 }
 
 #[derive(Debug)]
 pub(crate) struct Station {
-    info: NodeInfo,
-    last_seen: Option<OffsetDateTime>,
-    observed_at_ms: Option<u64>,
-    reading: Option<Reading>,
-    pub(crate) pm2_5_window: RollingWindow,
-    pub(crate) pm2_5_mean: Option<f64>,
+    pub(crate) info: NodeInfo,
+    pub(crate) last_seen: Option<OffsetDateTime>,
+    /// A death status (the MQTT will) arrived and no frame since.
+    pub(crate) dead: bool,
+    pub(crate) observed_at_ms: Option<u64>,
+    pub(crate) reading: Option<Reading>,
+    pub(crate) health: Option<NodeHealth>,
+    pub(crate) tracked: Vec<Tracked>,
+    recent: [u64; RECENT_FRAMES],
+    recent_next: usize,
+    /// Values up to this node time came from the InfluxDB rebuild; frames at or before it are
+    /// already counted.
+    pub(crate) rebuilt_until_ms: u64,
 }
 
 /// Live state of every registered station, by node id.
 #[derive(Debug)]
 pub struct Stations {
-    by_node: BTreeMap<u32, Station>,
+    pub(crate) by_node: BTreeMap<u32, Station>,
 }
 
 impl Stations {
-    /// One empty entry per registered node; `window_ms` is the rolling-mean span.
-    pub fn new(registry: &Registry, window_ms: u64) -> Self {
+    /// One empty entry per registered node.
+    pub fn new(registry: &Registry) -> Self {
         let by_node = registry
             .nodes()
             .map(|info| {
                 let station = Station {
                     info: info.clone(),
                     last_seen: None,
+                    dead: false,
                     observed_at_ms: None,
                     reading: None,
-                    pm2_5_window: RollingWindow::new(window_ms),
-                    pm2_5_mean: None,
+                    health: None,
+                    tracked: Vec::new(),
+                    recent: [u64::MAX; RECENT_FRAMES],
+                    recent_next: 0,
+                    rebuilt_until_ms: 0,
                 };
                 (info.id, station)
             })
@@ -77,37 +94,74 @@ impl Stations {
     pub(crate) fn seen(&mut self, node_id: u32, now: OffsetDateTime) -> Option<&mut Station> {
         let station = self.by_node.get_mut(&node_id)?;
         station.last_seen = Some(now);
+        station.dead = false;
         Some(station)
     }
 
-    /// Every station, in node-id order.
-    pub fn views(&self, now: OffsetDateTime, offline_after: time::Duration) -> Vec<StationView> {
-        self.by_node
-            .values()
-            .map(|s| s.view(now, offline_after))
-            .collect()
+    /// A station by station id.
+    pub(crate) fn by_station(&self, station_id: &str) -> Option<&Station> {
+        self.by_node.values().find(|s| s.info.station == station_id)
     }
 
-    /// One station by its station id.
-    pub fn view(
-        &self,
-        station_id: &str,
-        now: OffsetDateTime,
-        offline_after: time::Duration,
-    ) -> Option<StationView> {
-        self.by_node
-            .values()
-            .find(|s| s.info.station == station_id)
-            .map(|s| s.view(now, offline_after))
+    /// A station by station id, mutable.
+    pub(crate) fn by_station_mut(&mut self, station_id: &str) -> Option<&mut Station> {
+        self.by_node.values_mut().find(|s| s.info.station == station_id)
+    }
+
+    /// Every station in node-id order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Station> {
+        self.by_node.values()
+    }
+
+    /// Number of stations.
+    pub fn len(&self) -> usize {
+        self.by_node.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_node.is_empty()
     }
 }
 
 impl Station {
-    pub(crate) fn info(&self) -> &NodeInfo {
-        &self.info
+    /// Whether the station counts as water.
+    pub(crate) fn is_water(&self) -> bool {
+        self.info.kind == StationKind::Water
     }
 
-    /// Takes a newer reading; an older one (a late frame) only feeds the rolling window.
+    /// True once for each frame timestamp: a repeat within the last few frames is a duplicate.
+    pub(crate) fn first_time(&mut self, time_ms: u64) -> bool {
+        if self.recent.contains(&time_ms) {
+            return false;
+        }
+        self.recent[self.recent_next] = time_ms;
+        self.recent_next = (self.recent_next + 1) % RECENT_FRAMES;
+        true
+    }
+
+    /// Takes a status frame.
+    pub(crate) fn take_status(&mut self, status: &NodeStatus) {
+        self.dead = status.kind == StatusKind::Death;
+        self.health = Some(NodeHealth {
+            kind: match status.kind {
+                StatusKind::Birth => "birth",
+                StatusKind::Periodic => "periodic",
+                StatusKind::Death => "death",
+            },
+            firmware: format!(
+                "{}.{}.{}",
+                status.firmware.major, status.firmware.minor, status.firmware.patch
+            ),
+            uptime_s: status.uptime_s,
+            battery_v: status.battery_mv.map(|mv| f64::from(mv) / 1_000.0),
+            rssi_dbm: status.rssi_dbm,
+            frames_dropped: status.frames_dropped,
+            frames_queued: status.frames_queued,
+        });
+    }
+
+    /// Takes a newer reading; an older one (a late frame) only feeds the history.
     pub(crate) fn update_reading(&mut self, observed_at_ms: u64, reading: Reading) -> bool {
         if self.observed_at_ms.is_some_and(|t| t > observed_at_ms) {
             return false;
@@ -117,19 +171,24 @@ impl Station {
         true
     }
 
-    pub(crate) fn view(&self, now: OffsetDateTime, offline_after: time::Duration) -> StationView {
-        StationView {
-            station: self.info.station.clone(),
-            name: self.info.name.clone(),
-            kind: self.info.kind.as_str(),
-            district: self.info.district.clone(),
-            node_id: self.info.id,
-            location: self.info.location.map(|(lon, lat)| [lon, lat]),
-            online: self.last_seen.is_some_and(|t| now - t <= offline_after),
-            last_seen: self.last_seen.map(rfc3339),
-            observed_at: self.observed_at_ms.map(|t| rfc3339_ms(t as i128)),
-            reading: self.reading.clone(),
-            pm2_5_1h_mean: self.pm2_5_mean.map(|m| (m * 10.0).round() / 10.0),
-        }
+    /// The history of `param`, created on first use.
+    pub(crate) fn series_mut(&mut self, param: Param, now: OffsetDateTime) -> &mut Tracked {
+        let index = match self.tracked.iter().position(|t| t.param == param) {
+            Some(i) => i,
+            None => {
+                self.tracked.push(Tracked {
+                    param,
+                    series: Series::default(),
+                    updated: now,
+                });
+                self.tracked.len() - 1
+            }
+        };
+        &mut self.tracked[index]
+    }
+
+    /// The history of `param`, if any value arrived.
+    pub(crate) fn series(&self, param: Param) -> Option<&Tracked> {
+        self.tracked.iter().find(|t| t.param == param)
     }
 }

@@ -1,0 +1,133 @@
+//! The rebuild at start: the stations' hourly history comes back from InfluxDB, so the AQI does
+//! not go blank for 12 hours after a restart.
+//!
+//! Five-minute means and counts of the tracked fields over the kept history, per station, fill
+//! the same buckets live frames do. Each station remembers the time of its last stored point;
+//! frames at or before it (redelivered by the broker from the API's persistent session) are
+//! already counted and do not enter the history again. Water salinity that the collector did
+//! not store (probes without a salinity output) is recomputed per bucket from the mean
+//! conductivity and temperature.
+
+use std::collections::HashMap;
+
+use tracing::info;
+
+use super::client::{Influx, InfluxError};
+use crate::indices::salinity::practical_salinity;
+use crate::live::{HOURS_KEPT, Param, Stations};
+
+const AIR: [Param; 6] = [
+    Param::Pm2_5,
+    Param::Pm10,
+    Param::O3,
+    Param::No2,
+    Param::So2,
+    Param::Co,
+];
+const WATER: [Param; 6] = [
+    Param::Ph,
+    Param::DissolvedOxygen,
+    Param::Conductivity,
+    Param::Temperature,
+    Param::Turbidity,
+    Param::Salinity,
+];
+
+fn select(fields: &[Param]) -> String {
+    fields
+        .iter()
+        .map(|p| {
+            format!(
+                "mean(\"{0}\") AS \"mean_{0}\", count(\"{0}\") AS \"count_{0}\"",
+                p.as_str()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Rebuilds every station's history from InfluxDB; returns how many buckets were loaded.
+///
+/// # Errors
+///
+/// InfluxDB is unreachable or refuses the queries; the stations are left as they were.
+pub async fn rebuild(influx: &Influx, stations: &std::sync::RwLock<Stations>) -> Result<usize, InfluxError> {
+    let hours = HOURS_KEPT;
+    let mut loaded = 0;
+    for (measurement, fields) in [("air_quality", &AIR[..]), ("water_quality", &WATER[..])] {
+        let buckets = influx
+            .query(&format!(
+                "SELECT {} FROM \"{measurement}\" WHERE time > now() - {hours}h GROUP BY time(5m), \"station\"",
+                select(fields)
+            ))
+            .await?;
+        let last = influx
+            .query(&format!(
+                "SELECT last(\"seq\") FROM \"{measurement}\" WHERE time > now() - {hours}h GROUP BY \"station\""
+            ))
+            .await?;
+        let last_by_station: HashMap<String, u64> = last
+            .iter()
+            .filter_map(|s| {
+                Some((
+                    s.tags.get("station")?.clone(),
+                    s.points.first()?.time_ms.max(0) as u64,
+                ))
+            })
+            .collect();
+        let mut stations = stations.write().unwrap_or_else(|p| p.into_inner());
+        let now = time::OffsetDateTime::now_utc();
+        for series in buckets {
+            let Some(station_id) = series.tags.get("station") else {
+                continue;
+            };
+            let Some(station) = stations.by_station_mut(station_id) else {
+                continue;
+            };
+            let water = station.is_water();
+            let column = |name: &str| series.columns.iter().position(|c| c == name);
+            for point in &series.points {
+                let value = |name: String| column(&name).and_then(|i| point.values.get(i).copied().flatten());
+                let t = point.time_ms.max(0) as u64;
+                let mut means: HashMap<Param, (f64, u16)> = HashMap::new();
+                for &param in fields {
+                    let mean = value(format!("mean_{}", param.as_str()));
+                    let count = value(format!("count_{}", param.as_str())).unwrap_or(0.0);
+                    if let Some(mean) = mean
+                        && count >= 1.0
+                    {
+                        means.insert(param, (mean, count.min(f64::from(u16::MAX)) as u16));
+                    }
+                }
+                if water
+                    && !means.contains_key(&Param::Salinity)
+                    && let (Some(&(ec, n)), Some(&(temp, _))) =
+                        (means.get(&Param::Conductivity), means.get(&Param::Temperature))
+                    && let Some(s) = practical_salinity(ec, temp)
+                {
+                    means.insert(Param::Salinity, (s, n));
+                }
+                for (param, (mean, count)) in means {
+                    if param.tracked(water) {
+                        let tracked = station.series_mut(param, now);
+                        tracked.series.insert_bucket(t, mean, count);
+                        loaded += 1;
+                    }
+                }
+            }
+        }
+        for (station_id, last_ms) in last_by_station {
+            if let Some(station) = stations.by_station_mut(&station_id) {
+                station.rebuilt_until_ms = station.rebuilt_until_ms.max(last_ms);
+                if station.observed_at_ms.is_none_or(|t| t < last_ms) {
+                    station.observed_at_ms = Some(last_ms);
+                }
+            }
+        }
+    }
+    info!(
+        buckets = loaded,
+        hours, "Rebuilt the hourly history from InfluxDB."
+    );
+    Ok(loaded)
+}

@@ -1,0 +1,232 @@
+//! Open-data export of hourly means with station metadata, for the province's open-data portal:
+//! `/api/v1/export/hourly.csv` and `/api/v1/export/hourly.json`, from InfluxDB.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use protocol::registry::NodeInfo;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use super::ApiError;
+use super::extract::{ApiQuery, Reader};
+use super::stations::{fields_of, time_range};
+use crate::history::quote;
+use crate::state::AppState;
+use crate::time_fmt::{rfc3339, rfc3339_ms};
+
+/// Export query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExportQuery {
+    /// Start, RFC 3339 (default: 7 days before `to`).
+    from: Option<String>,
+    /// End, RFC 3339 (default: now). At most 92 days after `from`.
+    to: Option<String>,
+    /// Only this station.
+    station: Option<String>,
+    /// Only `air` or `water` stations.
+    kind: Option<String>,
+}
+
+/// One hourly mean row.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ExportRow {
+    station: String,
+    name: String,
+    district: String,
+    kind: &'static str,
+    lon: Option<f64>,
+    lat: Option<f64>,
+    /// Start of the hour, UTC (RFC 3339).
+    hour_start: String,
+    /// Hourly means by field (units in `units`).
+    #[schema(value_type = Object)]
+    values: BTreeMap<String, f64>,
+}
+
+/// The JSON export.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Export {
+    generated_at: String,
+    from: String,
+    to: String,
+    /// Units of each field.
+    #[schema(value_type = Object)]
+    units: BTreeMap<&'static str, &'static str>,
+    rows: Vec<ExportRow>,
+}
+
+const MAX_EXPORT_DAYS: i64 = 92;
+
+async fn rows(
+    state: &AppState,
+    q: &ExportQuery,
+) -> Result<(OffsetDateTime, OffsetDateTime, Vec<ExportRow>), ApiError> {
+    let (from, to) = time_range(q.from.as_deref(), q.to.as_deref(), time::Duration::days(7))?;
+    if to - from > time::Duration::days(MAX_EXPORT_DAYS) {
+        return Err(ApiError::bad_query(
+            "to",
+            format!("an export may cover at most {MAX_EXPORT_DAYS} days"),
+        ));
+    }
+    let kinds: Vec<bool> = match q.kind.as_deref() {
+        None => vec![false, true],
+        Some("air") => vec![false],
+        Some("water") => vec![true],
+        Some(other) => {
+            return Err(ApiError::bad_query(
+                "kind",
+                format!("must be air or water, got {other:?}"),
+            ));
+        }
+    };
+    if let Some(id) = &q.station
+        && !state.registry.nodes().any(|n| n.station == *id)
+    {
+        return Err(ApiError::not_found(format!("no station with id {id:?}")));
+    }
+    let influx = state.influx.as_ref().ok_or_else(|| {
+        ApiError::unavailable("no InfluxDB is configured ([influx] in the config); exports are not available")
+    })?;
+    let meta: BTreeMap<&str, &NodeInfo> = state.registry.nodes().map(|n| (n.station.as_str(), n)).collect();
+    let mut out = Vec::new();
+    for water in kinds {
+        let (measurement, fields) = fields_of(water);
+        let select = fields
+            .iter()
+            .map(|p| format!("mean(\"{0}\") AS \"{0}\"", p.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let station_filter = q
+            .station
+            .as_ref()
+            .map(|s| format!(" AND \"station\" = {}", quote(s)))
+            .unwrap_or_default();
+        let query = format!(
+            "SELECT {select} FROM \"{measurement}\" WHERE time >= {}ms AND time < {}ms{station_filter} GROUP BY time(1h), \"station\" fill(none)",
+            from.unix_timestamp_nanos() / 1_000_000,
+            to.unix_timestamp_nanos() / 1_000_000
+        );
+        let series = influx.query(&query).await.map_err(|e| {
+            tracing::warn!(error = %e, "Export query failed.");
+            ApiError::unavailable("InfluxDB did not answer the export query")
+        })?;
+        for s in series {
+            let Some(info) = s.tags.get("station").and_then(|id| meta.get(id.as_str())) else {
+                continue;
+            };
+            for p in &s.points {
+                out.push(ExportRow {
+                    station: info.station.clone(),
+                    name: info.name.clone(),
+                    district: info.district.clone(),
+                    kind: info.kind.as_str(),
+                    lon: info.location.map(|l| l.0),
+                    lat: info.location.map(|l| l.1),
+                    hour_start: rfc3339_ms(i128::from(p.time_ms)),
+                    values: s
+                        .columns
+                        .iter()
+                        .zip(&p.values)
+                        .filter_map(|(c, v)| v.map(|v| (c.clone(), (v * 1_000.0).round() / 1_000.0)))
+                        .collect(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.station, &a.hour_start).cmp(&(&b.station, &b.hour_start)));
+    Ok((from, to, out))
+}
+
+fn units() -> BTreeMap<&'static str, &'static str> {
+    let (_, air) = fields_of(false);
+    let (_, water) = fields_of(true);
+    air.into_iter()
+        .chain(water)
+        .map(|p| (p.as_str(), p.unit()))
+        .collect()
+}
+
+/// Hourly means as JSON.
+#[utoipa::path(get, path = "/api/v1/export/hourly.json", tag = "open data", params(ExportQuery),
+    responses((status = 200, body = Export), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 503, body = ApiError)))]
+pub(crate) async fn json(
+    State(state): State<Arc<AppState>>,
+    _: Reader,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<Json<Export>, ApiError> {
+    let (from, to, rows) = rows(&state, &q).await?;
+    Ok(Json(Export {
+        generated_at: rfc3339(OffsetDateTime::now_utc()),
+        from: rfc3339(from),
+        to: rfc3339(to),
+        units: units(),
+        rows,
+    }))
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+/// Hourly means as CSV (one row per station and hour; units in the header).
+#[utoipa::path(get, path = "/api/v1/export/hourly.csv", tag = "open data", params(ExportQuery),
+    responses((status = 200, description = "CSV", content_type = "text/csv", body = String),
+        (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 503, body = ApiError)))]
+pub(crate) async fn csv(
+    State(state): State<Arc<AppState>>,
+    _: Reader,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let (_, _, rows) = rows(&state, &q).await?;
+    let units = units();
+    let columns: Vec<&str> = units.keys().copied().collect();
+    let mut out = String::from("station,name,district,kind,lon,lat,hour_start_utc");
+    for c in &columns {
+        let _ = write!(out, ",{}", csv_field(&format!("{c} ({})", units[c])));
+    }
+    out.push('\n');
+    for r in rows {
+        let _ = write!(
+            out,
+            "{},{},{},{},{},{},{}",
+            csv_field(&r.station),
+            csv_field(&r.name),
+            csv_field(&r.district),
+            r.kind,
+            r.lon.map(|v| v.to_string()).unwrap_or_default(),
+            r.lat.map(|v| v.to_string()).unwrap_or_default(),
+            r.hour_start
+        );
+        for c in &columns {
+            let _ = write!(
+                out,
+                ",{}",
+                r.values.get(*c).map(|v| v.to_string()).unwrap_or_default()
+            );
+        }
+        out.push('\n');
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"citysense-hourly.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}

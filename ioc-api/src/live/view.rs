@@ -1,0 +1,295 @@
+//! A station as the API shows it, with its indices computed from the hourly history.
+
+use std::collections::{BTreeMap, HashMap};
+
+use protocol::registry::StationKind;
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use super::param::Param;
+use super::reading::Reading;
+use super::series::HOUR_MS;
+use super::stations::{NodeHealth, Station};
+use crate::config::IndicesConfig;
+use crate::indices::salinity::{SalinityClass, classify};
+use crate::indices::wqi::{self, Insufficient, WqiParameter, WqiResult};
+use crate::indices::{AqiResult, Band, Pollutant, us_aqi, vn_aqi};
+use crate::time_fmt::{rfc3339, rfc3339_ms};
+
+/// Settings the views need.
+#[derive(Debug, Clone)]
+pub struct ViewSettings {
+    /// Index settings.
+    pub indices: IndicesConfig,
+    /// Offline after this long without a frame.
+    pub offline_after: time::Duration,
+    /// Local offset from UTC, hours.
+    pub utc_offset_hours: i8,
+}
+
+/// An index value in brief, for lists and chips.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct IndexBrief {
+    /// The value.
+    pub value: u16,
+    /// Its band.
+    pub band: Band,
+    /// The deciding pollutant (AQI only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dominant: Option<Pollutant>,
+}
+
+impl From<&AqiResult> for IndexBrief {
+    fn from(r: &AqiResult) -> Self {
+        IndexBrief {
+            value: r.aqi,
+            band: r.band.clone(),
+            dominant: Some(r.dominant),
+        }
+    }
+}
+
+/// Salinity and its class.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SalinityBrief {
+    /// Salinity, ‰ (rolling 1-hour mean when available, else the latest reading).
+    pub ppt: f64,
+    /// The class it falls in.
+    pub class: SalinityClass,
+}
+
+/// One station as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StationView {
+    /// Station id.
+    pub station: String,
+    /// Station name.
+    pub name: String,
+    /// `air` or `water`.
+    pub kind: &'static str,
+    /// District.
+    pub district: String,
+    /// The node that reports for it.
+    pub node_id: u32,
+    /// Position, `[longitude, latitude]` (GeoJSON order), when known.
+    pub location: Option<[f64; 2]>,
+    /// True when a frame arrived within the offline timeout.
+    pub online: bool,
+    /// `online`, `offline` or `never_seen`.
+    pub status: &'static str,
+    /// When the last frame arrived (RFC 3339, server clock).
+    pub last_seen: Option<String>,
+    /// Seconds since the last frame.
+    pub last_seen_age_s: Option<i64>,
+    /// The node's timestamp of the latest reading (RFC 3339).
+    pub observed_at: Option<String>,
+    /// The latest reading.
+    pub reading: Option<Reading>,
+    /// Rolling 1-hour mean of PM2.5 in µg/m³, once the hour is sufficiently covered.
+    pub pm2_5_1h_mean: Option<f64>,
+    /// Rolling 1-hour means of the tracked parameters.
+    pub means_1h: BTreeMap<&'static str, f64>,
+    /// VN_AQI hourly (Decision 1459).
+    pub vn_aqi: Option<IndexBrief>,
+    /// US EPA AQI (NowCast).
+    pub us_aqi: Option<IndexBrief>,
+    /// VN_WQI (Decision 1460), when the data-sufficiency rule is met.
+    pub wqi: Option<IndexBrief>,
+    /// Salinity class (water stations).
+    pub salinity: Option<SalinityBrief>,
+    /// The node's last status frame.
+    pub health: Option<NodeHealth>,
+    /// Open alerts of the station.
+    pub open_alerts: usize,
+}
+
+fn round(x: f64, decimals: i32) -> f64 {
+    let s = 10f64.powi(decimals);
+    (x * s).round() / s
+}
+
+/// The hour (start, ms) the indices treat as c1: the hour of the newest observation.
+pub(crate) fn current_hour_ms(station: &Station) -> Option<u64> {
+    station.observed_at_ms.map(|t| t - t % HOUR_MS)
+}
+
+/// Hourly means of the air pollutants, c1 first.
+pub(crate) fn recent_pollutants(
+    station: &Station,
+    n: usize,
+    coverage: f64,
+) -> BTreeMap<Pollutant, Vec<Option<f64>>> {
+    let mut recent = BTreeMap::new();
+    let Some(c1) = current_hour_ms(station) else {
+        return recent;
+    };
+    for pollutant in Pollutant::ALL {
+        let param = pollutant_param(pollutant);
+        if let Some(t) = station.series(param) {
+            recent.insert(pollutant, t.series.recent_hours(c1, n, coverage));
+        }
+    }
+    recent
+}
+
+/// The reading parameter of a pollutant.
+pub fn pollutant_param(p: Pollutant) -> Param {
+    match p {
+        Pollutant::Pm25 => Param::Pm2_5,
+        Pollutant::Pm10 => Param::Pm10,
+        Pollutant::O3 => Param::O3,
+        Pollutant::No2 => Param::No2,
+        Pollutant::So2 => Param::So2,
+        Pollutant::Co => Param::Co,
+    }
+}
+
+/// VN_AQI hourly of a station.
+pub(crate) fn vn_hourly(station: &Station, s: &ViewSettings) -> Option<AqiResult> {
+    vn_aqi::hourly(&recent_pollutants(station, 12, s.indices.min_coverage))
+}
+
+/// US AQI of a station.
+pub(crate) fn us_current(station: &Station, s: &ViewSettings) -> Option<AqiResult> {
+    us_aqi::current(
+        &recent_pollutants(station, 24, s.indices.min_coverage),
+        s.indices.us_pm2_5_top_band,
+        s.indices.min_hours_8h,
+        s.indices.daily_min_hours,
+    )
+}
+
+/// The daily VN_AQI of the last complete local day before the newest observation, with the
+/// day's date.
+pub(crate) fn vn_daily(station: &Station, s: &ViewSettings) -> Option<(time::Date, AqiResult)> {
+    let newest = station.observed_at_ms?;
+    let offset_ms = i64::from(s.utc_offset_hours) * HOUR_MS as i64;
+    let local = newest as i64 + offset_ms;
+    let day_ms = 24 * HOUR_MS as i64;
+    let today_start_local = local - local.rem_euclid(day_ms);
+    let day_start_utc = today_start_local - day_ms - offset_ms;
+    let date = OffsetDateTime::from_unix_timestamp((day_start_utc + offset_ms) / 1_000)
+        .ok()?
+        .date();
+    let mut day = BTreeMap::new();
+    for pollutant in Pollutant::ALL {
+        let Some(t) = station.series(pollutant_param(pollutant)) else {
+            continue;
+        };
+        let hours: Vec<Option<f64>> = (-7..24)
+            .map(|h| {
+                let start = day_start_utc + h * HOUR_MS as i64;
+                u64::try_from(start)
+                    .ok()
+                    .and_then(|start| t.series.hourly_mean(start, s.indices.min_coverage))
+            })
+            .collect();
+        day.insert(pollutant, hours);
+    }
+    let rules = vn_aqi::DailyRules {
+        min_hours: s.indices.daily_min_hours,
+        min_hours_8h: s.indices.min_hours_8h,
+    };
+    vn_aqi::daily(&day, rules).map(|r| (date, r))
+}
+
+/// VN_WQI of a water station from its probes (pH, DO as % saturation) and lab results.
+pub(crate) fn wqi_of(
+    station: &Station,
+    s: &ViewSettings,
+    lab: &[(WqiParameter, f64)],
+) -> Option<Result<WqiResult, Insufficient>> {
+    if station.info.kind != StationKind::Water {
+        return None;
+    }
+    let mean = |p: Param| {
+        station
+            .series(p)
+            .and_then(|t| t.series.rolling_hour_mean(s.indices.min_coverage))
+    };
+    let mut values: Vec<(WqiParameter, f64)> = Vec::new();
+    if let Some(ph) = mean(Param::Ph) {
+        values.push((WqiParameter::Ph, ph));
+    }
+    if let (Some(do_mg), Some(t)) = (mean(Param::DissolvedOxygen), mean(Param::Temperature)) {
+        values.push((WqiParameter::DoPct, round(wqi::do_percent(do_mg, t), 1)));
+    }
+    for &(p, v) in lab {
+        // A probe value wins over a lab value of the same parameter.
+        if !values.iter().any(|(q, _)| *q == p) {
+            values.push((p, v));
+        }
+    }
+    Some(wqi::compute(&values, s.indices.wqi_aggregation))
+}
+
+/// The station's salinity and class.
+pub(crate) fn salinity_of(station: &Station, s: &ViewSettings) -> Option<SalinityBrief> {
+    let ppt = station
+        .series(Param::Salinity)
+        .and_then(|t| t.series.rolling_hour_mean(s.indices.min_coverage))
+        .or_else(|| station.reading.as_ref().and_then(|r| r.get(Param::Salinity)))?;
+    let class = classify(&s.indices.salinity_classes, ppt)?.clone();
+    Some(SalinityBrief {
+        ppt: round(ppt, 3),
+        class,
+    })
+}
+
+impl Station {
+    /// The API view of the station at `now`.
+    pub(crate) fn view(
+        &self,
+        now: OffsetDateTime,
+        s: &ViewSettings,
+        lab: &HashMap<String, Vec<(WqiParameter, f64)>>,
+        open_alerts: usize,
+    ) -> StationView {
+        let online = self.last_seen.is_some_and(|t| now - t <= s.offline_after) && !self.dead;
+        let status = match (self.last_seen, online) {
+            (None, _) => "never_seen",
+            (Some(_), true) => "online",
+            (Some(_), false) => "offline",
+        };
+        let means_1h: BTreeMap<&'static str, f64> = self
+            .tracked
+            .iter()
+            .filter_map(|t| {
+                t.series
+                    .rolling_hour_mean(s.indices.min_coverage)
+                    .map(|m| (t.param.as_str(), round(m, 3)))
+            })
+            .collect();
+        let no_lab = Vec::new();
+        let wqi = wqi_of(self, s, lab.get(&self.info.station).unwrap_or(&no_lab))
+            .and_then(Result::ok)
+            .map(|r| IndexBrief {
+                value: r.wqi,
+                band: r.band,
+                dominant: None,
+            });
+        StationView {
+            station: self.info.station.clone(),
+            name: self.info.name.clone(),
+            kind: self.info.kind.as_str(),
+            district: self.info.district.clone(),
+            node_id: self.info.id,
+            location: self.info.location.map(|(lon, lat)| [lon, lat]),
+            online,
+            status,
+            last_seen: self.last_seen.map(rfc3339),
+            last_seen_age_s: self.last_seen.map(|t| (now - t).whole_seconds().max(0)),
+            observed_at: self.observed_at_ms.map(|t| rfc3339_ms(i128::from(t))),
+            reading: self.reading.clone(),
+            pm2_5_1h_mean: means_1h.get("pm2_5").map(|m| round(*m, 1)),
+            means_1h,
+            vn_aqi: vn_hourly(self, s).as_ref().map(IndexBrief::from),
+            us_aqi: us_current(self, s).as_ref().map(IndexBrief::from),
+            wqi,
+            salinity: salinity_of(self, s),
+            health: self.health.clone(),
+            open_alerts,
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Tables, created on first open; `user_version` numbers the schema for later migrations.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+const VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- The rule as JSON (ThresholdSpec): validated by the same code on the way in and out.
+CREATE TABLE IF NOT EXISTS thresholds (
+    id INTEGER PRIMARY KEY,
+    spec TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+-- The alert as JSON, with the columns the queries filter on.
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY,
+    station TEXT NOT NULL,
+    rule_id INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_open ON alerts(state) WHERE state != 'resolved';
+CREATE TABLE IF NOT EXISTS transitions (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL REFERENCES alerts(id),
+    kind TEXT NOT NULL,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    comment TEXT
+);
+CREATE INDEX IF NOT EXISTS transitions_alert ON transitions(alert_id);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id INTEGER PRIMARY KEY,
+    webhook TEXT NOT NULL,
+    alert_id INTEGER NOT NULL,
+    transition TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_status INTEGER,
+    last_error TEXT,
+    next_attempt_ms INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    delivered_at TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON webhook_deliveries(status, next_attempt_ms);
+CREATE TABLE IF NOT EXISTS lab_results (
+    id INTEGER PRIMARY KEY,
+    station TEXT NOT NULL,
+    sampled_at TEXT NOT NULL,
+    parameter TEXT NOT NULL,
+    value REAL NOT NULL,
+    entered_by TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lab_station ON lab_results(station, parameter, sampled_at);
+";
+
+pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > VERSION {
+        return Err(StoreError::Sqlite(rusqlite::Error::InvalidParameterName(
+            format!("database schema version {version} is newer than this build ({VERSION})"),
+        )));
+    }
+    conn.execute_batch(SCHEMA)?;
+    conn.pragma_update(None, "user_version", VERSION)?;
+    Ok(())
+}

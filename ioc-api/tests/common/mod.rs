@@ -1,0 +1,163 @@
+//! A router over state fed directly with frames: one air station (node 101) and one water
+//! station (node 201), an in-memory database, requests through `tower::ServiceExt::oneshot`.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body as HttpBody;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use ioc_api::store::Store;
+use ioc_api::{AppState, Config};
+use protocol::registry::{NodeInfo, Registry, StationKind};
+use protocol::{AirSample, Body, Frame, NodeKey, WaterSample};
+use serde_json::Value;
+use service::mqtt::MqttConfig;
+use time::OffsetDateTime;
+use tower::ServiceExt;
+
+/// 2025-11-27T00:00:00Z: the PM2.5 limits are the 2025 ones (50 µg/m³).
+pub const T0: u64 = 1_764_201_600_000;
+pub const MINUTE: u64 = 60_000;
+
+pub fn registry() -> Registry {
+    Registry::from_nodes([
+        NodeInfo {
+            id: 101,
+            station: "HG-VT-A01".into(),
+            name: "Vi Thanh".into(),
+            kind: StationKind::Air,
+            district: "Vi Thanh".into(),
+            location: Some((105.47, 9.78)),
+            key: Some(NodeKey::new([7; 32])),
+        },
+        NodeInfo {
+            id: 201,
+            station: "HG-VT-W01".into(),
+            name: "Xa No canal".into(),
+            kind: StationKind::Water,
+            district: "Vi Thanh".into(),
+            location: Some((105.45, 9.77)),
+            key: None,
+        },
+    ])
+    .expect("valid registry")
+}
+
+pub fn config() -> Config {
+    Config::new(
+        "127.0.0.1:0".parse().expect("address"),
+        MqttConfig::new("127.0.0.1", 1883, "test"),
+        PathBuf::from("unused.toml"),
+        PathBuf::from(":memory:"),
+    )
+}
+
+pub struct Api {
+    pub state: Arc<AppState>,
+    pub registry: Registry,
+}
+
+impl Api {
+    pub fn new() -> Api {
+        Self::with_config(config())
+    }
+
+    pub fn with_config(config: Config) -> Api {
+        let registry = registry();
+        let state = AppState::new(&config, &registry, Store::in_memory().expect("db")).expect("state");
+        Api { state, registry }
+    }
+
+    pub fn frame(&self, node: u32, time_ms: u64, body: Body, now: OffsetDateTime) {
+        let frame = Frame {
+            node_id: node,
+            boot: 1,
+            seq: (time_ms / 1_000) as u32,
+            time_ms,
+            body,
+        };
+        self.state
+            .ingest(&frame, self.registry.get(node).expect("registered"), now);
+    }
+
+    /// A PM2.5 sample (0.1 µg/m³ units) at minute `minute` after T0, arriving now.
+    pub fn feed_pm(&self, node: u32, minute: u64, pm2_5_deci: u16) {
+        let body = Body::Air(AirSample {
+            samples: 6,
+            pm2_5: Some(pm2_5_deci),
+            ..AirSample::default()
+        });
+        self.frame(node, T0 + minute * MINUTE, body, OffsetDateTime::now_utc());
+    }
+
+    /// A water sample at minute `minute` after T0.
+    pub fn feed_water(&self, minute: u64, sample: WaterSample, now: OffsetDateTime) {
+        self.frame(201, T0 + minute * MINUTE, Body::Water(sample), now);
+    }
+
+    pub fn token(&self, name: &str, role: &str) -> String {
+        let role = ioc_api::auth::Role::parse(role).expect("role");
+        let token =
+            ioc_api::http::create_token(self.state.store(), name, role, "test", OffsetDateTime::now_utc())
+                .expect("db")
+                .expect("new name");
+        // Created behind the API's back, as the CLI does: count after a reload.
+        self.state.reload_tokens().expect("db");
+        token
+    }
+
+    pub fn router(&self) -> axum::Router {
+        ioc_api::http::router(Arc::clone(&self.state), &[], 64 * 1024)
+    }
+
+    async fn send(&self, request: Request<HttpBody>) -> (StatusCode, Value) {
+        let response = self.router().oneshot(request).await.expect("response");
+        let status = response.status();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    pub async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        self.get_with(uri, None).await
+    }
+
+    pub async fn get_with(&self, uri: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = Request::get(uri);
+        if let Some(t) = token {
+            request = request.header("authorization", format!("Bearer {t}"));
+        }
+        self.send(request.body(HttpBody::empty()).expect("request")).await
+    }
+
+    pub async fn post(&self, uri: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.raw_post(uri, token, "application/json", &body.to_string())
+            .await
+    }
+
+    pub async fn raw_post(
+        &self,
+        uri: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: &str,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::post(uri).header("content-type", content_type);
+        if let Some(t) = token {
+            request = request.header("authorization", format!("Bearer {t}"));
+        }
+        self.send(request.body(HttpBody::from(body.to_owned())).expect("request"))
+            .await
+    }
+
+    pub async fn put(&self, uri: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let mut request = Request::put(uri).header("content-type", "application/json");
+        if let Some(t) = token {
+            request = request.header("authorization", format!("Bearer {t}"));
+        }
+        self.send(request.body(HttpBody::from(body.to_string())).expect("request"))
+            .await
+    }
+}
