@@ -75,6 +75,10 @@ impl StatsSnapshot {
 impl Stats {
     pub(crate) fn received(&self) {
         self.received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A message arrived from the broker (counted from here until its ack is handed over).
+    pub(crate) fn arrived(&self) {
         self.unacked.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -340,6 +344,7 @@ mod tests {
     fn exposition_has_every_family_and_a_cumulative_histogram() {
         let stats = Stats::default();
         stats.received();
+        stats.arrived();
         stats.rejected("bad_tag");
         stats.write_latency(Duration::from_millis(3));
         stats.write_latency(Duration::from_millis(300));

@@ -69,9 +69,13 @@ async fn poll(
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::Publish(publish))) => {
+                stats.arrived();
                 let publish = match tx.try_send(publish) {
                     Ok(()) => continue,
-                    Err(mpsc::error::TrySendError::Closed(_)) => continue,
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        stats.released(1);
+                        continue;
+                    }
                     Err(mpsc::error::TrySendError::Full(publish)) => publish,
                 };
                 if !warned_full {
@@ -82,7 +86,9 @@ async fn poll(
                 }
                 // A closed channel means the pipeline is shutting down: leave the message
                 // unacknowledged so the broker delivers it again next time.
-                let _ = tx.send(publish).await;
+                if tx.send(publish).await.is_err() {
+                    stats.released(1);
+                }
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 stats.set_mqtt_connected(false);

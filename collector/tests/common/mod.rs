@@ -1,0 +1,96 @@
+//! What the collector's integration tests share: a mosquitto with the settings the collector
+//! documents, a stream of signed frames from simulated nodes, the collector as a library or as
+//! its own process, and the check that every published frame is in InfluxDB exactly once.
+//!
+//! Each test file includes this with `mod common;` beside
+//! `#[path = "../../tests/support/mod.rs"] mod support;` (the workspace's real-service harness).
+
+#![allow(dead_code, unused_imports, clippy::print_stderr)]
+
+pub mod broker;
+pub mod check;
+pub mod process;
+pub mod stream;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use collector::config::{
+    BatchConfig, Config, DeadLetterConfig, HttpConfig, RegistryConfig, ShutdownConfig, SinkConfig,
+    SpoolConfig,
+};
+use protocol::NodeKey;
+use protocol::registry::{NodeInfo, Registry, StationKind};
+use service::mqtt::MqttConfig;
+
+pub use broker::Broker;
+pub use check::{StoredPoint, stored_points, verify_exactly_once};
+pub use process::CollectorProcess;
+pub use stream::{NodeStream, StreamConfig};
+
+/// The InfluxDB database the tests write to.
+pub const DATABASE: &str = "citysense";
+
+/// `count` air nodes (ids from 101), each with its own key.
+pub fn registry(count: u32) -> Registry {
+    let nodes = (0..count).map(|i| NodeInfo {
+        id: 101 + i,
+        station: format!("T-{i:03}"),
+        name: format!("test station {i}"),
+        kind: StationKind::Air,
+        district: ["Vi Thanh", "Nga Bay", "Long My"][i as usize % 3].into(),
+        location: None,
+        key: Some(NodeKey::new([(i % 251) as u8 + 1; 32])),
+    });
+    Registry::from_nodes(nodes).expect("unique ids")
+}
+
+/// A collector config for tests: v1 sink to `influx_url`, its spool and dead letters in `dir`,
+/// HTTP on a free port.
+pub fn config(mqtt_port: u16, client_id: &str, registry_path: &Path, influx_url: &str, dir: &Path) -> Config {
+    Config {
+        mqtt: MqttConfig::new("127.0.0.1", mqtt_port, client_id),
+        registry: RegistryConfig {
+            path: registry_path.to_owned(),
+        },
+        sink: SinkConfig::InfluxV1 {
+            url: influx_url.to_owned(),
+            database: DATABASE.into(),
+            retention_policy: None,
+            username: None,
+            password: None,
+            gzip: true,
+            timeout_ms: 5_000,
+        },
+        batch: BatchConfig {
+            max_frames: 200,
+            max_age_ms: 100,
+            max_unacked: 1_000,
+        },
+        dead_letter: DeadLetterConfig::at(dir.join(format!("{client_id}-dead-letter.jsonl"))),
+        spool: SpoolConfig::at(dir.join(format!("{client_id}-spool"))),
+        http: HttpConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+        },
+        shutdown: ShutdownConfig { grace_ms: 5_000 },
+    }
+}
+
+/// Writes the registry as TOML into `dir` and returns its path.
+pub fn write_registry(registry: &Registry, dir: &Path) -> PathBuf {
+    let path = dir.join("nodes.toml");
+    std::fs::write(&path, registry.to_toml()).expect("write registry");
+    path
+}
+
+/// Polls `done` every 50 ms until it is true or `limit` passes.
+pub async fn wait_until<F: FnMut() -> bool>(what: &str, limit: Duration, mut done: F) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done() {
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}

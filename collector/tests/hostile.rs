@@ -1,0 +1,228 @@
+//! Proves: hostile input published raw to the telemetry topics (random bytes, truncated frames,
+//! oversized payloads, a valid frame with a flipped bit, replays of old frames, a frame from an
+//! unknown node) is dead-lettered with the right reason, the counters match the dead-letter store,
+//! nothing of it is stored, an exact repeat is acknowledged without a second write, and the
+//! collector keeps working. The `dead-letters` subcommand reads the store back.
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use collector::Collector;
+use collector::dead_letter::read_all;
+use common::Broker;
+use common::stream::{frame_bytes, wall_ms};
+use protocol::inbound::accept;
+use protocol::topic::DEFAULT_PREFIX;
+use rand::{Rng, SeedableRng};
+use support::{Influx1, TestClient};
+use tokio_util::sync::CancellationToken;
+
+fn topic(node: u32) -> String {
+    format!("{DEFAULT_PREFIX}/node/{node}/telemetry")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_frames_are_dead_lettered_with_the_right_reason_and_nothing_is_stored() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let broker = Broker::start(1_000, false).await?;
+    let influx = Influx1::start().await?;
+    influx.create_database(common::DATABASE).await?;
+    let registry = common::registry(3);
+    let registry_path = common::write_registry(&registry, dir.path());
+    let config = common::config(
+        broker.port(),
+        "hostile-collector",
+        &registry_path,
+        &influx.url(),
+        dir.path(),
+    );
+    let config_path = dir.path().join("collector.toml");
+    std::fs::write(&config_path, toml::to_string(&config)?)?;
+    let dead_letter_path = config.dead_letter.path.clone();
+    let collector = Collector::new(config, registry.clone())?;
+    let stats = collector.stats();
+    let metrics_url = format!("http://{}/metrics", collector.http_addr()?);
+    let mut subscribed = collector.subscribed();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(collector.run(stop.clone().cancelled_owned()));
+    subscribed.wait_for(|s| *s).await?;
+
+    // A legitimate history first: node 101, boot 2, seqs 0..=199.
+    let start = wall_ms() - 3_600_000;
+    let good = |boot: u32, seq: u32| frame_bytes(&registry, 101, boot, seq, start + u64::from(seq) * 1_000);
+    let mut client = TestClient::connect(broker.port(), "hostile-publisher", true).await?;
+    for seq in 0..200 {
+        client.publish_qos1(&topic(101), &good(2, seq)).await?;
+    }
+    common::wait_until("the history to be written", Duration::from_secs(30), || {
+        stats.snapshot().written == 200
+    })
+    .await?;
+
+    // The hostile set, each with the reason the collector must give.
+    let mut hostile: Vec<(String, Vec<u8>, &str)> = Vec::new();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
+    let valid = good(2, 200);
+    for i in 0..30 {
+        let len = rng.random_range(0..=protocol::MAX_FRAME_LEN);
+        let noise: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        // Pure noise, noise behind a valid header, and a valid frame's start with a noisy tail,
+        // so the decoder is reached at every depth.
+        let bytes: Vec<u8> = match i % 3 {
+            0 => noise,
+            1 => [0x01, 0x00]
+                .into_iter()
+                .chain(noise)
+                .take(protocol::MAX_FRAME_LEN)
+                .collect(),
+            _ => {
+                let keep = rng.random_range(2..valid.len());
+                valid[..keep]
+                    .iter()
+                    .copied()
+                    .chain(noise)
+                    .take(protocol::MAX_FRAME_LEN)
+                    .collect()
+            }
+        };
+        // Random bytes fail in many ways; the shared acceptance rule says which.
+        let node = if i % 3 == 2 { 101 } else { 102 };
+        let reason = accept(&registry, DEFAULT_PREFIX, &topic(node), &bytes)
+            .err()
+            .context("random bytes must not be accepted")?
+            .reason;
+        hostile.push((topic(node), bytes, reason));
+    }
+    hostile.push((topic(101), valid[..valid.len() - 3].to_vec(), "truncated"));
+    hostile.push((topic(101), valid[..5].to_vec(), "truncated"));
+    hostile.push((topic(101), vec![0x01; 100_000], "oversized"));
+    let mut flipped = valid.clone();
+    flipped[20] ^= 0x04;
+    hostile.push((topic(101), flipped, "bad_tag"));
+    hostile.push((topic(101), good(1, 500), "replay"));
+    hostile.push((topic(101), good(2, 3), "replay"));
+    let stranger = {
+        let mut other = common::registry(1);
+        other = protocol::registry::Registry::from_nodes(other.nodes().map(|n| {
+            let mut n = n.clone();
+            n.id = 999;
+            n
+        }))?;
+        frame_bytes(&other, 999, 1, 0, start)
+    };
+    hostile.push((topic(999), stranger, "unknown_node"));
+    for (t, payload, _) in &hostile {
+        if payload.len() > 10_000 {
+            publish_large(broker.port(), t, payload).await?;
+        } else {
+            client.publish_qos1(t, payload).await?;
+        }
+    }
+    // An exact repeat (a redelivery) and then a new valid frame: the collector still works.
+    client.publish_qos1(&topic(101), &good(2, 199)).await?;
+    client.publish_qos1(&topic(101), &valid).await?;
+    client.disconnect().await?;
+
+    let want = hostile.len() as u64;
+    common::wait_until(
+        "every hostile frame to be counted",
+        Duration::from_secs(30),
+        || {
+            let s = stats.snapshot();
+            s.rejected_total() == want && s.written == 201 && s.duplicates == 1
+        },
+    )
+    .await?;
+    ensure!(!task.is_finished(), "no panic, still running");
+
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, _, reason) in &hostile {
+        *expected.entry((*reason).to_owned()).or_default() += 1;
+    }
+    let counted: BTreeMap<String, u64> = stats
+        .snapshot()
+        .rejected
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), *v))
+        .collect();
+    ensure!(counted == expected, "counters {counted:?}, expected {expected:?}");
+    let (records, unreadable) = read_all(&dead_letter_path)?;
+    ensure!(unreadable == 0);
+    let mut stored_reasons: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &records {
+        *stored_reasons.entry(r.reason.clone()).or_default() += 1;
+    }
+    ensure!(
+        stored_reasons == expected,
+        "dead letters {stored_reasons:?}, expected {expected:?}"
+    );
+    for (t, payload, reason) in &hostile {
+        let kept = payload.len().min(collector::dead_letter::MAX_KEPT_PAYLOAD);
+        let raw = hex::encode(&payload[..kept]);
+        let record = records
+            .iter()
+            .find(|r| r.topic == *t && r.payload_hex == raw && r.payload_len == payload.len())
+            .with_context(|| format!("no dead letter keeps the raw bytes of a {reason} frame"))?;
+        ensure!(record.reason == *reason, "{record:?} should say {reason}");
+    }
+    let points = common::stored_points(&influx).await?;
+    ensure!(
+        points.len() == 201,
+        "only the 201 valid frames are stored, found {}",
+        points.len()
+    );
+
+    let metrics = reqwest::get(&metrics_url).await?.text().await?;
+    for (reason, count) in &expected {
+        let line = format!("citysense_collector_rejected_total{{reason=\"{reason}\"}} {count}");
+        ensure!(metrics.contains(&line), "/metrics lacks {line}");
+    }
+    let summary = std::process::Command::new(env!("CARGO_BIN_EXE_citysense-collector"))
+        .args(["dead-letters", "-c"])
+        .arg(&config_path)
+        .output()?;
+    let summary = String::from_utf8_lossy(&summary.stdout);
+    ensure!(
+        summary.contains(&format!("total {:>14}", want))
+            || summary
+                .lines()
+                .any(|l| l.starts_with("total") && l.ends_with(&want.to_string())),
+        "dead-letters summary:\n{summary}"
+    );
+    stop.cancel();
+    task.await?;
+    eprintln!(
+        "hostile input: {want} published, {want} dead-lettered ({expected:?}), 1 exact repeat acked without a write, 201 valid stored, 0 hostile stored"
+    );
+    eprintln!("{summary}");
+    Ok(())
+}
+
+/// Publishes one QoS 1 message larger than the test client's packet limit, and waits for the
+/// broker's PUBACK.
+async fn publish_large(port: u16, topic: &str, payload: &[u8]) -> Result<()> {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let mut options = MqttOptions::new("hostile-large", "127.0.0.1", port);
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut eventloop) = AsyncClient::new(options, 10);
+    client
+        .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
+        .await?;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Event::Incoming(Packet::PubAck(_)) = eventloop.poll().await? {
+                return Ok::<_, anyhow::Error>(());
+            }
+        }
+    })
+    .await??;
+    client.disconnect().await?;
+    let _ = tokio::time::timeout(Duration::from_secs(2), eventloop.poll()).await;
+    Ok(())
+}
