@@ -69,6 +69,8 @@ fn sink(cli: &Cli) -> anyhow::Result<Option<SinkConfig>> {
             retention_policy: None,
             username: None,
             password: None,
+            gzip: true,
+            timeout_ms: 10_000,
         }));
     }
     let org = cli
@@ -88,6 +90,8 @@ fn sink(cli: &Cli) -> anyhow::Result<Option<SinkConfig>> {
         org,
         bucket,
         token: Secret::new(token),
+        gzip: true,
+        timeout_ms: 10_000,
     }))
 }
 

@@ -79,6 +79,8 @@ async fn the_demo_runs_without_services_and_its_file_ships_to_influxdb() -> Resu
         retention_policy: None,
         username: None,
         password: None,
+        gzip: true,
+        timeout_ms: 10_000,
     };
     let shipped = collector::ship_file(&readings, &target).await?;
     ensure!(shipped == written, "shipped {shipped} of {written} lines");
