@@ -152,6 +152,14 @@ impl Api {
             .await
     }
 
+    pub async fn delete(&self, uri: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = Request::delete(uri);
+        if let Some(t) = token {
+            request = request.header("authorization", format!("Bearer {t}"));
+        }
+        self.send(request.body(HttpBody::empty()).expect("request")).await
+    }
+
     pub async fn put(&self, uri: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
         let mut request = Request::put(uri).header("content-type", "application/json");
         if let Some(t) = token {
