@@ -364,3 +364,23 @@ fn a_command_is_obeyed_once_and_its_replay_is_refused_even_after_a_reboot() {
     );
     assert!(matches!(refused, Err(DownlinkError::NoKey)));
 }
+
+#[test]
+fn flash_that_was_never_formatted_is_formatted_once_and_then_kept() {
+    // Memory standing in for flash (QEMU's code memory) starts as zeros, not erased 0xFF.
+    let mut zeros = SettingsFlash::new();
+    zeros.bytes_mut().fill(0);
+    let mut settings = Settings::open(zeros, 0..4096);
+    assert!(settings.next_boot().is_err(), "zeros are not a map");
+    settings.format().expect("erase works");
+    assert_eq!(settings.next_boot().expect("formatted"), 1);
+
+    let mut zeros = QueueFlash::new();
+    zeros.bytes_mut().fill(0);
+    let (mut queue, formatted) = FrameQueue::open_or_format(zeros, 0..32 * 1024).expect("formats");
+    assert!(formatted);
+    queue.push(NodeChannel::Telemetry, &[1, 2, 3]).expect("push");
+    let (queue, formatted) = FrameQueue::open_or_format(queue.destroy(), 0..32 * 1024).expect("opens");
+    assert!(!formatted, "a formatted queue is opened, not erased again");
+    assert_eq!(queue.len(), 1);
+}

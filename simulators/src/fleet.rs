@@ -28,6 +28,10 @@ use crate::signal::Scenario;
 const STATUS_INTERVAL_MS: u64 = 3_600_000;
 /// Nodes booted this long before the first sample.
 const BOOT_LEAD_MS: u64 = 5_000;
+/// Frames a simulated node keeps in flight (unacknowledged) at most; the board keeps one.
+const FLEET_WINDOW: usize = 16;
+/// MQTT TX buffer of a simulated node: the board's plus room for the window.
+const FLEET_TX_BUFFER: usize = TX_BUFFER + FLEET_WINDOW * 160;
 /// How long to wait for the broker to acknowledge the last frames before giving up.
 const ACK_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -126,7 +130,8 @@ async fn run_node(
 
     // The firmware's own MQTT code: one session with the death frame as its will, over TCP.
     let death = node.status(StatusKind::Death, 0, boot_ms);
-    let (mut rx, mut tx) = ([0u8; RX_BUFFER], [0u8; TX_BUFFER]);
+    // A host can afford more TX buffer than a board: room for FLEET_WINDOW frames in flight.
+    let (mut rx, mut tx) = ([0u8; RX_BUFFER], vec![0u8; FLEET_TX_BUFFER]);
     let mut session = uplink::session(&mut rx, &mut tx, &client_id, &topics, &death.bytes, 30)
         .map_err(|e: UplinkError<IoError>| anyhow::anyhow!("node {}: {e}", info.id))?;
     let io = connect(&config.host, config.port, &cancel).await?;
@@ -171,7 +176,7 @@ async fn run_node(
                 telemetry += 1;
             }
             // QoS 1 holds each frame in the client's buffer until its PUBACK: wait for room.
-            while !link.can_publish() {
+            while pending.len() >= FLEET_WINDOW || !link.can_publish() {
                 let command = link
                     .poll()
                     .await

@@ -8,8 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use embedded_io::{Read, Write};
-use simulators::devices::{EmulatedPms5003, PmLevels, Pms5003Handle, PmsMode};
+use simulators::devices::{EmulatedPms5003, PmLevels, PmsMode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -73,8 +72,6 @@ pub fn provisioning_block(node_id: u32, key: &[u8; 32]) -> Vec<u8> {
 pub struct Board {
     qemu: ChildProcess,
     console: PathBuf,
-    /// The emulated PMS5003's handle: set what it measures.
-    pub pms: Pms5003Handle,
     bridges: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -118,7 +115,6 @@ impl Board {
         let pms_stream = connect(&mut qemu, pms_port).await?;
         let modem = connect(&mut qemu, modem_port).await?;
         let emulated = EmulatedPms5003::new(levels);
-        let pms = emulated.handle();
         let broker = TcpStream::connect(("127.0.0.1", broker_port))
             .await
             .context("connecting the modem bridge to the broker")?;
@@ -129,7 +125,6 @@ impl Board {
         Ok(Board {
             qemu,
             console,
-            pms,
             bridges,
         })
     }
@@ -183,7 +178,7 @@ async fn pms_bridge(mut stream: TcpStream, mut sensor: EmulatedPms5003) {
         match tokio::time::timeout(Duration::from_millis(5), stream.read(&mut buf)).await {
             Ok(Ok(0) | Err(_)) => return,
             Ok(Ok(n)) => {
-                let _ = sensor.write_all(&buf[..n]);
+                sensor.receive(&buf[..n]);
             }
             Err(_) => {}
         }
@@ -194,8 +189,8 @@ async fn pms_bridge(mut stream: TcpStream, mut sensor: EmulatedPms5003) {
         next_active = tokio::time::Instant::now() + Duration::from_secs(1);
         // A read with nothing to send is the sensor's silence, not an error.
         loop {
-            match sensor.read(&mut buf) {
-                Ok(n) if n > 0 => {
+            match sensor.transmit(&mut buf) {
+                n if n > 0 => {
                     if stream.write_all(&buf[..n]).await.is_err() {
                         return;
                     }

@@ -511,6 +511,11 @@ impl Board {
                         0,
                         &mut self.outbox,
                     );
+                    self.report(if result.is_ok() {
+                        "command"
+                    } else {
+                        "command refused"
+                    });
                     if let Ok(Command::Reboot) = result {
                         // Planned: the queue is on flash; DISCONNECT so no death frame is sent.
                         let _ = link.close().await;
@@ -566,8 +571,16 @@ fn main() -> ! {
         },
         0..SETTINGS_LEN,
     );
+    // A part never formatted (QEMU's code memory starts as zeros, not erased) is formatted once.
+    let boot = match settings.next_boot() {
+        Err(firmware::storage::StorageError::Corrupted) => {
+            let _ = writeln!(console, "settings flash not formatted: formatting");
+            settings.format().and_then(|()| settings.next_boot())
+        }
+        other => other,
+    };
     // Without a stored boot counter (node, boot, seq) could repeat after a reset: stop here.
-    let Ok(boot) = settings.next_boot() else {
+    let Ok(boot) = boot else {
         let _ = writeln!(console, "fatal: cannot store the boot counter");
         loop {
             cortex_m::asm::wfi();
@@ -577,7 +590,7 @@ fn main() -> ! {
         base: QUEUE_BASE,
         len: QUEUE_LEN,
     };
-    let Ok(queue) = FrameQueue::open(queue_flash, 0..QUEUE_LEN) else {
+    let Ok((queue, _formatted)) = FrameQueue::open_or_format(queue_flash, 0..QUEUE_LEN) else {
         let _ = writeln!(console, "fatal: the frame queue's flash is unreadable");
         loop {
             cortex_m::asm::wfi();

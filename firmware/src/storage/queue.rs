@@ -111,6 +111,32 @@ impl<F: MultiwriteNorFlash> FrameQueue<F> {
         Ok(queue)
     }
 
+    /// Opens the queue as [`FrameQueue::open`] does, but erases a region whose contents are not a
+    /// queue (never formatted, or corrupted) and starts empty. Returns the queue and whether it was
+    /// erased.
+    ///
+    /// # Errors
+    ///
+    /// The flash failed.
+    pub fn open_or_format(flash: F, range: Range<u32>) -> Result<(Self, bool), StorageError<F::Error>> {
+        let mut queue = FrameQueue {
+            queue: QueueStorage::new(flash, QueueConfig::new(range), Cache::new_uncached()),
+            len: 0,
+            dropped: 0,
+        };
+        match queue.count() {
+            Ok(len) => {
+                queue.len = len;
+                Ok((queue, false))
+            }
+            Err(StorageError::Corrupted) => {
+                block_on(queue.queue.erase_all())?;
+                Ok((queue, true))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Gives the flash back.
     pub fn destroy(self) -> F {
         self.queue.destroy().0

@@ -60,6 +60,17 @@ impl<F: MultiwriteNorFlash> Settings<F> {
         }
     }
 
+    /// Erases the whole region: for a part that was never formatted (a fresh part that is not
+    /// erased, or memory standing in for flash) or whose contents are [`StorageError::Corrupted`].
+    /// Everything is lost, the boot counter included.
+    ///
+    /// # Errors
+    ///
+    /// The flash failed.
+    pub fn format(&mut self) -> Result<(), StorageError<F::Error>> {
+        Ok(block_on(self.map.erase_all())?)
+    }
+
     /// Gives the flash back.
     pub fn destroy(self) -> F {
         self.map.destroy().0

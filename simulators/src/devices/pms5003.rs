@@ -161,6 +161,16 @@ impl EmulatedPms5003 {
         Pms5003Handle(Arc::clone(&self.shared))
     }
 
+    /// Bytes from the host's UART, for a bridge to a real serial line (the QEMU board's UART).
+    pub fn receive(&mut self, bytes: &[u8]) {
+        let _ = Write::write(self, bytes);
+    }
+
+    /// Bytes the sensor sends now, for a bridge; 0 when it is silent.
+    pub fn transmit(&mut self, buf: &mut [u8]) -> usize {
+        Read::read(self, buf).unwrap_or(0)
+    }
+
     /// Queues one data frame built from the current (or stuck) values.
     fn queue_frame(&mut self) {
         let frame = {
