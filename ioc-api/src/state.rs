@@ -166,6 +166,23 @@ impl AppState {
         Ok(())
     }
 
+    /// Creates a token now and makes it usable at once; `None` when the name is taken. The
+    /// token is returned once; only its hash is stored.
+    ///
+    /// # Errors
+    ///
+    /// The database refused.
+    pub fn create_token(
+        &self,
+        name: &str,
+        role: crate::auth::Role,
+        by: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let token = crate::http::create_token(&self.store, name, role, by, OffsetDateTime::now_utc())?;
+        self.reload_tokens()?;
+        Ok(token)
+    }
+
     /// Lab values per water station, for VN_WQI.
     pub(crate) fn lab_values(&self, now: OffsetDateTime) -> HashMap<String, Vec<(WqiParameter, f64)>> {
         let since = rfc3339(now - time::Duration::days(i64::from(self.settings.indices.lab_max_age_days)));

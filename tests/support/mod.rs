@@ -8,19 +8,25 @@
 //! - `process`: the child-process guard (binary lookup, log capture, readiness polling, stop/start).
 //! - `mosquitto`, `influx1`, `victoria`: one service each.
 //! - `mqtt`: a small rumqttc client for checks through the broker.
+//! - `ioc`: the IOC API in-process and a simulated fleet feeding it.
+//! - `chromium`: headless Chromium over the DevTools protocol, for the dashboard test.
 
 // Each test binary compiles its own copy of this module and uses only some of the helpers (and of
 // the re-exports below); without these, every binary would warn about the ones it leaves out.
 #![allow(dead_code, unused_imports)]
 
+mod chromium;
 mod influx1;
+mod ioc;
 mod mosquitto;
 mod mqtt;
 mod ports;
 mod process;
 mod victoria;
 
+pub use chromium::{Chromium, Page};
 pub use influx1::Influx1;
+pub use ioc::{FleetPlan, RunningIoc, ioc_config, start_fleet, start_ioc};
 pub use mosquitto::{Mosquitto, MosquittoOptions};
 pub use mqtt::TestClient;
 pub use ports::{free_port, free_ports, with_free_ports};

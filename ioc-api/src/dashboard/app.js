@@ -1,0 +1,182 @@
+// The IOC dashboard: station list with index chips and last-seen ages, firing alerts with an
+// acknowledge button, a 24-hour chart, salinity along the canals; live over the SSE stream.
+"use strict";
+
+const state = { stations: new Map(), alerts: [], selected: null, readings: 0 };
+const $ = (sel) => document.querySelector(sel);
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "style") node.style.cssText = v; else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+function textColour(hex) {
+  const n = parseInt(hex.slice(1), 16);
+  const lum = 0.299 * (n >> 16) + 0.587 * ((n >> 8) & 255) + 0.114 * (n & 255);
+  return lum > 140 ? "#111" : "#fff";
+}
+
+function chip(index, label) {
+  if (!index) return el("span", { class: "chip none", title: label + ": not enough data" }, "–");
+  return el("span", {
+    class: "chip", "data-band": index.band.code, title: `${label}: ${index.band.name_en} / ${index.band.name_vi}`,
+    style: `background:${index.band.colour};color:${textColour(index.band.colour)}`,
+  }, index.value);
+}
+
+function age(s) {
+  if (!s.last_seen) return "never";
+  const secs = Math.max(0, Math.round((Date.now() - Date.parse(s.last_seen)) / 1000));
+  if (secs < 90) return `${secs} s`;
+  if (secs < 5400) return `${Math.round(secs / 60)} min`;
+  return `${Math.round(secs / 3600)} h`;
+}
+
+function renderStations() {
+  const body = $("#stations tbody");
+  body.replaceChildren();
+  for (const s of state.stations.values()) {
+    const index = s.kind === "air" ? chip(s.vn_aqi, "VN_AQI") : chip(s.wqi, "VN_WQI");
+    const pm = s.pm2_5_1h_mean == null ? "–" : `${s.pm2_5_1h_mean} µg/m³`;
+    const sal = s.salinity ? `${s.salinity.ppt.toFixed(2)} ‰` : "–";
+    const row = el("tr", { "data-station": s.station, class: (s.online ? "" : "offline") + (state.selected === s.station ? " selected" : "") },
+      el("td", {}, s.name || s.station), el("td", {}, s.district), el("td", {}, index),
+      el("td", {}, pm), el("td", {}, sal), el("td", { class: "age", "data-last-seen": s.last_seen || "" }, age(s)));
+    row.addEventListener("click", () => select(s.station));
+    body.append(row);
+  }
+  renderSalinity();
+}
+
+function renderSalinity() {
+  const box = $("#salinity");
+  box.replaceChildren();
+  const water = [...state.stations.values()].filter((s) => s.kind === "water")
+    .sort((a, b) => ((a.location || [0])[0]) - ((b.location || [0])[0]));
+  const max = Math.max(4.5, ...water.map((s) => (s.salinity ? s.salinity.ppt : 0)));
+  for (const s of water) {
+    const sal = s.salinity;
+    const width = sal ? Math.max(2, (sal.ppt / max) * 260) : 0;
+    box.append(el("div", { class: "bar", "data-station": s.station },
+      el("span", { class: "name" }, s.name || s.station),
+      el("span", { class: "fill", style: `width:${width}px;background:${sal ? sal.class.colour : "#ddd"}` }),
+      el("span", {}, sal ? `${sal.ppt.toFixed(2)} ‰ · ${sal.class.name_en}` : "no data")));
+  }
+}
+
+function renderAlerts() {
+  const list = $("#alerts");
+  list.replaceChildren();
+  const open = state.alerts.filter((a) => a.state !== "resolved");
+  $("#alert-count").textContent = open.length;
+  for (const a of open) {
+    const station = state.stations.get(a.station);
+    const what = `${a.parameter} (${a.window}) ${a.direction} ${a.threshold}: ${Number(a.last_value).toFixed(1)}`;
+    const button = el("button", { "data-ack": a.id }, "Acknowledge");
+    if (a.state === "acknowledged") { button.disabled = true; button.textContent = `Ack'd by ${a.acknowledged_by}`; }
+    button.addEventListener("click", () => acknowledge(a.id));
+    list.append(el("li", { "data-alert-id": a.id, class: `${a.level} ${a.state}` },
+      el("div", {}, el("strong", {}, station ? station.name : a.station), " · ", what,
+        el("div", { class: "meta" }, `${a.level}, fired ${a.fired_at}${a.stale ? ", stale" : ""}${a.suppressed ? ", station offline" : ""}`)),
+      button));
+  }
+}
+
+async function acknowledge(id) {
+  const token = $("#token").value.trim();
+  const error = $("#ack-error");
+  error.hidden = true;
+  const response = await fetch(`/api/v1/alerts/${id}/ack`, {
+    method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ comment: "acknowledged from the dashboard" }),
+  });
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    error.textContent = `Not acknowledged: ${body.message || response.status}`;
+    error.hidden = false;
+  }
+  await loadAlerts();
+}
+
+async function select(id) {
+  state.selected = id;
+  renderStations();
+  const s = state.stations.get(id);
+  $("#chart-title").textContent = s ? s.name || id : id;
+  const response = await fetch(`/api/v1/stations/${encodeURIComponent(id)}/hourly`);
+  if (response.ok) drawChart(await response.json(), s && s.kind === "water");
+}
+
+function drawChart(data, water) {
+  const svg = $("#chart");
+  svg.replaceChildren();
+  const ns = "http://www.w3.org/2000/svg";
+  const keys = water ? ["salinity", "dissolved_oxygen", "ph"] : ["pm2_5", "pm10"];
+  const colours = ["#1f77b4", "#d62728", "#2ca02c"];
+  const values = keys.flatMap((k) => (data.series[k] || []).filter((v) => v != null));
+  const max = values.length ? Math.max(...values) * 1.1 : 1;
+  const n = data.hours.length;
+  const x = (i) => 40 + (i * 580) / Math.max(1, n - 1);
+  const y = (v) => 200 - (v / max) * 180;
+  const line = (x1, y1, x2, y2, c) => { const l = document.createElementNS(ns, "line"); Object.entries({ x1, y1, x2, y2, stroke: c }).forEach(([k, v]) => l.setAttribute(k, v)); svg.append(l); };
+  line(40, 200, 620, 200, "#999");
+  line(40, 20, 40, 200, "#999");
+  const label = (tx, ty, text) => { const t = document.createElementNS(ns, "text"); t.setAttribute("x", tx); t.setAttribute("y", ty); t.setAttribute("font-size", "10"); t.textContent = text; svg.append(t); };
+  label(2, 24, max.toFixed(1));
+  if (n) { label(40, 214, data.hours[0].slice(11, 16)); label(580, 214, data.hours[n - 1].slice(11, 16)); }
+  keys.forEach((k, ki) => {
+    const series = data.series[k] || [];
+    const pts = series.map((v, i) => (v == null ? null : `${x(i)},${y(v)}`)).filter(Boolean);
+    if (!pts.length) return;
+    const p = document.createElementNS(ns, "polyline");
+    p.setAttribute("points", pts.join(" "));
+    p.setAttribute("fill", "none");
+    p.setAttribute("stroke", colours[ki]);
+    p.setAttribute("stroke-width", "2");
+    p.setAttribute("data-series", k);
+    svg.append(p);
+    label(60 + ki * 110, 14, k);
+  });
+}
+
+async function loadStations() {
+  const response = await fetch("/api/v1/stations");
+  if (!response.ok) return;
+  for (const s of await response.json()) state.stations.set(s.station, s);
+  renderStations();
+  if (!state.selected && state.stations.size) select(state.stations.keys().next().value);
+}
+
+async function loadAlerts() {
+  const response = await fetch("/api/v1/alerts?state=open");
+  if (!response.ok) return;
+  state.alerts = await response.json();
+  renderAlerts();
+}
+
+function connect() {
+  const source = new EventSource("/api/v1/stream");
+  source.onopen = () => { $("#live-status").textContent = "live"; $("#live-status").className = "live"; };
+  source.onerror = () => { $("#live-status").textContent = "reconnecting…"; $("#live-status").className = "offline"; };
+  source.addEventListener("reading", (e) => {
+    const s = JSON.parse(e.data);
+    state.stations.set(s.station, s);
+    state.readings += 1;
+    document.body.dataset.readings = state.readings;
+    renderStations();
+  });
+  source.addEventListener("alert", () => loadAlerts());
+  source.addEventListener("lagged", () => { loadStations(); loadAlerts(); });
+}
+
+$("#token").value = localStorage.getItem("citysense-token") || "";
+$("#token").addEventListener("change", (e) => localStorage.setItem("citysense-token", e.target.value.trim()));
+setInterval(() => document.querySelectorAll("td.age").forEach((td) => {
+  const s = state.stations.get(td.parentElement.dataset.station);
+  if (s) td.textContent = age(s);
+}), 1000);
+loadStations().then(loadAlerts).then(connect);

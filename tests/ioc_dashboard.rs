@@ -1,0 +1,136 @@
+//! The dashboard in Debian's headless Chromium against a running system: real mosquitto,
+//! simulated nodes running the firmware's code (three hours of backfill, then a frame every two
+//! seconds), the IOC API serving the page. The test waits for a live update over SSE, checks the
+//! DOM (stations with index chips and ages, the firing alert, the chart, salinity bars),
+//! acknowledges the alert with an operator token through the page, and saves a screenshot to
+//! `target/test-artifacts/ioc-dashboard.png`.
+
+mod support;
+
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+use support::{Chromium, FleetPlan, Mosquitto, MosquittoOptions, ioc_config, start_fleet, start_ioc};
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(90);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mosquitto = Mosquitto::start(MosquittoOptions::default()).await?;
+    let registry = simulators::stations::hau_giang(3, 2);
+    let registry_path = dir.path().join("nodes.toml");
+    std::fs::write(&registry_path, registry.to_toml())?;
+    let config = ioc_config(&mosquitto, "ioc-dashboard", &registry_path, dir.path());
+    let ioc = start_ioc(config, &registry).await?;
+    let operator = ioc
+        .state
+        .create_token("duty-officer", ioc_api::auth::Role::Operator, "test")?
+        .ok_or_else(|| anyhow::anyhow!("token name taken"))?;
+
+    let episode_node = registry
+        .nodes()
+        .find(|n| n.kind == protocol::registry::StationKind::Air)
+        .map(|n| n.id)
+        .ok_or_else(|| anyhow::anyhow!("no air node"))?;
+    let fleet_stop = CancellationToken::new();
+    let plan = FleetPlan {
+        backfill: Duration::from_secs(3 * 3_600),
+        report_ms: 2_000,
+        frames_per_node: None,
+        episode: Some((episode_node, 90)),
+    };
+    let fleet = start_fleet(&mosquitto, &registry, plan, fleet_stop.clone());
+
+    // Backfill done: the episode's alert is firing before the browser opens.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let alerts: serde_json::Value = reqwest::get(format!("{}/api/v1/alerts?state=firing", ioc.url))
+            .await?
+            .json()
+            .await?;
+        if alerts.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no alert fired from the episode"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let chromium = Chromium::start(&format!("{}/", ioc.url), (1280, 900)).await?;
+    let mut page = chromium.page().await?;
+    page.wait_for(
+        "document.querySelector('#live-status')?.textContent === 'live'",
+        WAIT,
+    )
+    .await?;
+    let before = page
+        .eval("Number(document.body.dataset.readings)")
+        .await?
+        .as_u64()
+        .unwrap_or(0);
+    page.wait_for(
+        &format!("Number(document.body.dataset.readings) > {before}"),
+        WAIT,
+    )
+    .await?;
+
+    let rows = page
+        .eval("document.querySelectorAll('#stations tbody tr').length")
+        .await?;
+    ensure!(rows == 5, "station rows: {rows}");
+    let air_chips = page
+        .wait_for("document.querySelectorAll('#stations tr .chip[data-band]').length >= 3 && document.querySelectorAll('#stations tr .chip[data-band]').length", WAIT)
+        .await?;
+    ensure!(air_chips.as_u64() >= Some(3), "AQI chips: {air_chips}");
+    let ages: Vec<String> = serde_json::from_value(
+        page.eval("[...document.querySelectorAll('#stations td.age')].map(td => td.textContent)")
+            .await?,
+    )?;
+    ensure!(ages.iter().all(|a| a.ends_with(" s")), "last-seen ages: {ages:?}");
+    let salinity_bars = page
+        .eval("document.querySelectorAll('#salinity .bar .fill').length")
+        .await?;
+    ensure!(salinity_bars == 2, "salinity bars: {salinity_bars}");
+    page.wait_for("document.querySelectorAll('#chart polyline').length > 0", WAIT)
+        .await?;
+    page.wait_for(
+        "document.querySelectorAll('#alerts li[data-alert-id]').length > 0",
+        WAIT,
+    )
+    .await?;
+
+    // Acknowledge through the page, as an operator would.
+    page.eval(&format!(
+        "(() => {{ const t = document.querySelector('#token'); t.value = '{operator}'; t.dispatchEvent(new Event('change')); \
+         document.querySelector('#alerts li.firing button[data-ack]').click(); return true; }})()"
+    ))
+    .await?;
+    page.wait_for(
+        "document.querySelectorAll('#alerts li.acknowledged').length > 0",
+        WAIT,
+    )
+    .await?;
+    let acked: serde_json::Value = reqwest::get(format!("{}/api/v1/alerts?state=acknowledged", ioc.url))
+        .await?
+        .json()
+        .await?;
+    ensure!(
+        acked[0]["acknowledged_by"] == "duty-officer",
+        "API after the click: {acked}"
+    );
+
+    let artifact =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts/ioc-dashboard.png");
+    page.screenshot(&artifact).await?;
+    eprintln!("dashboard screenshot: {}", artifact.display());
+
+    fleet_stop.cancel();
+    let _ = fleet.await;
+    ioc.stop.cancel();
+    ioc.task.await??;
+    Ok(())
+}
