@@ -73,6 +73,9 @@ pub struct Engine {
     pending: HashMap<Slot, (u64, u64)>,
     /// Open alerts by slot.
     open: HashMap<Slot, Alert>,
+    /// When the engine was loaded: after a restart, an input not heard from since counts as
+    /// fresh from this moment, not as stale from the start.
+    loaded_at: Option<OffsetDateTime>,
 }
 
 /// Why a lifecycle request was refused.
@@ -106,6 +109,7 @@ impl Engine {
     pub fn load(store: &Store) -> Result<Engine, StoreError> {
         let mut engine = Engine {
             rules: store.thresholds()?,
+            loaded_at: Some(OffsetDateTime::now_utc()),
             ..Engine::default()
         };
         let open = store.alerts(&AlertFilter {
@@ -467,7 +471,7 @@ impl Engine {
             {
                 continue;
             }
-            let last = last_update(&slot.station, slot.watch);
+            let last = last_update(&slot.station, slot.watch).or(self.loaded_at);
             let stale = last.is_none_or(|t| (now - t).whole_seconds() >= stale_after as i64);
             if stale {
                 let mut alert = alert.clone();
