@@ -62,6 +62,16 @@ async fn wait_for_rows(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_board_in_qemu_gets_its_signed_frames_into_influxdb() -> Result<()> {
     let elf = qemu::build_board()?;
+    let (flash, static_ram) = qemu::image_budget(&elf)?;
+    eprintln!("board image: {flash} bytes of flash, {static_ram} bytes of static RAM");
+    ensure!(
+        flash <= 64 * 1024,
+        "the board image needs {flash} bytes of flash; the budget is 64 KiB"
+    );
+    ensure!(
+        static_ram <= 16 * 1024,
+        "the board image needs {static_ram} bytes of static RAM; the budget is 16 KiB"
+    );
     let dir = tempfile::tempdir()?;
     let mosquitto = Mosquitto::start(MosquittoOptions::default()).await?;
     let influx = Influx1::start().await?;

@@ -59,6 +59,51 @@ pub fn build_board() -> Result<PathBuf> {
         .context("cargo reported no board executable")
 }
 
+/// Flash and static RAM of the board binary, from its ELF section headers (ELF32, little-endian):
+/// flash is every allocated section below the RAM base plus `.data`'s initial values; static RAM
+/// is `.data`, `.bss` and `.uninit`.
+///
+/// # Errors
+/// When the file is not a 32-bit little-endian ELF.
+pub fn image_budget(elf: &Path) -> Result<(u64, u64)> {
+    const RAM_BASE: u64 = 0x2000_0000;
+    const SHF_ALLOC: u32 = 0x2;
+    const SHT_NOBITS: u32 = 8;
+    let bytes = std::fs::read(elf)?;
+    if bytes.get(..6) != Some(&[0x7f, b'E', b'L', b'F', 1, 1][..]) {
+        bail!("{} is not a 32-bit little-endian ELF", elf.display());
+    }
+    let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+    let u32_at = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let (shoff, shentsize, shnum) = (
+        u32_at(0x20) as usize,
+        usize::from(u16_at(0x2E)),
+        usize::from(u16_at(0x30)),
+    );
+    let (mut flash, mut ram) = (0u64, 0u64);
+    for i in 0..shnum {
+        let at = shoff + i * shentsize;
+        let (kind, flags, addr, size) = (
+            u32_at(at + 4),
+            u32_at(at + 8),
+            u64::from(u32_at(at + 12)),
+            u64::from(u32_at(at + 20)),
+        );
+        if flags & SHF_ALLOC == 0 || size == 0 {
+            continue;
+        }
+        if addr >= RAM_BASE {
+            ram += size;
+            if kind != SHT_NOBITS {
+                flash += size; // .data's initial values are stored in flash
+            }
+        } else {
+            flash += size;
+        }
+    }
+    Ok((flash, ram))
+}
+
 /// The provisioning block a factory would write: magic, node id, key.
 pub fn provisioning_block(node_id: u32, key: &[u8; 32]) -> Vec<u8> {
     let mut block = Vec::with_capacity(40);
