@@ -13,7 +13,7 @@ use firmware::node::NodeConfig;
 use firmware::uplink::{self, Downlink, Link, RX_BUFFER, TX_BUFFER, Topics, UplinkError};
 use futures::FutureExt;
 use minimq::Op;
-use protocol::registry::{NodeInfo, Registry};
+use protocol::registry::{NodeInfo, Registry, StationKind};
 use protocol::topic::NodeChannel;
 use protocol::{Frame, StatusKind};
 use tokio_util::sync::CancellationToken;
@@ -166,6 +166,8 @@ async fn run_node(
             break;
         }
         node.set_environment(config.scenario.environment(info.kind, info.id, t));
+        let (battery_mv, rssi_dbm) = power_and_link(info.kind, info.id, t);
+        node.set_power_and_link(battery_mv, rssi_dbm);
         let mut out = node.poll(t - boot_ms, t);
         if t >= next_status {
             out.push(node.status(StatusKind::Periodic, t - boot_ms, t));
@@ -240,6 +242,22 @@ async fn run_node(
     let _ = link.close().await;
     debug!(node = info.id, frames = published, "Node finished.");
     Ok(sent)
+}
+
+/// What a node's status frames report: air stations run on mains (no battery); water stations on a
+/// solar-charged battery that sags at night; RSSI differs by site. Plausible values, not a model.
+fn power_and_link(kind: StationKind, node_id: u32, t_ms: u64) -> (Option<u16>, Option<i16>) {
+    let rssi = -60 - i16::try_from(node_id % 35).unwrap_or(0);
+    let battery = match kind {
+        StationKind::Air => None,
+        StationKind::Water => {
+            // Local hour at UTC+7: charging from 07:00, discharging after 17:00.
+            let hour = ((t_ms / 3_600_000 + 7) % 24) as u16;
+            let charge = if (7..17).contains(&hour) { hour - 7 } else { 0 };
+            Some(3_750 + 40 * charge)
+        }
+    };
+    (battery, Some(rssi))
 }
 
 /// Moves acknowledged frames, in order, from `pending` to `sent`.

@@ -4,7 +4,9 @@
 use std::convert::Infallible;
 
 use firmware::drivers::{Pms5003, Sht4x};
-use firmware::node::{AirSampler, Node, NodeConfig, NodeIdentity, Sampler, Transport, WaterSampler};
+use firmware::node::{
+    AirSampler, LinkStatus, Node, NodeConfig, NodeIdentity, Sampler, Transport, WaterSampler,
+};
 use firmware::storage::{RamFlash, Settings};
 use protocol::command::Command;
 use protocol::registry::{NodeInfo, StationKind};
@@ -267,6 +269,20 @@ impl SimNode {
         }
     }
 
+    /// What the next status frames report about the node's power and radio: battery voltage (None
+    /// on mains) and the modem's RSSI, as a board reads them from its ADC and modem.
+    pub fn set_power_and_link(&mut self, battery_mv: Option<u16>, rssi_dbm: Option<i16>) {
+        let link = LinkStatus {
+            battery_mv,
+            rssi_dbm,
+            ..LinkStatus::default()
+        };
+        match &mut self.station {
+            Station::Air { node, .. } => node.set_link_status(link),
+            Station::Water { node, .. } => node.set_link_status(link),
+        }
+    }
+
     /// The emulated PMS5003 and SHT4x of an air node, for fault injection.
     pub fn air_sensors(&self) -> Option<(&Pms5003Handle, &Sht4xHandle)> {
         match &self.station {
@@ -494,6 +510,39 @@ mod tests {
         assert_eq!(sample.pm2_5, None);
         assert!(sample.temperature.is_some());
         assert!(sample.quality.contains(QualityFlags::SENSOR_FAULT));
+    }
+
+    #[test]
+    fn a_steady_sensor_is_never_flagged_stuck_but_a_frozen_one_is_after_half_an_hour() {
+        let mut node = SimNode::new(&info(11, StationKind::Air, None), 1, config());
+        let mut flagged = Vec::new();
+        let minute = |node: &mut SimNode, m: u64| {
+            let frames = node.poll(m * 60_000, 0);
+            frames.iter().any(
+                |out| matches!(out.frame.body, Body::Air(s) if s.quality.contains(QualityFlags::STUCK_VALUE)),
+            )
+        };
+        for m in 1..=120 {
+            assert!(!minute(&mut node, m), "steady air flagged stuck at minute {m}");
+        }
+        node.air_sensors().expect("air node").0.set_stuck(true);
+        for m in 121..=180 {
+            flagged.push(minute(&mut node, m));
+        }
+        let first = flagged.iter().position(|&f| f).expect("flagged at some point");
+        assert!((29..=31).contains(&first), "flagged after {first} minutes");
+        assert!(flagged[first..].iter().all(|&f| f), "stays flagged while frozen");
+    }
+
+    #[test]
+    fn status_frames_report_the_battery_and_the_link() {
+        let mut node = SimNode::new(&info(12, StationKind::Water, None), 1, config());
+        node.set_power_and_link(Some(3_870), Some(-83));
+        let status = node.status(StatusKind::Periodic, 60_000, 0);
+        let Body::Status(s) = status.frame.body else {
+            panic!("status body expected");
+        };
+        assert_eq!((s.battery_mv, s.rssi_dbm), (Some(3_870), Some(-83)));
     }
 
     #[test]

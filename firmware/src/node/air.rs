@@ -7,6 +7,7 @@ use protocol::{AirSample, Body, QualityFlags};
 
 use super::mean::{Mean, div_round, sample_count};
 use super::sampler::Sampler;
+use super::stuck::{StuckDetector, fingerprint};
 use crate::drivers::pms5003::{self, Command, Pms5003};
 use crate::drivers::sht4x::{self, Precision, Sht4x};
 
@@ -32,6 +33,8 @@ pub struct AirSampler<U, I, D> {
     pms_ready: bool,
     /// When the last wake was sent, for the warm-up flag.
     pms_woke_at_ms: u64,
+    pms_stuck: StuckDetector,
+    sht_stuck: StuckDetector,
     interval: Interval,
 }
 
@@ -54,6 +57,8 @@ impl<U, I, D> AirSampler<U, I, D> {
             sht,
             pms_ready: false,
             pms_woke_at_ms: 0,
+            pms_stuck: StuckDetector::default(),
+            sht_stuck: StuckDetector::default(),
             interval: Interval::default(),
         }
     }
@@ -89,13 +94,36 @@ impl<U: Read + Write, I: I2c, D: DelayNs> AirSampler<U, I, D> {
     }
 
     fn sample_pms(&mut self, uptime_ms: u64) {
-        let reading = match self.read_pms(uptime_ms) {
-            Ok(reading) => reading.atmospheric,
+        let full = match self.read_pms(uptime_ms) {
+            Ok(reading) => reading,
             Err(_) => {
                 self.interval.quality.insert(QualityFlags::SENSOR_FAULT);
                 return;
             }
         };
+        let c = full.counts;
+        let words = [
+            full.standard.pm1_0,
+            full.standard.pm2_5,
+            full.standard.pm10,
+            full.atmospheric.pm1_0,
+            full.atmospheric.pm2_5,
+            full.atmospheric.pm10,
+            c.over_0_3um,
+            c.over_0_5um,
+            c.over_1_0um,
+            c.over_2_5um,
+            c.over_5_0um,
+            c.over_10um,
+            full.reserved,
+        ];
+        if self
+            .pms_stuck
+            .observe(fingerprint(words.map(u32::from)), uptime_ms)
+        {
+            self.interval.quality.insert(QualityFlags::STUCK_VALUE);
+        }
+        let reading = full.atmospheric;
         if uptime_ms < self.pms_woke_at_ms.saturating_add(PMS_WARM_UP_MS) {
             self.interval.quality.insert(QualityFlags::WARMING_UP);
         }
@@ -112,12 +140,16 @@ impl<U: Read + Write, I: I2c, D: DelayNs> AirSampler<U, I, D> {
         self.interval.pm10.add(i64::from(reading.pm10) * 10);
     }
 
-    fn sample_sht(&mut self) {
-        let measurement: Result<sht4x::Measurement, _> = self.sht.measure(Precision::High);
-        let Ok(measurement) = measurement else {
+    fn sample_sht(&mut self, uptime_ms: u64) {
+        let Ok(raw) = self.sht.measure_raw(Precision::High) else {
             self.interval.quality.insert(QualityFlags::SENSOR_FAULT);
             return;
         };
+        let fp = fingerprint([u32::from(raw.temperature), u32::from(raw.humidity)]);
+        if self.sht_stuck.observe(fp, uptime_ms) {
+            self.interval.quality.insert(QualityFlags::STUCK_VALUE);
+        }
+        let measurement = sht4x::Measurement::from(raw);
         // m°C and m%RH to the frame's 0.01 °C and 0.01 %RH.
         let temperature = div_round(i64::from(measurement.temperature_milli_celsius()), 10);
         let humidity = div_round(i64::from(measurement.humidity_milli_percent()), 10);
@@ -135,7 +167,7 @@ impl<U: Read + Write, I: I2c, D: DelayNs> Sampler for AirSampler<U, I, D> {
     fn sample(&mut self, uptime_ms: u64) {
         self.interval.rounds = self.interval.rounds.saturating_add(1);
         self.sample_pms(uptime_ms);
-        self.sample_sht();
+        self.sample_sht(uptime_ms);
     }
 
     fn take_body(&mut self) -> Option<Body> {

@@ -10,6 +10,7 @@ mod forward;
 mod mean;
 mod runner;
 mod sampler;
+mod stuck;
 mod transport;
 
 mod air;
@@ -22,5 +23,6 @@ pub use error::NodeError;
 pub use forward::{ForwardPolicy, StoreAndForward};
 pub use runner::{LinkStatus, Node};
 pub use sampler::Sampler;
+pub use stuck::STUCK_AFTER_MS;
 pub use transport::Transport;
 pub use water::{WaterProbe, WaterReading, WaterSampler};

@@ -5,6 +5,7 @@ use protocol::{Body, QualityFlags, WaterSample};
 
 use super::mean::{Mean, sample_count};
 use super::sampler::Sampler;
+use super::stuck::{StuckDetector, fingerprint};
 
 /// One reading of a water station's probes, in the frame's fixed-point units. A field is `None` when
 /// that probe is not fitted or gave no value this time.
@@ -37,6 +38,7 @@ pub trait WaterProbe {
 #[derive(Debug)]
 pub struct WaterSampler<P> {
     probe: P,
+    stuck: StuckDetector,
     interval: Interval,
 }
 
@@ -55,6 +57,7 @@ impl<P> WaterSampler<P> {
     pub fn new(probe: P) -> Self {
         WaterSampler {
             probe,
+            stuck: StuckDetector::default(),
             interval: Interval::default(),
         }
     }
@@ -80,13 +83,23 @@ fn add_in_range(
 }
 
 impl<P: WaterProbe> Sampler for WaterSampler<P> {
-    fn sample(&mut self, _uptime_ms: u64) {
+    fn sample(&mut self, uptime_ms: u64) {
         let i = &mut self.interval;
         i.rounds = i.rounds.saturating_add(1);
         let Ok(reading) = self.probe.read() else {
             i.quality.insert(QualityFlags::SENSOR_FAULT);
             return;
         };
+        // Absent fields hash as a value no probe reports, so a probe dropping out is a change.
+        let words = [
+            reading.ph.map_or(u32::MAX, u32::from),
+            reading.dissolved_oxygen.map_or(u32::MAX, u32::from),
+            reading.conductivity.unwrap_or(u32::MAX),
+            reading.temperature.map_or(u32::MAX, |t| t as u32),
+        ];
+        if self.stuck.observe(fingerprint(words), uptime_ms) {
+            i.quality.insert(QualityFlags::STUCK_VALUE);
+        }
         let q = &mut i.quality;
         add_in_range(&mut i.ph, q, reading.ph.map(i64::from), 0..=14_000);
         add_in_range(

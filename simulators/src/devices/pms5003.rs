@@ -175,7 +175,16 @@ impl EmulatedPms5003 {
     fn queue_frame(&mut self) {
         let frame = {
             let mut state = lock(&self.shared);
-            let words = state.stuck.unwrap_or_else(|| data_words(state.levels));
+            let words = state.stuck.unwrap_or_else(|| {
+                let mut words = data_words(state.levels);
+                // Real particle counts fluctuate from frame to frame even in steady air; without
+                // this a steady emulated sensor would look stuck to the node.
+                let jitter = (state.frames_sent.wrapping_mul(2_654_435_761) >> 29) as u16;
+                for count in &mut words[6..8] {
+                    *count = count.saturating_add(jitter);
+                }
+                words
+            });
             let corrupt = state.corrupt_frames > 0;
             state.corrupt_frames = state.corrupt_frames.saturating_sub(1);
             state.frames_sent += 1;

@@ -24,6 +24,7 @@ struct State {
     serial: u32,
     corrupt_replies: u32,
     silent: bool,
+    measurements: u32,
 }
 
 fn lock(shared: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -74,6 +75,7 @@ impl EmulatedSht4x {
             serial,
             corrupt_replies: 0,
             silent: false,
+            measurements: 0,
         };
         EmulatedSht4x {
             shared: Arc::new(Mutex::new(state)),
@@ -92,9 +94,13 @@ impl EmulatedSht4x {
         };
         let mut state = lock(&self.shared);
         let words = match code {
-            // Measurements at high, medium and low repeatability (the emulation has no noise, so
-            // precision changes nothing).
-            0xFD | 0xF6 | 0xE0 => Some(ticks(state.climate)),
+            // Measurements at high, medium and low repeatability (precision changes nothing here).
+            0xFD | 0xF6 | 0xE0 => {
+                // The last bit flickers, as a real sensor's noise makes it (0.003 °C, 0.002 %RH):
+                // without it a steady emulated climate would look stuck to the node.
+                state.measurements = state.measurements.wrapping_add(1);
+                Some(ticks(state.climate, state.measurements & 1 == 1))
+            }
             0x89 => Some([(state.serial >> 16) as u16, state.serial as u16]),
             0x94 => None,
             _ => return Err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Data)),
@@ -112,12 +118,20 @@ impl EmulatedSht4x {
 }
 
 /// The inverse of the datasheet conversion (domain.md §7.3): S_T = (T + 45)·65535/175 and
-/// S_RH = (RH + 6)·65535/125, rounded and held within 16 bits.
-fn ticks(climate: Climate) -> [u16; 2] {
+/// S_RH = (RH + 6)·65535/125, held within 16 bits; the temperature is rounded down, or up when
+/// `flicker` (one tick up when exact), so it stays within one tick of the truth either way.
+fn ticks(climate: Climate, flicker: bool) -> [u16; 2] {
     let to_ticks = |v: f64| v.round().clamp(0.0, 65_535.0) as u16;
     let t = (f64::from(climate.temperature_c) + 45.0) * 65_535.0 / 175.0;
+    let t = if !flicker {
+        t.floor()
+    } else if t.ceil() > t {
+        t.ceil()
+    } else {
+        t + 1.0
+    };
     let rh = (f64::from(climate.humidity_pct) + 6.0) * 65_535.0 / 125.0;
-    [to_ticks(t), to_ticks(rh)]
+    [t.clamp(0.0, 65_535.0) as u16, to_ticks(rh)]
 }
 
 /// `W1_MSB W1_LSB CRC W2_MSB W2_LSB CRC` with the Sensirion CRC-8, computed here bit by bit from the
