@@ -134,7 +134,7 @@ pub(crate) struct CommandSent {
 /// Sends a downlink command to the station's node (operator). The node must have a key: a
 /// keyless node obeys no command (FORMAT.md §9).
 #[utoipa::path(post, path = "/api/v1/stations/{id}/commands", tag = "commands", request_body = CommandRequest,
-    params(("id" = String, Path, description = "Station id")), security(("bearer" = [])),
+    params(("id" = String, Path, description = "Station id", example = "HG-VT-A01")), security(("bearer" = [])),
     responses((status = 202, body = CommandSent), (status = 401, body = ApiError), (status = 403, body = ApiError),
         (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError),
         (status = 503, body = ApiError)))]

@@ -31,7 +31,7 @@ pub(crate) struct LabSample {
 
 /// Stores a sample's lab values (operator).
 #[utoipa::path(post, path = "/api/v1/stations/{id}/lab-results", tag = "indices", request_body = LabSample,
-    params(("id" = String, Path, description = "Water station id")), security(("bearer" = [])),
+    params(("id" = String, Path, description = "Water station id", example = "HG-XN-W01")), security(("bearer" = [])),
     responses((status = 201), (status = 401, body = ApiError), (status = 403, body = ApiError),
         (status = 404, body = ApiError), (status = 422, body = ApiError)))]
 pub(crate) async fn add(

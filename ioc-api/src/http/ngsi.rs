@@ -168,7 +168,7 @@ pub(crate) async fn entities(
 
 /// One entity by its URN (`urn:ngsi-ld:AirQualityObserved:<station>`).
 #[utoipa::path(get, path = "/api/v1/ngsi-ld/entities/{entity_id}", tag = "open data",
-    params(("entity_id" = String, Path, description = "Entity URN")),
+    params(("entity_id" = String, Path, description = "Entity URN", example = "urn:ngsi-ld:AirQualityObserved:HG-VT-A01")),
     responses((status = 200, description = "NGSI-LD entity", content_type = "application/ld+json", body = Object),
         (status = 404, body = ApiError)))]
 pub(crate) async fn entity_by_id(

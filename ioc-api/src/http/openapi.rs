@@ -44,6 +44,8 @@ impl Modify for Bearer {
         export::json, export::csv, ngsi::entities, ngsi::entity_by_id,
         admin::tokens, admin::create, admin::revoke, admin::audit, admin::deliveries,
     ),
+    // Enums used only in query parameters are not collected from the paths by themselves.
+    components(schemas(indices::Scheme, indices::Period)),
     modifiers(&Bearer),
 )]
 pub struct ApiDoc;

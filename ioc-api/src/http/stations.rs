@@ -27,7 +27,7 @@ pub(crate) async fn list(State(state): State<Arc<AppState>>, _: Reader) -> Json<
 
 /// One station.
 #[utoipa::path(get, path = "/api/v1/stations/{id}", tag = "stations",
-    params(("id" = String, Path, description = "Station id")),
+    params(("id" = String, Path, description = "Station id", example = "HG-VT-A01")),
     responses((status = 200, body = StationView), (status = 404, body = ApiError)))]
 pub(crate) async fn one(
     State(state): State<Arc<AppState>>,
@@ -163,7 +163,7 @@ pub(crate) fn fields_of(water: bool) -> (&'static str, Vec<Param>) {
 
 /// A station's history from InfluxDB: means per bucket.
 #[utoipa::path(get, path = "/api/v1/stations/{id}/readings", tag = "stations",
-    params(("id" = String, Path, description = "Station id"), HistoryQuery),
+    params(("id" = String, Path, description = "Station id", example = "HG-VT-A01"), HistoryQuery),
     responses((status = 200, body = History), (status = 400, body = ApiError), (status = 404, body = ApiError),
         (status = 503, body = ApiError, description = "No InfluxDB configured, or it does not answer")))]
 pub(crate) async fn readings(
@@ -248,7 +248,7 @@ pub(crate) struct Hourly {
 
 /// A station's last 24 hourly means, from memory (no InfluxDB needed): the dashboard's chart.
 #[utoipa::path(get, path = "/api/v1/stations/{id}/hourly", tag = "stations",
-    params(("id" = String, Path, description = "Station id")),
+    params(("id" = String, Path, description = "Station id", example = "HG-VT-A01")),
     responses((status = 200, body = Hourly), (status = 404, body = ApiError)))]
 pub(crate) async fn hourly(
     State(state): State<Arc<AppState>>,
