@@ -19,12 +19,15 @@
 //!   counter, interval, calibrations) and [`storage::FrameQueue`] (store-and-forward).
 //! - `uplink`: MQTT on the node (`minimq` over `embedded-io-async`): will, birth, QoS 1 from the
 //!   outbox, downlink commands.
+//! - `convert`: PSS-78 salinity (with the Hill extension), DO saturation, analogue pH / DO /
+//!   turbidity / level probes with their calibrations.
 //! - `calibration`: probe calibration points and when they are due.
 //! - `exec`: [`exec::block_on`], the executor for the async flash and MQTT crates.
 //! - `src/bin/board.rs` (feature `board`): the Cortex-M binary for QEMU's `mps2-an386`.
 #![cfg_attr(not(test), no_std)]
 
 pub mod calibration;
+pub mod convert;
 pub mod drivers;
 pub mod exec;
 pub mod node;
