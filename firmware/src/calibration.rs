@@ -19,10 +19,15 @@ pub struct Calibration {
     len: u8,
     /// When the last point was taken, in s since the Unix epoch (0 when the clock was not synced).
     pub taken_at_s: u32,
+    /// The standard's temperature when the last point was taken, in 0.01 °C, if known: a pH
+    /// electrode's slope follows the Nernst law from there.
+    pub temperature_centi: Option<i16>,
 }
 
-/// Length of the flash record: version, count, time, three points.
-const RECORD_LEN: usize = 1 + 1 + 4 + 3 * 8;
+/// Length of the flash record: version, count, time, temperature, three points.
+const RECORD_LEN: usize = 1 + 1 + 4 + 2 + 3 * 8;
+/// `temperature_centi` unknown, in the record.
+const NO_TEMPERATURE: i16 = i16::MIN;
 const RECORD_VERSION: u8 = 1;
 
 impl Calibration {
@@ -61,8 +66,9 @@ impl Calibration {
         out[0] = RECORD_VERSION;
         out[1] = self.len;
         out[2..6].copy_from_slice(&self.taken_at_s.to_le_bytes());
+        out[6..8].copy_from_slice(&self.temperature_centi.unwrap_or(NO_TEMPERATURE).to_le_bytes());
         for (i, p) in self.points.iter().enumerate() {
-            let at = 6 + i * 8;
+            let at = 8 + i * 8;
             out[at..at + 4].copy_from_slice(&p.raw.to_le_bytes());
             out[at + 4..at + 8].copy_from_slice(&p.reference.to_le_bytes());
         }
@@ -77,14 +83,16 @@ impl Calibration {
         let mut points = [CalPoint::default(); 3];
         for (i, p) in points.iter_mut().enumerate() {
             *p = CalPoint {
-                raw: word(6 + i * 8),
-                reference: word(10 + i * 8),
+                raw: word(8 + i * 8),
+                reference: word(12 + i * 8),
             };
         }
+        let temperature = i16::from_le_bytes([bytes[6], bytes[7]]);
         Some(Calibration {
             points,
             len: bytes[1],
             taken_at_s: u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]),
+            temperature_centi: (temperature != NO_TEMPERATURE).then_some(temperature),
         })
     }
 }
@@ -99,6 +107,7 @@ mod tests {
         for (raw, reference) in [(10, 7_000), (20, 4_000), (30, 10_000), (40, 4_000), (50, 9_000)] {
             cal.add(CalPoint { raw, reference }, 1_700_000_000);
         }
+        cal.temperature_centi = Some(2_815);
         let refs: Vec<i32> = cal.points().iter().map(|p| p.reference).collect();
         assert_eq!(
             refs,

@@ -70,6 +70,7 @@ fn river() -> WaterReading {
         dissolved_oxygen: Some(612),
         conductivity: Some(450),
         temperature: Some(2_875),
+        ..WaterReading::default()
     }
 }
 

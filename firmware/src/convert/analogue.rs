@@ -13,17 +13,21 @@ pub fn nernst_uv_per_ph(temperature_c: f64) -> f64 {
     198.41 * (temperature_c + 273.15)
 }
 
-/// An analogue pH board. Without calibration it assumes the ideal probe on a unity-gain board
-/// biased to [`PH_UNCALIBRATED_MID_UV`] at pH 7, with the voltage falling as pH rises; readings then
-/// carry the calibration-due flag. With points: one point fixes the offset; two or three fix the
-/// slope too (three: one slope each side of the middle point). The slope found at calibration is
-/// an efficiency relative to Nernst at 25 °C, and follows the Nernst temperature law from there.
-/// (The buffers' own temperature is not recorded with the points: 25 °C is assumed.)
+/// An analogue pH board. The electrode follows E = E₇ − s(T)·(pH − 7): its isopotential point is
+/// taken as pH 7, and its slope s follows the Nernst law 0.19841·T[K] mV/pH, scaled by the
+/// electrode's efficiency. Without calibration it assumes the ideal electrode on a unity-gain
+/// board biased to [`PH_UNCALIBRATED_MID_UV`] at pH 7, the voltage falling as pH rises (readings
+/// then carry the calibration-due flag). One point fixes E₇; two or three fix the slope too
+/// (three: one slope each side of the middle point), measured at the calibration's temperature
+/// (25 °C if it was not recorded).
 pub const PH_UNCALIBRATED_MID_UV: i32 = 1_500_000;
 
 /// pH in 0.001 pH for `uv` at the probe and `temperature_c`; `None` outside 0–14.
 pub fn ph_milli(uv: i32, temperature_c: f64, calibration: Option<&Calibration>) -> Option<u16> {
-    let ideal = nernst_uv_per_ph(25.0);
+    let calibrated_at = calibration
+        .and_then(|c| c.temperature_centi)
+        .map_or(25.0, |t| f64::from(t) / 100.0);
+    let at_calibration = nernst_uv_per_ph(calibrated_at);
     let points = calibration.map_or(&[][..], Calibration::points);
     // Sorted by pH; at most three.
     let mut sorted = [CalPoint::default(); 3];
@@ -31,18 +35,18 @@ pub fn ph_milli(uv: i32, temperature_c: f64, calibration: Option<&Calibration>) 
     sorted[..n].copy_from_slice(&points[..n]);
     sorted[..n].sort_unstable_by_key(|p| p.reference);
     let sorted = &sorted[..n];
-    let (anchor_uv, anchor_ph, slope_25) = match sorted {
-        [] => (f64::from(PH_UNCALIBRATED_MID_UV), 7.0, -ideal),
-        [p] => (f64::from(p.raw), f64::from(p.reference) / 1_000.0, -ideal),
+    let ph_of = |p: &CalPoint| f64::from(p.reference) / 1_000.0;
+    // (a point on the line, slope in µV per pH at the calibration's temperature)
+    let (anchor, slope) = match sorted {
+        [] => ((f64::from(PH_UNCALIBRATED_MID_UV), 7.0), -at_calibration),
+        [p] => ((f64::from(p.raw), ph_of(p)), -at_calibration),
         _ => {
-            // Pick the segment the reading falls in: voltage is monotonic in pH either way.
-            let slope = |a: &CalPoint, b: &CalPoint| {
-                f64::from(b.raw - a.raw) / (f64::from(b.reference - a.reference) / 1_000.0)
-            };
+            let slope = |a: &CalPoint, b: &CalPoint| f64::from(b.raw - a.raw) / (ph_of(b) - ph_of(a));
             let (a, b) = if sorted.len() == 3 {
-                let s_low = slope(&sorted[0], &sorted[1]);
-                let below_mid = (f64::from(uv) - f64::from(sorted[1].raw)) / s_low < 0.0;
-                if below_mid {
+                // The reading's side of the middle point: voltage is monotonic in pH.
+                let acid_side =
+                    (f64::from(uv) - f64::from(sorted[1].raw)) / slope(&sorted[0], &sorted[1]) < 0.0;
+                if acid_side {
                     (&sorted[0], &sorted[1])
                 } else {
                     (&sorted[1], &sorted[2])
@@ -50,14 +54,15 @@ pub fn ph_milli(uv: i32, temperature_c: f64, calibration: Option<&Calibration>) 
             } else {
                 (&sorted[0], &sorted[1])
             };
-            (f64::from(a.raw), f64::from(a.reference) / 1_000.0, slope(a, b))
+            ((f64::from(a.raw), ph_of(a)), slope(a, b))
         }
     };
-    if slope_25 == 0.0 {
+    if slope == 0.0 {
         return None;
     }
-    let slope = slope_25 * nernst_uv_per_ph(temperature_c) / ideal;
-    let ph = anchor_ph + (f64::from(uv) - anchor_uv) / slope;
+    let e7 = anchor.0 + (7.0 - anchor.1) * slope;
+    let slope_now = slope * nernst_uv_per_ph(temperature_c) / at_calibration;
+    let ph = 7.0 + (f64::from(uv) - e7) / slope_now;
     u16::try_from(round(ph * 1_000.0)).ok().filter(|v| *v <= 14_000)
 }
 
@@ -178,7 +183,14 @@ mod tests {
         // At 35 °C the slope is 3.4 % steeper: the same voltage means a pH nearer 7.
         let warm = ph_milli(ph9, 35.0, Some(&c)).expect("pH");
         let expected = 7.0 + 2.0 * (298.15 / 308.15);
-        assert!(f64::from(warm) / 1_000.0 - expected < 0.002, "{warm}");
+        assert!((f64::from(warm) / 1_000.0 - expected).abs() < 0.002, "{warm}");
+        // Buffers measured at 30 °C: the slope found then is the 30 °C one.
+        let s30 = 0.95 * nernst_uv_per_ph(30.0);
+        let c30 = cal(&[(mid, 7_000), (mid + (3.0 * s30) as i32, 4_000)]);
+        let mut c30 = c30;
+        c30.temperature_centi = Some(3_000);
+        let ph5 = mid + (2.0 * 0.95 * nernst_uv_per_ph(20.0)) as i32;
+        assert!(ph_milli(ph5, 20.0, Some(&c30)).expect("pH").abs_diff(5_000) <= 1);
     }
 
     #[test]

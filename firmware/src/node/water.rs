@@ -1,11 +1,16 @@
-//! The water-quality station. Real probe drivers (Atlas EZO over I²C, ADS1115 for analogue probes)
-//! come later; [`WaterProbe`] is the seam they and the simulators' emulated probe plug into.
+//! The water-quality station: a [`WaterProbe`] (Atlas EZO circuits, the ADS1115-read analogue
+//! probes in [`super::AnalogueProbes`], or the simulators' emulations) averaged into
+//! [`WaterSample`]s. Salinity comes from the probe when it computes it (EZO-EC), otherwise from
+//! each reading's conductivity and temperature by PSS-78.
 
+use protocol::command::CalibrationStep;
 use protocol::{Body, QualityFlags, WaterSample};
 
 use super::mean::{Mean, sample_count};
 use super::sampler::Sampler;
 use super::stuck::{StuckDetector, fingerprint};
+use crate::calibration::Calibration;
+use crate::convert::pss78;
 
 /// One reading of a water station's probes, in the frame's fixed-point units. A field is `None` when
 /// that probe is not fitted or gave no value this time.
@@ -19,6 +24,14 @@ pub struct WaterReading {
     pub conductivity: Option<u32>,
     /// Water temperature in 0.01 °C.
     pub temperature: Option<i16>,
+    /// Turbidity in 0.1 NTU.
+    pub turbidity: Option<u16>,
+    /// Water level in mm above the gauge datum.
+    pub water_level: Option<i32>,
+    /// Practical salinity in 0.01, when the probe computes it.
+    pub salinity: Option<u16>,
+    /// A probe's calibration is older than its interval (or it was never calibrated).
+    pub calibration_due: bool,
 }
 
 /// A set of water probes read together.
@@ -32,6 +45,14 @@ pub trait WaterProbe {
     ///
     /// Whatever the probes' bus reports; the sampler flags a sensor fault.
     fn read(&mut self) -> Result<WaterReading, Self::Error>;
+
+    /// Takes one calibration point with the probe in the standard (a downlink command) and returns
+    /// the probe's new calibration for the node to keep in flash; `None` if the probe set has no
+    /// such probe or cannot take the point now. `now_s` is Unix seconds, 0 when unsynced.
+    fn calibrate(&mut self, step: CalibrationStep, now_s: u32) -> Option<Calibration> {
+        let _ = (step, now_s);
+        None
+    }
 }
 
 /// Samples a [`WaterProbe`] into [`WaterSample`]s.
@@ -50,6 +71,9 @@ struct Interval {
     dissolved_oxygen: Mean,
     conductivity: Mean,
     temperature: Mean,
+    turbidity: Mean,
+    water_level: Mean,
+    salinity: Mean,
 }
 
 impl<P> WaterSampler<P> {
@@ -60,6 +84,11 @@ impl<P> WaterSampler<P> {
             stuck: StuckDetector::default(),
             interval: Interval::default(),
         }
+    }
+
+    /// The probe set, to load calibrations into it at boot.
+    pub fn probe_mut(&mut self) -> &mut P {
+        &mut self.probe
     }
 
     /// Gives the probe set back.
@@ -96,10 +125,21 @@ impl<P: WaterProbe> Sampler for WaterSampler<P> {
             reading.dissolved_oxygen.map_or(u32::MAX, u32::from),
             reading.conductivity.unwrap_or(u32::MAX),
             reading.temperature.map_or(u32::MAX, |t| t as u32),
+            reading.turbidity.map_or(u32::MAX, u32::from),
+            reading.water_level.map_or(u32::MAX, |l| l as u32),
         ];
         if self.stuck.observe(fingerprint(words), uptime_ms) {
             i.quality.insert(QualityFlags::STUCK_VALUE);
         }
+        if reading.calibration_due {
+            i.quality.insert(QualityFlags::CALIBRATION_DUE);
+        }
+        let salinity = reading
+            .salinity
+            .or_else(|| match (reading.conductivity, reading.temperature) {
+                (Some(ec), Some(t)) => pss78::salinity_centi(ec, t),
+                _ => None,
+            });
         let q = &mut i.quality;
         add_in_range(&mut i.ph, q, reading.ph.map(i64::from), 0..=14_000);
         add_in_range(
@@ -120,6 +160,14 @@ impl<P: WaterProbe> Sampler for WaterSampler<P> {
             reading.temperature.map(i64::from),
             -500..=5_000,
         );
+        add_in_range(&mut i.turbidity, q, reading.turbidity.map(i64::from), 0..=40_000);
+        add_in_range(
+            &mut i.water_level,
+            q,
+            reading.water_level.map(i64::from),
+            -20_000..=20_000,
+        );
+        add_in_range(&mut i.salinity, q, salinity.map(i64::from), 0..=5_000);
     }
 
     fn take_body(&mut self) -> Option<Body> {
@@ -130,12 +178,25 @@ impl<P: WaterProbe> Sampler for WaterSampler<P> {
         // Values were range-checked on the way in, so the conversions cannot fail.
         Some(Body::Water(WaterSample {
             quality: i.quality,
-            samples: sample_count(&[i.ph, i.dissolved_oxygen, i.conductivity, i.temperature]),
+            samples: sample_count(&[
+                i.ph,
+                i.dissolved_oxygen,
+                i.conductivity,
+                i.temperature,
+                i.turbidity,
+                i.water_level,
+            ]),
             ph: i.ph.get().and_then(|v| u16::try_from(v).ok()),
             dissolved_oxygen: i.dissolved_oxygen.get().and_then(|v| u16::try_from(v).ok()),
             conductivity: i.conductivity.get().and_then(|v| u32::try_from(v).ok()),
             temperature: i.temperature.get().and_then(|v| i16::try_from(v).ok()),
-            ..WaterSample::default()
+            turbidity: i.turbidity.get().and_then(|v| u16::try_from(v).ok()),
+            water_level: i.water_level.get().and_then(|v| i32::try_from(v).ok()),
+            salinity: i.salinity.get().and_then(|v| u16::try_from(v).ok()),
         }))
+    }
+
+    fn calibrate(&mut self, step: CalibrationStep, now_s: u32) -> Option<Calibration> {
+        self.probe.calibrate(step, now_s)
     }
 }

@@ -5,14 +5,20 @@
 //! handle (`Send`, behind an `Arc<Mutex<_>>`) through which a scenario sets what the sensor measures
 //! and injects faults while the node runs.
 
+mod ads1115;
 mod delay;
 mod pms5003;
 mod sht4x;
 mod water;
 
 #[cfg(test)]
+mod analogue_tests;
+#[cfg(test)]
 mod tests;
 
+pub use ads1115::{
+    ADS1115_ADDRESS, Ads1115Handle, AnalogueWater, DO_AIR_V, EmulatedAds1115, PH_BOARD_MID_V, PH_EFFICIENCY,
+};
 pub use delay::NoDelay;
 pub use pms5003::{EmulatedPms5003, PmLevels, Pms5003Handle, PmsMode, UartTimeout};
 pub use sht4x::{Climate, EmulatedSht4x, SHT4X_ADDRESS, Sht4xHandle};

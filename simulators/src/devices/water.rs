@@ -133,6 +133,7 @@ impl WaterProbe for EmulatedWaterProbe {
             dissolved_oxygen: Some((dissolved_oxygen * 100.0).round() as u16),
             conductivity: Some(conductivity.round() as u32),
             temperature: Some((temperature * 100.0).round() as i16),
+            ..WaterReading::default()
         })
     }
 }
