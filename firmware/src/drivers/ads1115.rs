@@ -111,7 +111,11 @@ impl Gain {
     /// A raw count in µV, rounded to the nearest µV.
     pub const fn to_microvolts(self, raw: i16) -> i32 {
         let scaled = raw as i64 * self.full_scale_uv();
-        let rounded = if scaled >= 0 { scaled + 16_384 } else { scaled - 16_384 };
+        let rounded = if scaled >= 0 {
+            scaled + 16_384
+        } else {
+            scaled - 16_384
+        };
         (rounded / 32_768) as i32
     }
 }

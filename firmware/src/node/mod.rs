@@ -6,6 +6,7 @@
 mod config;
 mod downlink;
 mod error;
+mod ezo;
 mod forward;
 mod mean;
 mod runner;
@@ -22,6 +23,7 @@ pub use analogue::{AnalogueProbes, AnalogueWiring};
 pub use config::{FIRMWARE_VERSION, NodeConfig, NodeIdentity};
 pub use downlink::DownlinkError;
 pub use error::NodeError;
+pub use ezo::{EZO_CALIBRATION_INTERVAL_S, EzoFailure, EzoProbes};
 pub use forward::{ForwardPolicy, StoreAndForward};
 pub use runner::{LinkStatus, Node};
 pub use sampler::Sampler;

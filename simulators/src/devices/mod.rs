@@ -7,6 +7,7 @@
 
 mod ads1115;
 mod delay;
+mod ezo;
 mod pms5003;
 mod sht4x;
 mod water;
@@ -14,12 +15,15 @@ mod water;
 #[cfg(test)]
 mod analogue_tests;
 #[cfg(test)]
+mod ezo_tests;
+#[cfg(test)]
 mod tests;
 
 pub use ads1115::{
     ADS1115_ADDRESS, Ads1115Handle, AnalogueWater, DO_AIR_V, EmulatedAds1115, PH_BOARD_MID_V, PH_EFFICIENCY,
 };
 pub use delay::NoDelay;
+pub use ezo::{EmulatedEzo, EzoHandle, PH_UNCALIBRATED_OFFSET};
 pub use pms5003::{EmulatedPms5003, PmLevels, Pms5003Handle, PmsMode, UartTimeout};
 pub use sht4x::{Climate, EmulatedSht4x, SHT4X_ADDRESS, Sht4xHandle};
 pub use water::{EmulatedWaterProbe, ProbeFault, WaterLevels, WaterProbeHandle};
