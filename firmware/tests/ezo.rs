@@ -15,7 +15,10 @@ fn reply(status: u8, text: &str) -> Vec<u8> {
 
 #[test]
 fn ph_read_writes_r_waits_900_ms_and_parses_milli_ph() {
-    let i2c = I2cMock::new(&[I2c::write(0x63, b"R".to_vec()), I2c::read(0x63, reply(1, "7.123"))]);
+    let i2c = I2cMock::new(&[
+        I2c::write(0x63, b"R".to_vec()),
+        I2c::read(0x63, reply(1, "7.123")),
+    ]);
     let delay = CheckedDelay::new(&[Delay::delay_ms(900)]);
     let mut ph = Ezo::new(i2c, delay, Kind::Ph);
     assert_eq!(ph.read(), Ok(7_123));
@@ -26,7 +29,10 @@ fn ph_read_writes_r_waits_900_ms_and_parses_milli_ph() {
 
 #[test]
 fn ec_read_takes_the_first_output_and_do_has_two_decimals() {
-    let i2c = I2cMock::new(&[I2c::write(0x64, b"R".to_vec()), I2c::read(0x64, reply(1, "1970,1.00"))]);
+    let i2c = I2cMock::new(&[
+        I2c::write(0x64, b"R".to_vec()),
+        I2c::read(0x64, reply(1, "1970,1.00")),
+    ]);
     let delay = CheckedDelay::new(&[Delay::delay_ms(600)]);
     let mut ec = Ezo::new(i2c, delay, Kind::Conductivity);
     assert_eq!(ec.read(), Ok(1_970));
@@ -54,7 +60,11 @@ fn temperature_and_calibration_commands_use_the_circuits_notation() {
     let mut ph = Ezo::new(i2c, delay, Kind::Ph);
     assert_eq!(ph.set_temperature(2_840), Ok(()));
     assert_eq!(ph.calibrate(Calibrate::Mid(7_000)), Ok(()));
-    assert_eq!(ph.calibrate(Calibrate::Low(4_010)), Err(Error::Failed), "status 2: refused");
+    assert_eq!(
+        ph.calibrate(Calibrate::Low(4_010)),
+        Err(Error::Failed),
+        "status 2: refused"
+    );
     let (mut i2c, mut delay) = ph.destroy();
     i2c.done();
     delay.done();

@@ -5,9 +5,11 @@ pub mod ads1115;
 pub mod crc8;
 pub mod ezo;
 pub mod pms5003;
+pub mod sds011;
 pub mod sht4x;
 
 pub use ads1115::Ads1115;
 pub use ezo::Ezo;
 pub use pms5003::Pms5003;
+pub use sds011::Sds011;
 pub use sht4x::Sht4x;

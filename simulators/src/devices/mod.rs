@@ -9,6 +9,7 @@ mod ads1115;
 mod delay;
 mod ezo;
 mod pms5003;
+mod sds011;
 mod sht4x;
 mod water;
 
@@ -25,5 +26,6 @@ pub use ads1115::{
 pub use delay::NoDelay;
 pub use ezo::{EmulatedEzo, EzoHandle, PH_UNCALIBRATED_OFFSET};
 pub use pms5003::{EmulatedPms5003, PmLevels, Pms5003Handle, PmsMode, UartTimeout};
+pub use sds011::{EmulatedSds011, Sds011Handle};
 pub use sht4x::{Climate, EmulatedSht4x, SHT4X_ADDRESS, Sht4xHandle};
 pub use water::{EmulatedWaterProbe, ProbeFault, WaterLevels, WaterProbeHandle};
