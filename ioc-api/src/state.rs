@@ -150,6 +150,11 @@ impl AppState {
         self.rejected.load(Ordering::Relaxed)
     }
 
+    /// Frames taken into the live state so far.
+    pub fn accepted(&self) -> u64 {
+        self.metrics.frames_accepted.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn count_rejected(&self) {
         self.rejected.fetch_add(1, Ordering::Relaxed);
     }

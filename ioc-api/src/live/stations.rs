@@ -176,6 +176,9 @@ impl Station {
         let index = match self.tracked.iter().position(|t| t.param == param) {
             Some(i) => i,
             None => {
+                // Exact growth: a Vec doubling to 8 for 6 series would waste two ~570-byte slots
+                // per station (docs/BENCHMARKS.md, memory per station).
+                self.tracked.reserve_exact(1);
                 self.tracked.push(Tracked {
                     param,
                     series: Series::default(),
