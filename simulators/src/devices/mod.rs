@@ -6,6 +6,7 @@
 //! and injects faults while the node runs.
 
 mod ads1115;
+mod bme280;
 mod delay;
 mod ezo;
 mod pms5003;
@@ -23,6 +24,7 @@ mod tests;
 pub use ads1115::{
     ADS1115_ADDRESS, Ads1115Handle, AnalogueWater, DO_AIR_V, EmulatedAds1115, PH_BOARD_MID_V, PH_EFFICIENCY,
 };
+pub use bme280::{BME280_ADDRESS, Bme280Handle, EmulatedBme280, Weather};
 pub use delay::NoDelay;
 pub use ezo::{EmulatedEzo, EzoHandle, PH_UNCALIBRATED_OFFSET};
 pub use pms5003::{EmulatedPms5003, PmLevels, Pms5003Handle, PmsMode, UartTimeout};
