@@ -6,8 +6,8 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{Api, MINUTE, T0};
-use serde_json::{Value, json};
+use common::Api;
+use serde_json::json;
 
 #[tokio::test]
 async fn an_hour_above_the_limit_fires_and_a_clean_hour_resolves() {
@@ -320,5 +320,131 @@ async fn ngsi_ld_entities_follow_the_smart_data_model_shape() {
         .get("/api/v1/ngsi-ld/entities?type=WaterQualityObserved")
         .await;
     assert_eq!(water[0]["type"], "WaterQualityObserved");
-    let _ = (MINUTE, T0, Value::Null);
+}
+
+#[tokio::test]
+async fn water_station_wqi_from_probes_and_lab_results_with_salinity() {
+    let api = Api::new();
+    let operator = api.token("lab-tech", "operator");
+    let now = time::OffsetDateTime::now_utc();
+    // An hour of probe readings every minute: pH 7.0, DO 6.0 mg/L at 30 °C (80.67 % saturation),
+    // conductivity 2250 µS/cm at 30 °C (1.04 ‰ by PSS-78; 2170 would be 0.999).
+    for minute in 0..=60 {
+        let sample = protocol::WaterSample {
+            samples: 6,
+            ph: Some(7_000),
+            dissolved_oxygen: Some(600),
+            conductivity: Some(2_250),
+            temperature: Some(3_000),
+            ..protocol::WaterSample::default()
+        };
+        api.feed_water(minute, sample, now);
+    }
+    let (_, wqi) = api.get("/api/v1/indices/wqi").await;
+    let station = &wqi["stations"][0];
+    assert!(
+        station["wqi"].is_null(),
+        "pH and DO alone do not meet the sufficiency rule: {station}"
+    );
+    assert_eq!(station["insufficient"]["groups_present"], json!([1, 4]));
+    assert_eq!(station["salinity"]["class"]["code"], "crop_caution", "{station}");
+
+    // Lab results count for `indices.lab_max_age_days` (31) before now.
+    let sampled = (now - time::Duration::days(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time");
+    let lab = json!({"sampled_at": sampled, "values": {"bod5": 5.0, "cod": 12.5, "coliform": 3750.0}});
+    let (status, body) = api
+        .post("/api/v1/stations/HG-VT-W01/lab-results", Some(&operator), lab)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, wqi) = api.get("/api/v1/indices/wqi?station=HG-VT-W01").await;
+    let result = &wqi["stations"][0]["wqi"];
+    // pH 100; DO 80.67 % → 75 + 25/13·5.67 = 85.9; BOD5 87.5; COD 87.5; AM_IV = 86.97;
+    // coliform 3750 → 87.5; √(86.97 × 87.5) = 87.23 → 87, Good.
+    assert_eq!(result["wqi"], 87, "{wqi}");
+    assert_eq!(result["band"]["code"], "good");
+    let (status, body) = api
+        .post(
+            "/api/v1/stations/HG-VT-W01/lab-results",
+            Some(&operator),
+            json!({"sampled_at": "2025-11-26T08:00:00Z", "values": {"bod6": 1.0}}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("values.bod6")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn both_aqi_schemes_and_metrics() {
+    let api = Api::new();
+    for minute in 0..180 {
+        api.feed_pm(101, minute, 400); // 40 µg/m³ for three hours
+    }
+    let (_, vn) = api.get("/api/v1/indices/aqi?scheme=vn").await;
+    // NowCast of a steady 40 is 40: (100−50)/(50−25)·15 + 50 = 80.
+    assert_eq!(vn["stations"][0]["aqi"]["aqi"], 80, "{vn}");
+    let (_, us) = api.get("/api/v1/indices/aqi?scheme=us").await;
+    // 40.0 µg/m³ on the 2024 table: (150−101)/(55.4−35.5)·4.5 + 101 = 112.1 → 112.
+    assert_eq!(us["stations"][0]["aqi"]["aqi"], 112, "{us}");
+    assert_eq!(
+        us["stations"][0]["aqi"]["band"]["code"],
+        "unhealthy_for_sensitive_groups"
+    );
+    let (status, body) = api.get("/api/v1/indices/aqi?scheme=us&period=daily").await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("period"))
+    );
+
+    let response = tower::ServiceExt::oneshot(
+        api.router(),
+        axum::http::Request::get("/metrics")
+            .body(axum::body::Body::empty())
+            .expect("request"),
+    )
+    .await
+    .expect("response");
+    let text = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("citysense_ioc_frames_accepted_total 180"), "{text}");
+    assert!(text.contains("citysense_ioc_stations 2"), "{text}");
+}
+
+#[tokio::test]
+async fn cors_answers_only_the_configured_origins() {
+    let api = Api::new();
+    let router = ioc_api::http::router(
+        api.state.clone(),
+        &["https://data.haugiang.gov.vn".to_owned()],
+        64 * 1024,
+    );
+    let preflight = |origin: &'static str| {
+        axum::http::Request::builder()
+            .method("OPTIONS")
+            .uri("/api/v1/stations")
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .body(axum::body::Body::empty())
+            .expect("request")
+    };
+    let ok = tower::ServiceExt::oneshot(router.clone(), preflight("https://data.haugiang.gov.vn"))
+        .await
+        .expect("response");
+    assert_eq!(
+        ok.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://data.haugiang.gov.vn")
+    );
+    let other = tower::ServiceExt::oneshot(router, preflight("https://evil.example"))
+        .await
+        .expect("response");
+    assert!(other.headers().get("access-control-allow-origin").is_none());
 }

@@ -23,6 +23,9 @@ fn backticked(message: &str) -> Option<String> {
 fn field_of(path: &str, message: &str) -> String {
     if path.is_empty() || path == "." {
         backticked(message).unwrap_or_else(|| "body".into())
+    } else if path.contains('?') {
+        // serde_path_to_error writes `?` for a map key it could not read (an unknown name).
+        backticked(message).map_or_else(|| path.to_owned(), |name| path.replace('?', &name))
     } else {
         path.to_owned()
     }
