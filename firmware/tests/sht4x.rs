@@ -138,3 +138,31 @@ fn serial_number_and_soft_reset_at_the_alternate_address() {
     i2c.done();
     delay.done();
 }
+
+#[test]
+fn a_heater_pulse_sends_its_code_waits_and_the_duty_cycle_is_kept_under_10_percent() {
+    use firmware::drivers::sht4x::Heater;
+    let i2c = I2cMock::new(&[
+        I2c::write(0x44, vec![0x32]),
+        I2c::read(0x44, sht_reply(0x7000, 0x3000)),
+        I2c::write(0x44, vec![0x39]),
+        I2c::read(0x44, sht_reply(0x7000, 0x3000)),
+    ]);
+    // 0.1 s pulse + 10 % + the 9 ms measurement; 1 s pulse likewise.
+    let delay = CheckedDelay::new(&[Delay::delay_ms(119), Delay::delay_ms(1_109)]);
+    let mut sht = Sht4x::new(i2c, delay);
+    assert!(sht.heat(Heater::P200mW100ms, 5_000).is_ok());
+    // 100 ms on: off for 900 ms after, so not before 6 000 ms.
+    assert_eq!(
+        sht.heat(Heater::P200mW1s, 5_999),
+        Err(Error::HeaterDutyCycle { free_at_ms: 6_000 })
+    );
+    assert!(sht.heat(Heater::P200mW1s, 6_000).is_ok());
+    assert!(matches!(
+        sht.heat(Heater::P20mW100ms, 15_999),
+        Err(Error::HeaterDutyCycle { .. })
+    ));
+    let (mut i2c, mut delay) = sht.destroy();
+    i2c.done();
+    delay.done();
+}

@@ -535,6 +535,29 @@ mod tests {
     }
 
     #[test]
+    fn a_saturated_sensor_gets_heater_pulses_within_the_duty_cycle_and_they_are_not_averaged() {
+        let mut node = SimNode::new(&info(13, StationKind::Air, None), 1, config());
+        node.set_environment(Environment::Air(AirConditions {
+            humidity_pct: 99.5,
+            ..AirConditions::default()
+        }));
+        let frames = node.poll(600_000, 0);
+        let pulses = node.air_sensors().expect("air node").1.heater_pulses();
+        // One reading a second for ten minutes; a 0.1 s pulse allows the next after 1 s.
+        assert!((550..=601).contains(&pulses), "{pulses} pulses");
+        for out in frames {
+            let Body::Air(s) = out.frame.body else {
+                panic!("air body expected");
+            };
+            let rh = f32::from(s.humidity.expect("RH")) / 100.0;
+            assert!(
+                (rh - 99.5).abs() < 0.05,
+                "heated readings left out of the mean: {rh}"
+            );
+        }
+    }
+
+    #[test]
     fn status_frames_report_the_battery_and_the_link() {
         let mut node = SimNode::new(&info(12, StationKind::Water, None), 1, config());
         node.set_power_and_link(Some(3_870), Some(-83));

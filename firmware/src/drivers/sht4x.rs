@@ -44,8 +44,39 @@ pub enum Precision {
     Low,
 }
 
-/// The datasheet's command table (domain.md §7.3). The heater commands are left out until a node
-/// needs them: the heater's duty cycle must stay under 10 %, which wants a scheduler of its own.
+/// The heater settings (domain.md §7.3): power and pulse length. Each pulse ends with a
+/// high-precision measurement, which the sensor returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heater {
+    /// 200 mW for 1 s (0x39).
+    P200mW1s,
+    /// 200 mW for 0.1 s (0x32).
+    P200mW100ms,
+    /// 110 mW for 1 s (0x2F).
+    P110mW1s,
+    /// 110 mW for 0.1 s (0x24).
+    P110mW100ms,
+    /// 20 mW for 1 s (0x1E).
+    P20mW1s,
+    /// 20 mW for 0.1 s (0x15).
+    P20mW100ms,
+}
+
+impl Heater {
+    /// How long the heater is on, in ms.
+    pub const fn on_ms(self) -> u32 {
+        match self {
+            Heater::P200mW1s | Heater::P110mW1s | Heater::P20mW1s => 1_000,
+            Heater::P200mW100ms | Heater::P110mW100ms | Heater::P20mW100ms => 100,
+        }
+    }
+}
+
+/// The longest duty cycle the datasheet allows the heater (domain.md §7.3: ≤ 10 %): after a pulse
+/// of length d the heater stays off for 9·d.
+pub const HEATER_MAX_DUTY_PERCENT: u64 = 10;
+
+/// The datasheet's command table (domain.md §7.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     /// Measure T and RH with high repeatability.
@@ -58,6 +89,8 @@ pub enum Command {
     SerialNumber,
     /// Soft reset.
     SoftReset,
+    /// A heater pulse, then a measurement.
+    Heat(Heater),
 }
 
 impl Command {
@@ -69,6 +102,12 @@ impl Command {
             Command::MeasureLowPrecision => 0xE0,
             Command::SerialNumber => 0x89,
             Command::SoftReset => 0x94,
+            Command::Heat(Heater::P200mW1s) => 0x39,
+            Command::Heat(Heater::P200mW100ms) => 0x32,
+            Command::Heat(Heater::P110mW1s) => 0x2F,
+            Command::Heat(Heater::P110mW100ms) => 0x24,
+            Command::Heat(Heater::P20mW1s) => 0x1E,
+            Command::Heat(Heater::P20mW100ms) => 0x15,
         }
     }
 
@@ -82,6 +121,8 @@ impl Command {
             Command::MeasureMediumPrecision => 5,
             Command::MeasureLowPrecision => 2,
             Command::SerialNumber | Command::SoftReset => 1,
+            // The pulse (at most 10 % longer than nominal on the part) and the measurement after.
+            Command::Heat(heater) => heater.on_ms() + heater.on_ms() / 10 + 9,
         }
     }
 }
@@ -153,6 +194,11 @@ pub enum Error<E> {
     I2c(E),
     /// A word's CRC-8 does not match.
     Crc,
+    /// The heater was asked for sooner than its 10 % duty cycle allows; nothing was sent.
+    HeaterDutyCycle {
+        /// The uptime (ms) from which it may run again.
+        free_at_ms: u64,
+    },
 }
 
 impl<E: fmt::Debug> fmt::Display for Error<E> {
@@ -160,6 +206,9 @@ impl<E: fmt::Debug> fmt::Display for Error<E> {
         match self {
             Error::I2c(e) => write!(f, "SHT4x I2C error: {e:?}"),
             Error::Crc => f.write_str("SHT4x reply failed its CRC-8"),
+            Error::HeaterDutyCycle { free_at_ms } => {
+                write!(f, "SHT4x heater held off until {free_at_ms} ms (10 % duty cycle)")
+            }
         }
     }
 }
@@ -172,6 +221,7 @@ pub struct Sht4x<I, D> {
     i2c: I,
     delay: D,
     address: Address,
+    heater_free_at_ms: u64,
 }
 
 impl<I, D> Sht4x<I, D> {
@@ -182,7 +232,12 @@ impl<I, D> Sht4x<I, D> {
 
     /// A sensor at `address`.
     pub fn new_with_address(i2c: I, delay: D, address: Address) -> Self {
-        Sht4x { i2c, delay, address }
+        Sht4x {
+            i2c,
+            delay,
+            address,
+            heater_free_at_ms: 0,
+        }
     }
 
     /// Gives back the bus and the delay.
@@ -222,6 +277,28 @@ impl<I: I2c, D: DelayNs> Sht4x<I, D> {
     pub fn serial_number(&mut self) -> Result<u32, Error<I::Error>> {
         let [high, low] = self.words(Command::SerialNumber)?;
         Ok(u32::from(high) << 16 | u32::from(low))
+    }
+
+    /// Runs a heater pulse (to drive off condensation) and returns the measurement the sensor
+    /// takes at its end, which reads hot and dry: use it to check the sensor, not as a reading.
+    /// `now_ms` is the node's uptime; a pulse sooner than the 10 % duty cycle allows is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::HeaterDutyCycle`] without touching the bus, otherwise as [`Sht4x::measure_raw`].
+    pub fn heat(&mut self, heater: Heater, now_ms: u64) -> Result<Measurement, Error<I::Error>> {
+        if now_ms < self.heater_free_at_ms {
+            return Err(Error::HeaterDutyCycle {
+                free_at_ms: self.heater_free_at_ms,
+            });
+        }
+        let on = u64::from(heater.on_ms());
+        self.heater_free_at_ms = now_ms.saturating_add(on * 100 / HEATER_MAX_DUTY_PERCENT);
+        let [temperature, humidity] = self.words(Command::Heat(heater))?;
+        Ok(Measurement::from(RawMeasurement {
+            temperature,
+            humidity,
+        }))
     }
 
     /// Resets the sensor and waits until it is ready again.

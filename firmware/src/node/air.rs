@@ -9,7 +9,7 @@ use super::mean::{Mean, div_round, sample_count};
 use super::sampler::Sampler;
 use super::stuck::{StuckDetector, fingerprint};
 use crate::drivers::pms5003::{self, Command, Pms5003};
-use crate::drivers::sht4x::{self, Precision, Sht4x};
+use crate::drivers::sht4x::{self, Heater, Precision, Sht4x};
 
 /// The PMS5003's fan needs this long after wake before readings are stable (domain.md §7.1, "≥ 30 s").
 pub const PMS_WARM_UP_MS: u64 = 30_000;
@@ -17,6 +17,12 @@ pub const PMS_WARM_UP_MS: u64 = 30_000;
 /// Largest PM value, in µg/m³, that the frame can carry (`FORMAT.md` §4.1: 0–20 000 in 0.1 µg/m³).
 /// A reading above it is garbage that passed the checksum; it is flagged and left out.
 pub const PM_MAX_UG_M3: u16 = 2_000;
+
+/// At or above this relative humidity (m%RH) the SHT4x gets a short heater pulse after its reading,
+/// to drive off condensation on the sensing element (a dew-soaked sensor reads high for hours).
+/// Nights in the Mekong Delta sit at 90–95 %RH, hence a threshold near saturation, and the
+/// shortest pulse: at one reading every 5 s that is at most 2 % heater duty, within the 10 %.
+pub const HEATER_ABOVE_MILLI_PERCENT: i32 = 98_000;
 
 /// Frame temperature range in 0.01 °C (`FORMAT.md` §4.1); the SHT4x itself reads up to 125 °C.
 const TEMPERATURE_RANGE: core::ops::RangeInclusive<i64> = -4_000..=8_500;
@@ -150,6 +156,11 @@ impl<U: Read + Write, I: I2c, D: DelayNs> AirSampler<U, I, D> {
             self.interval.quality.insert(QualityFlags::STUCK_VALUE);
         }
         let measurement = sht4x::Measurement::from(raw);
+        if measurement.humidity_milli_percent() >= HEATER_ABOVE_MILLI_PERCENT {
+            // The pulse's own reading is hot and dry, so it is not averaged; a refusal (duty
+            // cycle) or a bus error only means no pulse this time.
+            let _ = self.sht.heat(Heater::P200mW100ms, uptime_ms);
+        }
         // m°C and m%RH to the frame's 0.01 °C and 0.01 %RH.
         let temperature = div_round(i64::from(measurement.temperature_milli_celsius()), 10);
         let humidity = div_round(i64::from(measurement.humidity_milli_percent()), 10);

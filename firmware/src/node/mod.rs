@@ -18,7 +18,7 @@ mod air;
 mod analogue;
 mod water;
 
-pub use air::{AirSampler, PM_MAX_UG_M3, PMS_WARM_UP_MS};
+pub use air::{AirSampler, HEATER_ABOVE_MILLI_PERCENT, PM_MAX_UG_M3, PMS_WARM_UP_MS};
 pub use analogue::{AnalogueProbes, AnalogueWiring};
 pub use config::{FIRMWARE_VERSION, NodeConfig, NodeIdentity};
 pub use downlink::DownlinkError;

@@ -25,6 +25,7 @@ struct State {
     corrupt_replies: u32,
     silent: bool,
     measurements: u32,
+    heater_pulses: u32,
 }
 
 fn lock(shared: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -52,6 +53,11 @@ impl Sht4xHandle {
         lock(&self.0).corrupt_replies = n;
     }
 
+    /// Heater pulses run since power-up.
+    pub fn heater_pulses(&self) -> u32 {
+        lock(&self.0).heater_pulses
+    }
+
     /// While silent the sensor NACKs every transfer (unplugged, or hung).
     pub fn set_silent(&self, silent: bool) {
         lock(&self.0).silent = silent;
@@ -76,6 +82,7 @@ impl EmulatedSht4x {
             corrupt_replies: 0,
             silent: false,
             measurements: 0,
+            heater_pulses: 0,
         };
         EmulatedSht4x {
             shared: Arc::new(Mutex::new(state)),
@@ -100,6 +107,16 @@ impl EmulatedSht4x {
                 // without it a steady emulated climate would look stuck to the node.
                 state.measurements = state.measurements.wrapping_add(1);
                 Some(ticks(state.climate, state.measurements & 1 == 1))
+            }
+            // Heater pulses (200/110/20 mW, 1 s/0.1 s) end with a measurement of the heated
+            // element: warmer and drier than the air.
+            0x39 | 0x32 | 0x2F | 0x24 | 0x1E | 0x15 => {
+                state.heater_pulses += 1;
+                let hot = Climate {
+                    temperature_c: state.climate.temperature_c + 5.0,
+                    humidity_pct: (state.climate.humidity_pct - 20.0).max(0.0),
+                };
+                Some(ticks(hot, false))
             }
             0x89 => Some([(state.serial >> 16) as u16, state.serial as u16]),
             0x94 => None,
