@@ -5,7 +5,7 @@ use std::convert::Infallible;
 
 use firmware::drivers::{Pms5003, Sht4x};
 use firmware::node::{
-    AirSampler, LinkStatus, Node, NodeConfig, NodeIdentity, Sampler, Transport, WaterSampler,
+    AirSampler, EzoProbes, LinkStatus, Node, NodeConfig, NodeIdentity, Sampler, Transport, WaterSampler,
 };
 use firmware::storage::{RamFlash, Settings};
 use protocol::command::Command;
@@ -14,8 +14,8 @@ use protocol::topic::NodeChannel;
 use protocol::{Frame, MAX_FRAME_LEN, NodeKey, StatusKind};
 
 use crate::devices::{
-    Climate, EmulatedPms5003, EmulatedSht4x, EmulatedWaterProbe, NoDelay, PmLevels, Pms5003Handle,
-    Sht4xHandle, WaterLevels, WaterProbeHandle,
+    Climate, EmulatedPms5003, EmulatedSht4x, EzoCircuit, EzoStationHandle, NoDelay, PmLevels, Pms5003Handle,
+    Sht4xHandle, WaterLevels, ezo_station,
 };
 
 /// What an air station's sensors see.
@@ -92,7 +92,7 @@ pub struct Outgoing {
 }
 
 type AirNode = Node<AirSampler<EmulatedPms5003, EmulatedSht4x, NoDelay>>;
-type WaterNode = Node<WaterSampler<EmulatedWaterProbe>>;
+type WaterNode = Node<WaterSampler<EzoProbes<EzoCircuit, EzoCircuit, EzoCircuit>>>;
 
 enum Station {
     Air {
@@ -102,7 +102,7 @@ enum Station {
     },
     Water {
         node: WaterNode,
-        probe: WaterProbeHandle,
+        probe: EzoStationHandle,
     },
 }
 
@@ -166,6 +166,11 @@ fn water_levels(c: &WaterConditions) -> WaterLevels {
     }
 }
 
+/// °C to the frame's 0.01 °C.
+fn centi(celsius: f32) -> i16 {
+    (celsius * 100.0).round() as i16
+}
+
 /// Runs every sample and report due up to `uptime_ms`, in order, as a node running continuously would
 /// have; `wall_ms` belongs to `uptime_ms` and earlier instants get the matching earlier wall time.
 fn run_until<S: Sampler>(node: &mut Node<S>, node_id: u32, uptime_ms: u64, wall_ms: u64) -> Collect {
@@ -193,7 +198,7 @@ fn run_until<S: Sampler>(node: &mut Node<S>, node_id: u32, uptime_ms: u64, wall_
 
 impl SimNode {
     /// Builds the firmware node for a registered node (air -> AirSampler over EmulatedPms5003 +
-    /// EmulatedSht4x; water -> WaterSampler over EmulatedWaterProbe), with the node's key from the
+    /// EmulatedSht4x; water -> WaterSampler over EZO pH/DO/EC circuits), with the node's key from the
     /// registry. The sensors start in the `Default` conditions until [`SimNode::set_environment`].
     pub fn new(info: &NodeInfo, boot: u32, config: NodeConfig) -> Self {
         let identity = NodeIdentity {
@@ -215,11 +220,11 @@ impl SimNode {
                 }
             }
             StationKind::Water => {
-                let probe =
-                    EmulatedWaterProbe::new(water_levels(&WaterConditions::default()), info.id.into());
-                let handle = probe.handle();
+                let conditions = WaterConditions::default();
+                let (mut probes, handle) = ezo_station(water_levels(&conditions));
+                probes.set_temperature(Some(centi(conditions.temperature_c)), 0);
                 Station::Water {
-                    node: Node::new(identity, config, WaterSampler::new(probe)),
+                    node: Node::new(identity, config, WaterSampler::new(probes)),
                     probe: handle,
                 }
             }
@@ -256,12 +261,18 @@ impl SimNode {
     /// What the emulated sensors measure from now on. Conditions of the other station kind are
     /// ignored (with a warning): an air node has no pH probe.
     pub fn set_environment(&mut self, env: Environment) {
-        match (&self.station, env) {
+        match (&mut self.station, env) {
             (Station::Air { pms, sht, .. }, Environment::Air(c)) => {
                 pms.set_levels(pm_levels(&c));
                 sht.set_climate(climate(&c));
             }
-            (Station::Water { probe, .. }, Environment::Water(c)) => probe.set_levels(water_levels(&c)),
+            (Station::Water { probe, node }, Environment::Water(c)) => {
+                probe.set_levels(water_levels(&c));
+                // The board's own thermometer: pH and DO compensation, and PSS-78 salinity.
+                node.sampler_mut()
+                    .probe_mut()
+                    .set_temperature(Some(centi(c.temperature_c)), 0);
+            }
             _ => tracing::warn!(
                 node = self.node_id,
                 "Environment of the wrong station kind ignored."
@@ -291,8 +302,8 @@ impl SimNode {
         }
     }
 
-    /// The emulated probes of a water node, for fault injection.
-    pub fn water_probe(&self) -> Option<&WaterProbeHandle> {
+    /// The emulated EZO circuits of a water node, for fault injection.
+    pub fn water_probe(&self) -> Option<&EzoStationHandle> {
         match &self.station {
             Station::Water { probe, .. } => Some(probe),
             Station::Air { .. } => None,

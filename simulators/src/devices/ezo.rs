@@ -24,6 +24,8 @@ struct State {
     busy_reads: u32,
     corrupt_replies: u32,
     frozen: Option<String>,
+    /// Readings taken with noise on: the last digit flickers as a real probe's does.
+    noisy_reads: Option<u64>,
 }
 
 fn lock(shared: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -66,6 +68,12 @@ impl EzoHandle {
         lock(&self.0).corrupt_replies = n;
     }
 
+    /// Switches read noise on or off (off by default): the last digit flickers by one, as a real
+    /// probe's does, so that a steady emulated canal does not look stuck to the node.
+    pub fn set_noise(&self, noise: bool) {
+        lock(&self.0).noisy_reads = noise.then_some(0);
+    }
+
     /// While frozen every `R` answers this text, whatever the water does.
     pub fn set_frozen(&self, text: Option<&str>) {
         lock(&self.0).frozen = text.map(str::to_owned);
@@ -93,6 +101,7 @@ impl EmulatedEzo {
             busy_reads: 0,
             corrupt_replies: 0,
             frozen: None,
+            noisy_reads: None,
         };
         EmulatedEzo {
             kind,
@@ -230,4 +239,82 @@ impl I2c for EmulatedEzo {
         }
         Ok(())
     }
+}
+
+/// A water station's three circuits as the simulated node's firmware sees them.
+pub type EzoCircuit = firmware::drivers::Ezo<EmulatedEzo, super::NoDelay>;
+
+/// The scenario's side of an emulated EZO station: set the water, inject faults.
+#[derive(Debug, Clone)]
+pub struct EzoStationHandle {
+    /// The pH circuit.
+    pub ph: EzoHandle,
+    /// The DO circuit.
+    pub dissolved_oxygen: EzoHandle,
+    /// The EC circuit.
+    pub conductivity: EzoHandle,
+}
+
+impl EzoStationHandle {
+    /// What the probes see from the next read on (the temperature goes to the node's own
+    /// thermometer, not to the circuits).
+    pub fn set_levels(&self, levels: super::WaterLevels) {
+        self.ph.set_value(f64::from(levels.ph));
+        self.dissolved_oxygen
+            .set_value(f64::from(levels.dissolved_oxygen_mg_l));
+        self.conductivity.set_value(f64::from(levels.conductivity_us_cm));
+    }
+
+    /// While set, every circuit NACKs (the station's I²C bus is down).
+    pub fn set_failing(&self, failing: bool) {
+        for circuit in [&self.ph, &self.dissolved_oxygen, &self.conductivity] {
+            circuit.set_silent(failing);
+        }
+    }
+}
+
+/// Three emulated circuits seeing `levels`, with read noise on, and the firmware's probe set over
+/// them, factory-calibrated (pH mid point, DO in air, EC dry) at an unknown time, so no
+/// calibration is flagged due.
+pub fn ezo_station(
+    levels: super::WaterLevels,
+) -> (
+    firmware::node::EzoProbes<EzoCircuit, EzoCircuit, EzoCircuit>,
+    EzoStationHandle,
+) {
+    use firmware::drivers::Ezo;
+    use firmware::node::{EzoProbes, WaterProbe};
+    use protocol::command::{CalibrationPoint, CalibrationStep, Probe};
+
+    let ph = EmulatedEzo::new(Kind::Ph, f64::from(levels.ph));
+    let dissolved_oxygen = EmulatedEzo::new(Kind::DissolvedOxygen, f64::from(levels.dissolved_oxygen_mg_l));
+    let conductivity = EmulatedEzo::new(Kind::Conductivity, f64::from(levels.conductivity_us_cm));
+    let handle = EzoStationHandle {
+        ph: ph.handle(),
+        dissolved_oxygen: dissolved_oxygen.handle(),
+        conductivity: conductivity.handle(),
+    };
+    for circuit in [&handle.ph, &handle.dissolved_oxygen, &handle.conductivity] {
+        circuit.set_noise(true);
+    }
+    let mut probes = EzoProbes::new(
+        Some(Ezo::new(ph, super::NoDelay, Kind::Ph)),
+        Some(Ezo::new(dissolved_oxygen, super::NoDelay, Kind::DissolvedOxygen)),
+        Some(Ezo::new(conductivity, super::NoDelay, Kind::Conductivity)),
+    );
+    for (probe, point, reference) in [
+        (Probe::Ph, CalibrationPoint::Mid, 7_000),
+        (Probe::DissolvedOxygen, CalibrationPoint::Air, 0),
+        (Probe::Conductivity, CalibrationPoint::Dry, 0),
+    ] {
+        let step = CalibrationStep {
+            probe,
+            point,
+            reference,
+        };
+        if let Some(record) = probes.calibrate(step, 0) {
+            probes.set_calibration(probe, record);
+        }
+    }
+    (probes, handle)
 }

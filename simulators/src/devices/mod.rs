@@ -26,7 +26,7 @@ pub use ads1115::{
 };
 pub use bme280::{BME280_ADDRESS, Bme280Handle, EmulatedBme280, Weather};
 pub use delay::NoDelay;
-pub use ezo::{EmulatedEzo, EzoHandle, PH_UNCALIBRATED_OFFSET};
+pub use ezo::{EmulatedEzo, EzoCircuit, EzoHandle, EzoStationHandle, PH_UNCALIBRATED_OFFSET, ezo_station};
 pub use pms5003::{EmulatedPms5003, PmLevels, Pms5003Handle, PmsMode, UartTimeout};
 pub use sds011::{EmulatedSds011, Sds011Handle};
 pub use sht4x::{Climate, EmulatedSht4x, SHT4X_ADDRESS, Sht4xHandle};
