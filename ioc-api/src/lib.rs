@@ -132,7 +132,14 @@ impl IocApi {
             loop {
                 tokio::select! {
                     () = tick_cancel.cancelled() => break,
-                    _ = interval.tick() => tick_state.tick(time::OffsetDateTime::now_utc()),
+                    _ = interval.tick() => {
+                        tick_state.tick(time::OffsetDateTime::now_utc());
+                        // Tokens created or revoked with the `token` command while the API runs
+                        // take effect within a tick.
+                        if let Err(e) = tick_state.reload_tokens() {
+                            warn!(error = %e, "Cannot reload the API tokens.");
+                        }
+                    }
                 }
             }
         });

@@ -37,6 +37,10 @@ enum Command {
         /// Configuration file naming the database (`[storage] path`).
         #[arg(short, long, env = "CITYSENSE_IOC_CONFIG", default_value = "ioc-api.toml")]
         config: PathBuf,
+        /// The database file itself, instead of the one the config names (e.g. the all-in-one
+        /// demo's `citysense-data/ioc-api.sqlite`).
+        #[arg(long)]
+        database: Option<PathBuf>,
         #[command(subcommand)]
         action: TokenAction,
     },
@@ -67,10 +71,13 @@ fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text).ok_or_else(|| "must be viewer, operator or admin".into())
 }
 
-fn token(config: PathBuf, action: TokenAction) -> anyhow::Result<()> {
-    let config: Config = service::config::load(&config)?;
-    let store = Store::open(&config.storage.path)
-        .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", config.storage.path.display()))?;
+fn token(config: PathBuf, database: Option<PathBuf>, action: TokenAction) -> anyhow::Result<()> {
+    let path = match database {
+        Some(path) => path,
+        None => service::config::load::<Config>(&config)?.storage.path,
+    };
+    let store = Store::open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", path.display()))?;
     let now = time::OffsetDateTime::now_utc();
     let at = now
         .format(&time::format_description::well_known::Rfc3339)
@@ -106,7 +113,7 @@ fn token(config: PathBuf, action: TokenAction) -> anyhow::Result<()> {
                 &format!("token/{name}"),
                 "{}",
             )?;
-            eprintln!("Revoked {name:?}. A running API picks this up on its next token change or restart.");
+            eprintln!("Revoked {name:?}. A running API stops accepting it within a second (alerts.tick_s).");
         }
         TokenAction::List => {
             for t in store.tokens()? {
@@ -132,7 +139,11 @@ async fn main() -> ExitCode {
             print!("{DEFAULT_CONFIG}");
             Ok(())
         }
-        Command::Token { config, action } => token(config, action),
+        Command::Token {
+            config,
+            database,
+            action,
+        } => token(config, database, action),
         Command::Run { config } => {
             async {
                 ioc_api::run(
