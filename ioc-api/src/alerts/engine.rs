@@ -151,7 +151,7 @@ impl Engine {
                 !self.rules.iter().any(|r| {
                     Slot::of(&slot.station, r) == **slot
                         && r.spec.enabled
-                        && r.spec.scope().covers(&slot.station, district)
+                        && r.spec.covers(&slot.station, district)
                 })
             })
             .cloned()
@@ -173,13 +173,13 @@ impl Engine {
             let spec = &rule.spec;
             if spec.parameter != watch
                 || !spec.valid_on(day)
-                || !spec.scope().covers(station.station, station.district)
+                || !spec.covers(station.station, station.district)
             {
                 continue;
             }
             let key = (spec.window, spec.level, spec.direction);
             let replace = best.get(&key).is_none_or(|b| {
-                let (rank, best_rank) = (spec.scope().rank(), b.spec.scope().rank());
+                let (rank, best_rank) = (spec.rank(), b.spec.rank());
                 rank > best_rank || (rank == best_rank && rule.id > b.id)
             });
             if replace {

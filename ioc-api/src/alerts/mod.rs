@@ -11,5 +11,5 @@ pub use defaults::default_rules;
 pub use engine::{Engine, LifecycleError, StationRef};
 pub(crate) use threshold::format_date;
 pub use threshold::{
-    Direction, Invalid, Level, Scope, ScopeKind, StationRule, Threshold, ThresholdSpec, Watch, Window,
+    Direction, Invalid, Level, ScopeKind, StationRule, Threshold, ThresholdSpec, Watch, Window,
 };

@@ -114,7 +114,8 @@ pub enum Direction {
     Below,
 }
 
-/// The kind of scope a rule has, as clients send it.
+/// Where a rule applies, as clients send it; per slot the most specific rule wins: station
+/// over district over everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ScopeKind {
@@ -124,37 +125,6 @@ pub enum ScopeKind {
     District,
     /// The station named by `target`.
     Station,
-}
-
-/// Where a rule applies. The most specific rule wins: station over district over everywhere.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Scope {
-    /// Every station.
-    All,
-    /// Every station of a district.
-    District(String),
-    /// One station, by station id.
-    Station(String),
-}
-
-impl Scope {
-    /// Specificity: higher wins.
-    pub fn rank(&self) -> u8 {
-        match self {
-            Scope::All => 0,
-            Scope::District(_) => 1,
-            Scope::Station(_) => 2,
-        }
-    }
-
-    /// Whether the rule applies to a station in `district`.
-    pub fn covers(&self, station: &str, district: &str) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::District(d) => d == district,
-            Scope::Station(s) => s == station,
-        }
-    }
 }
 
 /// A rule as clients send it (create or replace).
@@ -243,13 +213,23 @@ fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
 }
 
 impl ThresholdSpec {
-    /// Where the rule applies.
-    pub fn scope(&self) -> Scope {
-        let target = self.target.clone().unwrap_or_default();
+    /// Whether the rule applies to `station` in `district` (this runs for every rule on every
+    /// frame, so it allocates nothing).
+    pub fn covers(&self, station: &str, district: &str) -> bool {
+        let target = self.target.as_deref();
         match self.scope {
-            ScopeKind::All => Scope::All,
-            ScopeKind::District => Scope::District(target),
-            ScopeKind::Station => Scope::Station(target),
+            ScopeKind::All => true,
+            ScopeKind::District => target == Some(district),
+            ScopeKind::Station => target == Some(station),
+        }
+    }
+
+    /// Specificity: station over district over everywhere.
+    pub fn rank(&self) -> u8 {
+        match self.scope {
+            ScopeKind::All => 0,
+            ScopeKind::District => 1,
+            ScopeKind::Station => 2,
         }
     }
 
@@ -457,7 +437,11 @@ mod tests {
             "valid_from": "2026-01-01"
         });
         let s: ThresholdSpec = serde_json::from_value(json).expect("valid");
-        assert_eq!(s.scope(), Scope::District("Vi Thanh".into()));
+        assert!(s.covers("HG-VT-A01", "Vi Thanh") && !s.covers("HG-VT-A01", "Long My"));
+        assert_eq!(
+            (s.scope, s.target.as_deref(), s.rank()),
+            (ScopeKind::District, Some("Vi Thanh"), 1)
+        );
         assert_eq!(s.parameter, Watch::Param(Param::DissolvedOxygen));
         assert_eq!(s.stale_after_s, 7_200);
         assert!(s.valid_from.is_some());
