@@ -1,7 +1,7 @@
 //! The wire budget the firmware works to: each frame kind's encoded size next to the same content
 //! as compact JSON (the golden vectors' decoded form, absent fields left out, plus the tag as hex),
 //! and the full air frame within 64 bytes including its tag. `-- --nocapture` prints the table
-//! that `docs/BENCHMARKS.md` quotes.
+//! that `docs/BENCHMARKS.md` quotes (on stderr).
 
 use anyhow::{Context, Result, ensure};
 use protocol::NodeKey;
@@ -54,10 +54,10 @@ fn every_frame_kind_is_far_smaller_than_its_json_and_a_full_air_frame_fits_64_by
         serde_json::to_string(&as_json)?.len(),
     ));
 
-    println!("| frame | postcard + tag, bytes | compact JSON, bytes | ratio |");
-    println!("|---|---|---|---|");
+    eprintln!("| frame | postcard + tag, bytes | compact JSON, bytes | ratio |");
+    eprintln!("|---|---|---|---|");
     for (name, binary, json) in &rows {
-        println!(
+        eprintln!(
             "| `{name}` | {binary} | {json} | {:.1}× |",
             *json as f64 / *binary as f64
         );

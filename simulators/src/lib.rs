@@ -10,10 +10,12 @@
 //! - `stations`: a plausible Hau Giang station list (the node registry) for demos and tests.
 //! - `clock`: simulated time, real or accelerated.
 //! - `net`: a TCP socket as the firmware's `embedded-io-async` byte stream.
+//! - `downlink`: sign and send a downlink command to a node, as the IOC API will.
 //! - `fleet`: many `SimNode`s publishing to MQTT through the firmware's own MQTT client.
 
 pub mod clock;
 pub mod devices;
+pub mod downlink;
 pub mod fleet;
 pub mod net;
 pub mod node;

@@ -36,6 +36,94 @@ enum Command {
     },
     /// Run every node of a registry against a broker until Ctrl-C (or until --frames).
     Fleet(FleetArgs),
+    /// Sign a downlink command with a node's key and publish it on the node's command topic.
+    Downlink(CommandArgs),
+}
+
+#[derive(clap::Args)]
+struct CommandArgs {
+    /// Broker address.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    broker: String,
+    /// Node registry holding the node's key.
+    #[arg(long)]
+    registry: PathBuf,
+    /// Topic prefix.
+    #[arg(long, default_value = protocol::topic::DEFAULT_PREFIX)]
+    prefix: String,
+    /// The node.
+    #[arg(long)]
+    node: u32,
+    /// Anti-replay counter; must exceed the last the node accepted. Default: now in ms.
+    #[arg(long)]
+    counter: Option<u64>,
+    #[command(subcommand)]
+    what: CommandKind,
+}
+
+#[derive(Subcommand)]
+enum CommandKind {
+    /// Report every SECONDS (10 to 86400).
+    SetInterval {
+        /// The new reporting interval in seconds.
+        seconds: u32,
+    },
+    /// Publish a status frame now.
+    Status,
+    /// Restart the node.
+    Reboot,
+    /// Take one calibration point: PROBE (ph, do, ec, turbidity, level), POINT (clear, dry, zero,
+    /// air, low, mid, high, single), REFERENCE in the probe's frame unit (0.001 pH, µS/cm, ...).
+    Calibrate {
+        /// ph, do, ec, turbidity or level.
+        probe: String,
+        /// clear, dry, zero, air, low, mid, high or single.
+        point: String,
+        /// The standard's value in the frame unit; 0 where the point has none.
+        #[arg(default_value_t = 0)]
+        reference: i32,
+    },
+}
+
+fn command_of(kind: CommandKind) -> anyhow::Result<protocol::command::Command> {
+    use protocol::command::{CalibrationPoint, CalibrationStep, Command, Probe};
+    Ok(match kind {
+        CommandKind::SetInterval { seconds } => Command::SetReportInterval { seconds },
+        CommandKind::Status => Command::RequestStatus,
+        CommandKind::Reboot => Command::Reboot,
+        CommandKind::Calibrate {
+            probe,
+            point,
+            reference,
+        } => {
+            let probe = match probe.as_str() {
+                "ph" => Probe::Ph,
+                "do" => Probe::DissolvedOxygen,
+                "ec" => Probe::Conductivity,
+                "turbidity" => Probe::Turbidity,
+                "level" => Probe::WaterLevel,
+                other => anyhow::bail!("unknown probe {other:?}: ph, do, ec, turbidity or level"),
+            };
+            let point = match point.as_str() {
+                "clear" => CalibrationPoint::Clear,
+                "dry" => CalibrationPoint::Dry,
+                "zero" => CalibrationPoint::Zero,
+                "air" => CalibrationPoint::Air,
+                "low" => CalibrationPoint::Low,
+                "mid" => CalibrationPoint::Mid,
+                "high" => CalibrationPoint::High,
+                "single" => CalibrationPoint::Single,
+                other => {
+                    anyhow::bail!("unknown point {other:?}: clear, dry, zero, air, low, mid, high or single")
+                }
+            };
+            Command::Calibrate(CalibrationStep {
+                probe,
+                point,
+                reference,
+            })
+        }
+    })
 }
 
 #[derive(clap::Args)]
@@ -151,25 +239,53 @@ fn fleet_config(args: FleetArgs) -> anyhow::Result<FleetConfig> {
 #[tokio::main]
 async fn main() -> ExitCode {
     service::cli::init_tracing("info");
-    let result: anyhow::Result<()> = match Cli::parse().command {
-        Command::Registry { air, water } => {
-            print!("{}", simulators::stations::hau_giang(air, water).to_toml());
-            Ok(())
-        }
-        Command::Fleet(args) => {
-            async {
-                let config = fleet_config(args)?;
-                let report = fleet::run(config, service::cli::shutdown_signal()).await?;
+    let result: anyhow::Result<()> =
+        match Cli::parse().command {
+            Command::Registry { air, water } => {
+                print!("{}", simulators::stations::hau_giang(air, water).to_toml());
+                Ok(())
+            }
+            Command::Downlink(args) => async {
+                let (host, port) = args
+                    .broker
+                    .rsplit_once(':')
+                    .context("--broker must be HOST:PORT")?;
+                let port: u16 = port.parse().context("--broker port must be a number")?;
+                let registry = Registry::load(&args.registry)?;
+                let counter = args.counter.unwrap_or_else(wall_ms);
+                let command = command_of(args.what)?;
+                let bytes = simulators::downlink::send(
+                    host,
+                    port,
+                    &args.prefix,
+                    &registry,
+                    args.node,
+                    counter,
+                    command,
+                )
+                .await?;
                 eprintln!(
-                    "Sent {} frames ({} telemetry), all acknowledged by the broker.",
-                    report.sent.len(),
-                    report.telemetry().count()
+                    "Sent {command:?} to node {} (counter {counter}, {} bytes), acknowledged by the broker.",
+                    args.node,
+                    bytes.len()
                 );
                 Ok(())
             }
-            .await
-        }
-    };
+            .await,
+            Command::Fleet(args) => {
+                async {
+                    let config = fleet_config(args)?;
+                    let report = fleet::run(config, service::cli::shutdown_signal()).await?;
+                    eprintln!(
+                        "Sent {} frames ({} telemetry), all acknowledged by the broker.",
+                        report.sent.len(),
+                        report.telemetry().count()
+                    );
+                    Ok(())
+                }
+                .await
+            }
+        };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
