@@ -435,3 +435,52 @@ fn an_implausible_pms_value_is_flagged_not_sent() {
     assert_eq!(sample.pm2_5, None);
     assert!(sample.quality.contains(QualityFlags::OUT_OF_RANGE));
 }
+
+#[test]
+fn a_long_sample_interval_sleeps_the_pms_between_readings_and_wakes_it_for_its_warm_up() {
+    let (pms, sht) = (FakePms::default(), FakeSht::default());
+    pms.state.borrow_mut().pm = [8, 12, 20];
+    sht.state.borrow_mut().ticks = (0x6666, 0x8000);
+    let sampler = AirSampler::new(Pms5003::new(pms.clone()), Sht4x::new(sht.clone(), NoDelay));
+    // A reading every 2 minutes, a frame every 10: the fan would idle 90 % of the time.
+    let mut node = Node::new(identity(None), config(120_000, 600_000), sampler);
+    let mut transport = VecTransport::default();
+    // Poll every second, recording the time of each PMS command.
+    let mut log = Vec::new();
+    let mut t = 0;
+    while t <= 1_200_000 {
+        let before = pms.state.borrow().commands.len();
+        let _ = node.poll(t, 0, &mut transport);
+        for &command in &pms.state.borrow().commands[before..] {
+            log.push((t, command));
+        }
+        t += 1_000;
+    }
+    let (wake, sleep, read) = ((0xE4, 1), (0xE4, 0), (0xE2, 0));
+    let at = |c| {
+        log.iter()
+            .filter(|(_, cmd)| *cmd == c)
+            .map(|(t, _)| *t)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(at(read), (0..=10).map(|i| i * 120_000).collect::<Vec<_>>());
+    assert_eq!(at(sleep), at(read), "asleep right after every reading");
+    let wakes = at(wake);
+    assert_eq!(wakes[0], 0, "woken at boot");
+    assert_eq!(
+        &wakes[1..],
+        (1..=10).map(|i| i * 120_000 - 30_000).collect::<Vec<_>>(),
+        "30 s ahead"
+    );
+    let frames = decoded(&transport, None);
+    assert!(
+        !air(&frames[1].1).quality.contains(QualityFlags::WARMING_UP),
+        "warm by each reading"
+    );
+
+    // At a 5 s interval the fan just runs.
+    let (pms, sht) = (FakePms::default(), FakeSht::default());
+    let mut node = air_node(&pms, &sht);
+    run(&mut node, &mut VecTransport::default(), 1_000, 120_000);
+    assert!(!pms.state.borrow().commands.contains(&sleep));
+}

@@ -20,6 +20,8 @@ pub struct Node<S> {
     sampler: S,
     seq: u32,
     next_sample_ms: u64,
+    /// When to wake sleeping sensors for the next sample, if they sleep between samples.
+    next_prepare_ms: Option<u64>,
     next_report_ms: u64,
     frames_sent: u32,
     frames_dropped: u32,
@@ -49,6 +51,7 @@ impl<S> Node<S> {
             sampler,
             seq: 0,
             next_sample_ms: 0,
+            next_prepare_ms: None,
             next_report_ms: report_interval,
             frames_sent: 0,
             frames_dropped: 0,
@@ -87,7 +90,8 @@ impl<S> Node<S> {
     /// The next uptime at which [`Node::poll`] has something to do (a sample or a report). A board
     /// can sleep until then; a simulation can step from one due time to the next.
     pub fn next_due_ms(&self) -> u64 {
-        self.next_sample_ms.min(self.next_report_ms)
+        let due = self.next_sample_ms.min(self.next_report_ms);
+        self.next_prepare_ms.map_or(due, |p| due.min(p))
     }
 
     /// Who the node is.
@@ -234,9 +238,22 @@ impl<S: Sampler> Node<S> {
                 result = self.send(NodeChannel::Telemetry, body, wall_ms, transport);
             }
         }
+        if self
+            .next_prepare_ms
+            .is_some_and(|p| uptime_ms >= p && uptime_ms < self.next_sample_ms)
+        {
+            self.next_prepare_ms = None;
+            self.sampler.prepare(uptime_ms);
+        }
         if uptime_ms >= self.next_sample_ms {
             self.next_sample_ms = next_slot(self.next_sample_ms, uptime_ms, self.config.sample_interval_ms);
+            // Sensors that need a warm-up sleep between samples when the gap allows it, and are
+            // woken that long before the next one.
+            let warm_up = self.sampler.warm_up_ms();
+            let sleeps = warm_up > 0 && u64::from(self.config.sample_interval_ms) >= 2 * warm_up;
+            self.sampler.set_duty_cycling(sleeps);
             self.sampler.sample(uptime_ms);
+            self.next_prepare_ms = sleeps.then(|| self.next_sample_ms.saturating_sub(warm_up));
         }
         result
     }

@@ -24,4 +24,22 @@ pub trait Sampler {
         let _ = (step, now_s);
         None
     }
+
+    /// How long before a reading the sensors need waking (a fan's warm-up); 0 if they need no
+    /// warm-up or never sleep.
+    fn warm_up_ms(&self) -> u64 {
+        0
+    }
+
+    /// Lets the sampler sleep its sensors between readings; the node turns it on when the sample
+    /// interval is at least twice [`Sampler::warm_up_ms`], and calls [`Sampler::prepare`] that long
+    /// before each reading.
+    fn set_duty_cycling(&mut self, on: bool) {
+        let _ = on;
+    }
+
+    /// Wakes the sensors for the reading due [`Sampler::warm_up_ms`] from now.
+    fn prepare(&mut self, uptime_ms: u64) {
+        let _ = uptime_ms;
+    }
 }
