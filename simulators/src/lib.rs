@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //!
-//! - `devices`: emulated PMS5003 (UART), SHT4x (I²C) and water probes, each with a handle for setting
+//! - `devices`: byte-level emulations of PMS5003 and SDS011 (UART), SHT4x, BME280, ADS1115 and the
+//!   Atlas EZO circuits (I²C), each with a handle for setting
 //!   what it measures and injecting faults; a delay that does not sleep.
 //! - `node`: [`node::SimNode`], one firmware node on emulated sensors, polled in simulated time.
 //! - `signal`: plausible air and water conditions over the day, with pollution episodes.

@@ -102,13 +102,17 @@ impl<F: MultiwriteNorFlash> FrameQueue<F> {
     ///
     /// If `range` is not page-aligned (a board layout bug).
     pub fn open(flash: F, range: Range<u32>) -> Result<Self, StorageError<F::Error>> {
-        let mut queue = FrameQueue {
+        let mut queue = Self::unopened(flash, range);
+        queue.len = queue.count()?;
+        Ok(queue)
+    }
+
+    fn unopened(flash: F, range: Range<u32>) -> Self {
+        FrameQueue {
             queue: QueueStorage::new(flash, QueueConfig::new(range), Cache::new_uncached()),
             len: 0,
             dropped: 0,
-        };
-        queue.len = queue.count()?;
-        Ok(queue)
+        }
     }
 
     /// Opens the queue as [`FrameQueue::open`] does, but erases a region whose contents are not a
@@ -119,11 +123,7 @@ impl<F: MultiwriteNorFlash> FrameQueue<F> {
     ///
     /// The flash failed.
     pub fn open_or_format(flash: F, range: Range<u32>) -> Result<(Self, bool), StorageError<F::Error>> {
-        let mut queue = FrameQueue {
-            queue: QueueStorage::new(flash, QueueConfig::new(range), Cache::new_uncached()),
-            len: 0,
-            dropped: 0,
-        };
+        let mut queue = Self::unopened(flash, range);
         match queue.count() {
             Ok(len) => {
                 queue.len = len;

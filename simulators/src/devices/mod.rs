@@ -30,4 +30,4 @@ pub use ezo::{EmulatedEzo, EzoCircuit, EzoHandle, EzoStationHandle, PH_UNCALIBRA
 pub use pms5003::{EmulatedPms5003, PmLevels, Pms5003Handle, PmsMode, UartTimeout};
 pub use sds011::{EmulatedSds011, Sds011Handle};
 pub use sht4x::{Climate, EmulatedSht4x, SHT4X_ADDRESS, Sht4xHandle};
-pub use water::{EmulatedWaterProbe, ProbeFault, WaterLevels, WaterProbeHandle};
+pub use water::WaterLevels;

@@ -5,7 +5,6 @@ use embedded_hal::i2c::{ErrorKind, I2c, NoAcknowledgeSource};
 use embedded_io::Read;
 use firmware::drivers::pms5003::{self, Command, Pms5003};
 use firmware::drivers::sht4x::{self, Address, Precision, Sht4x};
-use firmware::node::WaterProbe;
 
 use super::*;
 
@@ -261,42 +260,4 @@ fn a_silent_sht_is_an_i2c_error() {
     ));
     handle.set_silent(false);
     assert!(sensor.measure(Precision::High).is_ok());
-}
-
-const CANAL: WaterLevels = WaterLevels {
-    ph: 7.21,
-    dissolved_oxygen_mg_l: 5.4,
-    conductivity_us_cm: 820.0,
-    temperature_c: 29.3,
-};
-
-#[test]
-fn water_probe_reads_the_true_levels_in_frame_units() {
-    let mut probe = EmulatedWaterProbe::new(CANAL, 7);
-    probe.handle().set_noise(false);
-    let reading = probe.read().expect("reading");
-    assert_eq!(reading.ph, Some(7_210));
-    assert_eq!(reading.dissolved_oxygen, Some(540));
-    assert_eq!(reading.conductivity, Some(820));
-    assert_eq!(reading.temperature, Some(2_930));
-}
-
-#[test]
-fn water_probe_noise_stays_small() {
-    let mut probe = EmulatedWaterProbe::new(CANAL, 7);
-    for _ in 0..200 {
-        let r = probe.read().expect("reading");
-        let ph = i32::from(r.ph.expect("ph"));
-        let t = i32::from(r.temperature.expect("temperature"));
-        assert!((ph - 7_210).abs() <= 5, "pH {ph}");
-        assert!((t - 2_930).abs() <= 2, "T {t}");
-        assert!(r.conductivity.expect("EC").abs_diff(820) <= 2);
-    }
-}
-
-#[test]
-fn a_failing_water_probe_reports_its_fault() {
-    let mut probe = EmulatedWaterProbe::new(CANAL, 7);
-    probe.handle().set_failing(true);
-    assert_eq!(probe.read(), Err(ProbeFault));
 }
