@@ -117,7 +117,11 @@ impl AppState {
             webhooks: config.webhooks.iter().map(|w| w.name.clone()).collect(),
             webhook_wake: Arc::new(Notify::new()),
             tokens: RwLock::new(tokens),
-            influx: config.influx.clone().and_then(|c| Influx::new(c).ok()),
+            influx: config.influx.clone().and_then(|c| {
+                Influx::new(c)
+                    .map_err(|e| warn!(error = %e, "No InfluxDB client; history and exports answer 503."))
+                    .ok()
+            }),
             metrics: Metrics::default(),
             mqtt_connected: AtomicBool::new(false),
             subscribed: watch::channel(false).0,
