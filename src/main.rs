@@ -121,6 +121,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let demo = Demo::start(config).await?;
     eprintln!(
         "\ncitysense is running. Press Ctrl-C to stop.\n\
+         \n  dashboard    http://{api}/\
          \n  IOC API      http://{api}/api/v1/stations\
          \n  alerts       http://{api}/api/v1/alerts\
          \n  live stream  http://{api}/api/v1/stream   (curl -N)\
