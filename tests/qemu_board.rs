@@ -1,7 +1,8 @@
 //! Proof on a Cortex-M core: the board binary boots in QEMU (`mps2-an386`), reads an emulated
 //! PMS5003 on one UART, speaks MQTT over another UART through a host bridge to real mosquitto,
 //! and its HMAC-signed frames land in real InfluxDB 1.6 through the collector. A downlink command
-//! shortens its reporting interval on the way, and a replayed copy of it is refused.
+//! shortens its reporting interval on the way, a replayed copy of it is refused, and a reboot
+//! command brings the node back with its flash-kept boot counter incremented.
 
 #[path = "support/qemu.rs"]
 mod qemu;
@@ -185,6 +186,23 @@ async fn the_board_in_qemu_gets_its_signed_frames_into_influxdb() -> Result<()> 
         &influx,
         &format!("SELECT seq FROM node_status WHERE node = '{NODE_ID}'"),
         2,
+        &mut board,
+    )
+    .await?;
+
+    // A reboot command: the node closes its session, resets the core, and comes back with the
+    // boot counter it keeps in flash incremented: its next birth frame says boot 2.
+    let reboot = SignedCommand {
+        node_id: NODE_ID,
+        counter: 3,
+        command: Command::Reboot,
+    }
+    .to_bytes(&key)?;
+    ioc.publish_qos1(&topic, &reboot).await?;
+    wait_for_rows(
+        &influx,
+        &format!("SELECT seq FROM node_status WHERE node = '{NODE_ID}' AND boot = 2"),
+        1,
         &mut board,
     )
     .await?;

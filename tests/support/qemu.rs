@@ -160,12 +160,9 @@ impl Board {
         let pms_stream = connect(&mut qemu, pms_port).await?;
         let modem = connect(&mut qemu, modem_port).await?;
         let emulated = EmulatedPms5003::new(levels);
-        let broker = TcpStream::connect(("127.0.0.1", broker_port))
-            .await
-            .context("connecting the modem bridge to the broker")?;
         let bridges = vec![
             tokio::spawn(pms_bridge(pms_stream, emulated)),
-            tokio::spawn(modem_bridge(modem, broker)),
+            tokio::spawn(modem_bridge(modem, broker_port)),
         ];
         Ok(Board {
             qemu,
@@ -249,7 +246,45 @@ async fn pms_bridge(mut stream: TcpStream, mut sensor: EmulatedPms5003) {
     }
 }
 
-/// UART1: the modem's transparent mode, byte for byte to the broker and back.
-async fn modem_bridge(mut uart: TcpStream, mut broker: TcpStream) {
-    let _ = tokio::io::copy_bidirectional(&mut uart, &mut broker).await;
+/// UART1: the modem's transparent mode, byte for byte to the broker and back. Like a modem it
+/// dials on the first bytes after a hang-up, so a node that closed its session (a reboot command)
+/// reaches the broker again on its next CONNECT.
+async fn modem_bridge(mut uart: TcpStream, broker_port: u16) {
+    let mut up = [0u8; 1024];
+    let mut down = [0u8; 1024];
+    let mut broker: Option<TcpStream> = None;
+    loop {
+        let Some(link) = broker.as_mut() else {
+            let n = match uart.read(&mut up).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let Ok(mut link) = TcpStream::connect(("127.0.0.1", broker_port)).await else {
+                return;
+            };
+            let _ = link.set_nodelay(true);
+            if link.write_all(&up[..n]).await.is_ok() {
+                broker = Some(link);
+            }
+            continue;
+        };
+        let mut hung_up = false;
+        tokio::select! {
+            read = uart.read(&mut up) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => hung_up = link.write_all(&up[..n]).await.is_err(),
+            },
+            read = link.read(&mut down) => match read {
+                Ok(0) | Err(_) => hung_up = true,
+                Ok(n) => {
+                    if uart.write_all(&down[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            },
+        }
+        if hung_up {
+            broker = None;
+        }
+    }
 }
