@@ -84,7 +84,7 @@ fn default_grace_ms() -> u64 {
     10_000
 }
 fn default_max_unacked() -> usize {
-    20_000
+    10_000
 }
 fn default_true() -> bool {
     true
@@ -199,9 +199,9 @@ pub struct BatchConfig {
     /// Write when the oldest waiting frame is this old, in ms, however few there are.
     #[serde(default = "default_max_age_ms")]
     pub max_age_ms: u64,
-    /// The most messages the collector holds unacknowledged. Set the broker's limit on
-    /// unacknowledged messages to this or less (mosquitto: `max_inflight_messages`), so the
-    /// broker stops sending before the collector stops reading.
+    /// The most messages the collector holds unacknowledged (at least 5 x `max_frames`). Set the
+    /// broker's limit on unacknowledged messages to this or less (mosquitto:
+    /// `max_inflight_messages`), so the broker stops sending before the collector stops reading.
     #[serde(default = "default_max_unacked")]
     pub max_unacked: usize,
 }
@@ -230,7 +230,7 @@ impl DeadLetterConfig {
 }
 
 fn default_max_frames() -> usize {
-    5_000
+    2_000
 }
 fn default_max_age_ms() -> u64 {
     1_000
@@ -267,12 +267,13 @@ impl Validate for Config {
         if self.batch.max_age_ms == 0 {
             return Err(ConfigError::invalid("batch.max_age_ms", "must be at least 1"));
         }
-        if self.batch.max_unacked < 2 * self.batch.max_frames {
+        if self.batch.max_unacked < MIN_UNACKED_BATCHES * self.batch.max_frames {
             return Err(ConfigError::invalid(
                 "batch.max_unacked",
                 format!(
-                    "must be at least twice batch.max_frames ({}), so one batch can fill while the last is written",
-                    self.batch.max_frames
+                    "must be at least {MIN_UNACKED_BATCHES} x batch.max_frames ({}): one batch filling, one queued, {} being written, and room to read ahead",
+                    self.batch.max_frames,
+                    crate::delivery::CONCURRENT_WRITES
                 ),
             ));
         }
@@ -360,6 +361,10 @@ fn check_url(field: &'static str, url: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// `batch.max_unacked` must hold this many batches: one filling, one queued for the writer, the
+/// ones being written, and one more of read-ahead in the MQTT channel.
+pub const MIN_UNACKED_BATCHES: usize = 3 + crate::delivery::CONCURRENT_WRITES;
+
 /// Prefix of the environment variables that override config fields:
 /// `CITYSENSE_COLLECTOR__SINK__TOKEN` sets `[sink] token`.
 pub const ENV_PREFIX: &str = "CITYSENSE_COLLECTOR";
@@ -379,7 +384,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let bad = DEFAULT_CONFIG.replace("max_frames = 5000", "max_frames = 0");
+        let bad = DEFAULT_CONFIG.replace("max_frames = 2000", "max_frames = 0");
         let err = service::config::from_toml::<Config>(&bad)
             .expect_err("zero batch")
             .to_string();

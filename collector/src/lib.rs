@@ -48,7 +48,7 @@ use crate::delivery::{Drainer, Shared, Writer};
 use crate::pipeline::Pipeline;
 use crate::pipeline::window::WindowFile;
 use crate::sink::Sink;
-use crate::source::mqtt::{Acker, connect};
+use crate::source::mqtt::{Acker, connect, start};
 use crate::spool::Spool;
 
 /// A collector ready to run; hold [`Collector::stats`] to watch it.
@@ -185,21 +185,19 @@ impl Collector {
         if !window.is_empty() {
             info!(nodes = window.len(), "Loaded the replay window of the last run.");
         }
-        let (tx, rx) = mpsc::channel(config.batch.max_unacked);
-        let source = match connect(
-            &config.mqtt,
-            tx,
-            config.batch.max_unacked + 64,
-            subscribed,
-            Arc::clone(&stats),
-        ) {
-            Ok(source) => source,
+        // What the batches can hold is taken off the channel, so the collector never holds more
+        // than max_unacked; with the broker limited to that, the poll never waits on the channel.
+        let in_batches = (config::MIN_UNACKED_BATCHES - 1) * config.batch.max_frames;
+        let (tx, rx) = mpsc::channel(config.batch.max_unacked.saturating_sub(in_batches).max(1));
+        let (client, eventloop, subscription) = match connect(&config.mqtt, subscribed) {
+            Ok(parts) => parts,
             Err(e) => {
                 error!(error = %e, "Cannot connect to the broker.");
                 return;
             }
         };
-        let acker = Acker::start(source.client.clone(), Arc::clone(&stats));
+        let (acker, ack_queue) = Acker::new(client.clone());
+        let source = start(client, eventloop, subscription, tx, ack_queue, Arc::clone(&stats));
         let cancel = CancellationToken::new();
         let (writer_tx, writer_rx) = mpsc::channel(1);
         let (live_sink, drain_sink) = sinks;
@@ -222,6 +220,7 @@ impl Collector {
             batch_config: config.batch.clone(),
             dead_letters: Arc::clone(&shared.dead_letters),
             window,
+            tags: Default::default(),
             stats: Arc::clone(&stats),
         };
         let drain_cancel = CancellationToken::new();

@@ -2,7 +2,6 @@
 //! reconnects under its persistent session, subscribes again, and the broker hands it what it
 //! had queued; the nodes resend what the broker had not acknowledged.
 
-#[path = "../../tests/support/mod.rs"]
 mod support;
 
 mod common;

@@ -3,7 +3,6 @@
 //! process (its persistent session, spool and replay window across crashes are what is tested).
 //! At the end, SIGTERM drains and exits within the grace period.
 
-#[path = "../../tests/support/mod.rs"]
 mod support;
 
 mod common;

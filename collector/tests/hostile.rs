@@ -4,7 +4,6 @@
 //! nothing of it is stored, an exact repeat is acknowledged without a second write, and the
 //! collector keeps working. The `dead-letters` subcommand reads the store back.
 
-#[path = "../../tests/support/mod.rs"]
 mod support;
 
 mod common;

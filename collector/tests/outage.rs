@@ -3,7 +3,6 @@
 //! outlasts the spool, the collector stops acknowledging (back-pressure: the broker holds the
 //! backlog) instead of dropping anything, and never crashes.
 
-#[path = "../../tests/support/mod.rs"]
 mod support;
 
 mod common;

@@ -7,7 +7,6 @@
 //! down waits in that session, with the messages it had in flight, until it comes back. Nothing is
 //! re-dispatched to the live member (eclipse-mosquitto/mosquitto#2662).
 
-#[path = "../../tests/support/mod.rs"]
 mod support;
 
 mod common;

@@ -2,7 +2,6 @@
 //! certificate checked against a CA file) with a user name and password, and a wrong password
 //! is refused rather than silently ignored.
 
-#[path = "../../tests/support/mod.rs"]
 mod support;
 
 mod common;

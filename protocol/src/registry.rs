@@ -170,8 +170,12 @@ impl Registry {
     /// [`RegistryError`] naming the first bad entry and field.
     pub fn from_toml(text: &str) -> Result<Self, RegistryError> {
         let file: File = toml::from_str(text)?;
+        Self::from_entries(file.node)
+    }
+
+    fn from_entries(entries: Vec<Entry>) -> Result<Self, RegistryError> {
         let mut registry = Registry::default();
-        for (index, e) in file.node.into_iter().enumerate() {
+        for (index, e) in entries.into_iter().enumerate() {
             let problem = |field, problem: &str| RegistryError::Entry {
                 index,
                 id: e.id,
@@ -238,7 +242,7 @@ impl Registry {
                 ));
             }
         }
-        let mut toml_entries = File { node: Vec::new() };
+        let mut entries = Vec::new();
         for (n, line) in lines {
             let fields = split_csv(line).map_err(|p| csv_error(n, p))?;
             if fields.len() != columns.len() {
@@ -247,32 +251,61 @@ impl Registry {
                     format!("{} fields, the header has {}", fields.len(), columns.len()),
                 ));
             }
-            let mut table = toml::Table::new();
+            let mut entry = Entry {
+                id: 0,
+                station: String::new(),
+                name: String::new(),
+                kind: StationKind::Air,
+                district: String::new(),
+                lon: None,
+                lat: None,
+                key: None,
+            };
+            let (mut has_id, mut has_kind) = (false, false);
             for (column, value) in columns.iter().zip(fields) {
                 let value = value.trim();
                 if value.is_empty() {
                     continue;
                 }
-                let parsed = match column.as_str() {
-                    "id" => value
-                        .parse::<u32>()
-                        .map(|v| toml::Value::Integer(v.into()))
-                        .map_err(|e| csv_error(n, format!("id {value:?}: {e}")))?,
-                    "lon" | "lat" => value
-                        .parse::<f64>()
-                        .map(toml::Value::Float)
-                        .map_err(|e| csv_error(n, format!("{column} {value:?}: {e}")))?,
-                    _ => toml::Value::String(value.to_owned()),
+                let number = |v: &str| {
+                    v.parse::<f64>()
+                        .map_err(|e| csv_error(n, format!("{column} {v:?}: {e}")))
                 };
-                table.insert(column.clone(), parsed);
+                match column.as_str() {
+                    "id" => {
+                        entry.id = value
+                            .parse()
+                            .map_err(|e| csv_error(n, format!("id {value:?}: {e}")))?;
+                        has_id = true;
+                    }
+                    "station" => entry.station = value.to_owned(),
+                    "name" => entry.name = value.to_owned(),
+                    "district" => entry.district = value.to_owned(),
+                    "kind" => {
+                        entry.kind = match value {
+                            "air" => StationKind::Air,
+                            "water" => StationKind::Water,
+                            other => {
+                                return Err(csv_error(
+                                    n,
+                                    format!("kind {other:?}: must be \"air\" or \"water\""),
+                                ));
+                            }
+                        };
+                        has_kind = true;
+                    }
+                    "lon" => entry.lon = Some(number(value)?),
+                    "lat" => entry.lat = Some(number(value)?),
+                    "key" => entry.key = Some(value.to_owned()),
+                    other => return Err(csv_error(n, format!("unknown column `{other}`"))),
+                }
             }
-            let entry: Entry = table
-                .try_into()
-                .map_err(|e: toml::de::Error| csv_error(n, e.message().to_owned()))?;
-            toml_entries.node.push(entry);
+            if !has_id || !has_kind {
+                return Err(csv_error(n, "id and kind must not be empty".into()));
+            }
+            entries.push(entry);
         }
-        let text = toml::to_string(&toml_entries).map_err(|e| csv_error(0, e.to_string()))?;
-        Self::from_toml(&text)
+        Self::from_entries(entries)
     }
 
     /// Reads and parses a registry file: CSV when its name ends in `.csv`, TOML otherwise.
@@ -312,6 +345,37 @@ impl Registry {
                 .collect(),
         };
         toml::to_string(&file).unwrap_or_else(|e| unreachable!("registry entries always serialise: {e}"))
+    }
+
+    /// Writes the registry as CSV (the columns of [`Registry::from_csv`]), keys included.
+    pub fn to_csv(&self) -> String {
+        let quote = |v: &str| {
+            if v.contains([',', '"', '\n']) {
+                format!("\"{}\"", v.replace('"', "\"\""))
+            } else {
+                v.to_owned()
+            }
+        };
+        let mut out = String::from("id,station,name,kind,district,lon,lat,key\n");
+        for n in self.nodes.values() {
+            let (lon, lat) = n.location.map_or((String::new(), String::new()), |(lon, lat)| {
+                (lon.to_string(), lat.to_string())
+            });
+            let key = n
+                .key
+                .as_ref()
+                .map(|k| hex::encode(k.as_bytes()))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "{},{},{},{},{},{lon},{lat},{key}\n",
+                n.id,
+                quote(&n.station),
+                quote(&n.name),
+                n.kind.as_str(),
+                quote(&n.district)
+            ));
+        }
+        out
     }
 
     /// The node with this id, if registered.

@@ -17,6 +17,8 @@ mod drain;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -80,6 +82,10 @@ impl Shared {
     }
 }
 
+/// How many batches are written at once. Two keep InfluxDB busy while the next write's request
+/// is built and the last one's acks go out; acks still leave in receive order.
+pub(crate) const CONCURRENT_WRITES: usize = 2;
+
 pub(crate) struct Writer {
     pub(crate) sink: Sink,
     pub(crate) shared: Shared,
@@ -92,15 +98,39 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    /// Stores up to [`CONCURRENT_WRITES`] batches at once and completes them in the order they
+    /// came (window, dead-letter sync, acks), so acks leave in receive order.
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Batch>) {
-        while let Some(batch) = rx.recv().await {
-            self.deliver(batch).await;
+        let mut inflight = FuturesOrdered::new();
+        let mut open = true;
+        loop {
+            tokio::select! {
+                batch = rx.recv(), if open && inflight.len() < CONCURRENT_WRITES => match batch {
+                    Some(batch) => {
+                        let store = Store {
+                            sink: self.sink.clone(),
+                            shared: self.shared.clone(),
+                            shutdown: self.shutdown.clone(),
+                            grace: self.grace,
+                        };
+                        inflight.push_back(async move {
+                            let durable = batch.points.is_empty() || store.store(&batch).await;
+                            (batch, durable)
+                        });
+                    }
+                    None => open = false,
+                },
+                Some((batch, durable)) = inflight.next(), if !inflight.is_empty() => {
+                    self.complete(batch, durable);
+                }
+                else => break,
+            }
         }
         self.acker.finish().await;
     }
 
-    async fn deliver(&mut self, batch: Batch) {
-        if !batch.points.is_empty() && !self.store(&batch).await {
+    fn complete(&mut self, batch: Batch, durable: bool) {
+        if !durable {
             let held = batch.messages.len() as u64;
             self.shared.stats.released(held);
             warn!(
@@ -126,16 +156,26 @@ impl Writer {
         self.shared.stats.released(count);
         self.acker.ack(batch.messages);
     }
+}
 
+/// One batch's way to durability.
+struct Store {
+    sink: Sink,
+    shared: Shared,
+    shutdown: CancellationToken,
+    grace: Duration,
+}
+
+impl Store {
     /// Makes the batch's points durable: written, or spooled. False only when shutdown's grace
     /// ran out first.
-    async fn store(&mut self, batch: &Batch) -> bool {
+    async fn store(mut self, batch: &Batch) -> bool {
         let stats = Arc::clone(&self.shared.stats);
         let mut backoff = Backoff::with_cap(Duration::from_secs(5));
         let mut full_since: Option<Instant> = None;
         let mut last_report: Option<Instant> = None;
         let mut last_error: Option<WriteError> = None;
-        let deadline = tokio::time::Instant::now() + self.grace;
+        let mut deadline: Option<tokio::time::Instant> = None;
         loop {
             let spool_full = full_since.is_some();
             if stats.sink_healthy() || spool_full {
@@ -193,17 +233,28 @@ impl Writer {
                     full_since.get_or_insert_with(Instant::now);
                 }
             }
-            if self.shutdown.is_cancelled() && tokio::time::Instant::now() >= deadline {
-                return false;
+            if self.shutdown.is_cancelled() {
+                let deadline = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.grace);
+                if tokio::time::Instant::now() >= deadline {
+                    return false;
+                }
             }
             let delay = match &last_error {
                 Some(e) => backoff.delay_for(e),
                 None => backoff.next_delay(),
             };
+            let give_up = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let cancelled = self.shutdown.is_cancelled();
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
                 () = self.shared.space.notified() => {}
-                () = tokio::time::sleep_until(deadline), if self.shutdown.is_cancelled() => {}
+                () = self.shutdown.cancelled(), if !cancelled => {}
+                () = give_up => {}
             }
         }
     }

@@ -25,7 +25,7 @@ pub(crate) use self::batch::Batch;
 use self::window::{FrameKey, ReplayWindow, Verdict};
 use crate::config::BatchConfig;
 use crate::dead_letter::{DeadLetter, DeadLetterStore};
-use crate::sink::line_protocol::write_point;
+use crate::sink::line_protocol::TagCache;
 use crate::stats::Stats;
 
 pub(crate) struct Pipeline {
@@ -35,6 +35,7 @@ pub(crate) struct Pipeline {
     pub(crate) dead_letters: Arc<Mutex<DeadLetterStore>>,
     /// The live window: durable frames and frames in batches not yet written.
     pub(crate) window: ReplayWindow,
+    pub(crate) tags: TagCache,
     pub(crate) stats: Arc<Stats>,
 }
 
@@ -46,7 +47,7 @@ impl Pipeline {
         writer: mpsc::Sender<Batch>,
         shutdown: CancellationToken,
     ) {
-        let mut batch = Batch::default();
+        let mut batch = Batch::with_room_for(self.batch_config.max_frames);
         loop {
             let deadline = batch
                 .opened_at
@@ -89,7 +90,7 @@ impl Pipeline {
                     Verdict::New => {
                         self.window.mark(key);
                         let start = batch.lines.len();
-                        write_point(&mut batch.lines, &frame, node, now_ms());
+                        self.tags.write_point(&mut batch.lines, &frame, node, now_ms());
                         let end = batch.lines.len();
                         batch.push_point(publish, start..end, key);
                         return;

@@ -9,11 +9,11 @@ use tokio::io::AsyncWriteExt;
 
 use crate::sink::WriteError;
 
-/// Appends points to a file.
-#[derive(Debug)]
+/// Appends points to a file. Clones append to the same file, one write at a time.
+#[derive(Debug, Clone)]
 pub struct FileSink {
     path: PathBuf,
-    file: File,
+    file: std::sync::Arc<tokio::sync::Mutex<File>>,
 }
 
 impl FileSink {
@@ -30,14 +30,15 @@ impl FileSink {
             .map_err(|e| anyhow::anyhow!("cannot open line-protocol file {}: {e}", path.display()))?;
         Ok(FileSink {
             path: path.to_owned(),
-            file: File::from_std(file),
+            file: std::sync::Arc::new(tokio::sync::Mutex::new(File::from_std(file))),
         })
     }
 
     pub(crate) async fn write(&mut self, lines: &str) -> Result<(), WriteError> {
         let io = async {
-            self.file.write_all(lines.as_bytes()).await?;
-            self.file.sync_data().await
+            let mut file = self.file.lock().await;
+            file.write_all(lines.as_bytes()).await?;
+            file.sync_data().await
         };
         io.await
             .map_err(|e| crate::sink::retry::classify_transport(format!("{}: {e}", self.path.display())))

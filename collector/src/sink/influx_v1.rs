@@ -7,8 +7,8 @@ use service::Secret;
 use crate::sink::WriteError;
 use crate::sink::retry::{classify_status, classify_transport, parse_retry_after};
 
-/// Writes to an InfluxDB 1.x database.
-#[derive(Debug)]
+/// Writes to an InfluxDB 1.x database. Clones share the connection pool.
+#[derive(Debug, Clone)]
 pub struct InfluxV1Sink {
     client: reqwest::Client,
     write_url: reqwest::Url,

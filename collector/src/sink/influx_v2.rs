@@ -15,7 +15,8 @@ use service::Secret;
 use crate::sink::WriteError;
 use crate::sink::retry::{classify_status, classify_transport};
 
-/// Writes to a bucket through `/api/v2/write`.
+/// Writes to a bucket through `/api/v2/write`. Clones share the connection pool.
+#[derive(Clone)]
 pub struct InfluxV2Sink {
     client: influxdb2::Client,
     url: String,

@@ -3,23 +3,51 @@
 //! A point's identity is (measurement, tags, timestamp) and the timestamp is the node's own clock,
 //! so a frame delivered twice overwrites itself instead of counting twice.
 
-use std::fmt::Write;
-
 use protocol::registry::NodeInfo;
 use protocol::{AirSample, Body, Frame, NodeStatus, StatusKind, WaterSample};
 
 /// Appends the point for `frame` (one line, ending in `\n`) to `out`. `received_ms` stamps frames
 /// from nodes whose clock is not synced (`time_ms == 0`); those points carry `clock_synced=false`.
 pub fn write_point(out: &mut String, frame: &Frame, node: &NodeInfo, received_ms: u64) {
+    write_point_with_tags(out, frame, &tag_set(node), received_ms);
+}
+
+/// The escaped tag set of a node's points (`,node=..,station=..,district=..`). It depends only on
+/// the registry, so the pipeline computes it once per node ([`TagCache`]).
+pub fn tag_set(node: &NodeInfo) -> String {
+    let mut out = String::with_capacity(16 + node.station.len() + node.district.len());
+    let mut id = itoa_buf();
+    tag(&mut out, "node", format_u64(&mut id, node.id.into()));
+    tag(&mut out, "station", &node.station);
+    tag(&mut out, "district", &node.district);
+    out
+}
+
+/// Tag sets by node id, computed on first use.
+#[derive(Debug, Default)]
+pub struct TagCache {
+    tags: std::collections::HashMap<u32, Box<str>>,
+}
+
+impl TagCache {
+    /// Appends the point for `frame`, as [`write_point`] does.
+    pub fn write_point(&mut self, out: &mut String, frame: &Frame, node: &NodeInfo, received_ms: u64) {
+        let tags = self
+            .tags
+            .entry(node.id)
+            .or_insert_with(|| tag_set(node).into_boxed_str());
+        write_point_with_tags(out, frame, tags, received_ms);
+    }
+}
+
+fn write_point_with_tags(out: &mut String, frame: &Frame, tags: &str, received_ms: u64) {
     let measurement = match frame.body {
         Body::Air(_) => "air_quality",
         Body::Water(_) => "water_quality",
         Body::Status(_) => "node_status",
     };
     out.push_str(measurement);
-    tag(out, "node", &frame.node_id.to_string());
-    tag(out, "station", &node.station);
-    tag(out, "district", &node.district);
+    out.push_str(tags);
     out.push(' ');
 
     let mut fields = Fields { out, first: true };
@@ -34,8 +62,29 @@ pub fn write_point(out: &mut String, frame: &Frame, node: &NodeInfo, received_ms
     fields.boolean("clock_synced", synced);
 
     let time = if synced { frame.time_ms } else { received_ms };
-    // Writing to a String cannot fail.
-    let _ = writeln!(out, " {time}");
+    out.push(' ');
+    let mut buf = itoa_buf();
+    out.push_str(format_u64(&mut buf, time));
+    out.push('\n');
+}
+
+fn itoa_buf() -> [u8; 20] {
+    [0u8; 20]
+}
+
+/// Decimal digits of `v` (the `fmt` machinery costs more than the rest of a point).
+fn format_u64(buf: &mut [u8; 20], mut v: u64) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf[i..]).unwrap_or_default()
 }
 
 fn air_fields(f: &mut Fields<'_>, s: &AirSample) {
@@ -106,26 +155,31 @@ impl Fields<'_> {
     fn fixed(&mut self, name: &str, value: Option<i64>, decimals: u32) {
         let Some(value) = value else { return };
         self.key(name);
-        let scale = 10i64.pow(decimals);
-        let sign = if value < 0 { "-" } else { "" };
-        let (whole, frac) = (
-            value.unsigned_abs() / scale as u64,
-            value.unsigned_abs() % scale as u64,
-        );
-        let _ = if decimals == 0 {
-            write!(self.out, "{sign}{whole}")
-        } else {
-            write!(
-                self.out,
-                "{sign}{whole}.{frac:0width$}",
-                width = decimals as usize
-            )
-        };
+        let scale = 10u64.pow(decimals);
+        if value < 0 {
+            self.out.push('-');
+        }
+        let (whole, frac) = (value.unsigned_abs() / scale, value.unsigned_abs() % scale);
+        let mut buf = itoa_buf();
+        self.out.push_str(format_u64(&mut buf, whole));
+        if decimals > 0 {
+            self.out.push('.');
+            let digits = format_u64(&mut buf, frac);
+            for _ in digits.len()..decimals as usize {
+                self.out.push('0');
+            }
+            self.out.push_str(digits);
+        }
     }
 
     fn integer(&mut self, name: &str, value: i64) {
         self.key(name);
-        let _ = write!(self.out, "{value}i");
+        if value < 0 {
+            self.out.push('-');
+        }
+        let mut buf = itoa_buf();
+        self.out.push_str(format_u64(&mut buf, value.unsigned_abs()));
+        self.out.push('i');
     }
 
     fn boolean(&mut self, name: &str, value: bool) {
@@ -155,7 +209,7 @@ fn tag(out: &mut String, key: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use protocol::registry::StationKind;
-    use protocol::{FirmwareVersion, QualityFlags};
+    use protocol::{FirmwareVersion, QualityFlags, WaterSample};
 
     use super::*;
 
@@ -196,6 +250,32 @@ mod tests {
              pm2_5=35.3,pm10=0.5,temperature=-1.25,co=850,quality=1i,samples=6i,boot=3i,seq=9i,\
              clock_synced=true 1764201600000\n"
         );
+    }
+
+    #[test]
+    fn the_cache_writes_the_same_line_and_negative_integers_format() {
+        let frame = Frame {
+            node_id: 101,
+            boot: 0,
+            seq: 4_294_967_295,
+            time_ms: 1_764_201_600_000,
+            body: Body::Water(WaterSample {
+                water_level: Some(-5),
+                temperature: Some(-1),
+                ..WaterSample::default()
+            }),
+        };
+        let (mut direct, mut cached) = (String::new(), String::new());
+        write_point(&mut direct, &frame, &node(), 0);
+        let mut cache = TagCache::default();
+        cache.write_point(&mut cached, &frame, &node(), 0);
+        cache.write_point(&mut cached, &frame, &node(), 0);
+        assert_eq!(cached, format!("{direct}{direct}"));
+        assert!(
+            direct.contains("temperature=-0.01,water_level=-0.005,"),
+            "{direct}"
+        );
+        assert!(direct.contains("boot=0i,seq=4294967295i,"), "{direct}");
     }
 
     #[test]

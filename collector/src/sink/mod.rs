@@ -56,8 +56,8 @@ impl fmt::Display for WriteError {
 
 impl std::error::Error for WriteError {}
 
-/// The configured sink.
-#[derive(Debug)]
+/// The configured sink. Clones share connections (or the file), so concurrent writes are cheap.
+#[derive(Debug, Clone)]
 pub enum Sink {
     /// InfluxDB 1.x `/write`.
     InfluxV1(InfluxV1Sink),

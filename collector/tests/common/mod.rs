@@ -2,8 +2,8 @@
 //! documents, a stream of signed frames from simulated nodes, the collector as a library or as
 //! its own process, and the check that every published frame is in InfluxDB exactly once.
 //!
-//! Each test file includes this with `mod common;` beside
-//! `#[path = "../../tests/support/mod.rs"] mod support;` (the workspace's real-service harness).
+//! Each test file includes this with `mod common;` beside `mod support;` (the parts of the
+//! workspace's real-service harness the collector uses).
 
 #![allow(dead_code, unused_imports, clippy::print_stderr)]
 

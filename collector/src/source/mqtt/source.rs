@@ -1,14 +1,16 @@
 //! The polling task: connects with a persistent session and manual acks, subscribes on every
-//! connect, and forwards each PUBLISH into a bounded channel.
+//! connect, forwards each PUBLISH into a bounded channel, and writes the acks the writer hands
+//! back, in bulk, between polls (see `ack.rs` for why there and not through rumqttc's requests).
 
 use std::sync::Arc;
 
-use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, Publish};
+use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, PubAck, Publish};
 use service::mqtt::{MqttConfig, NodeSubscription, reconnect_delay};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use super::ack::AckQueue;
 use crate::stats::Stats;
 
 /// The largest MQTT packet the collector accepts. Far above any frame, on purpose: a packet over
@@ -18,56 +20,122 @@ use crate::stats::Stats;
 /// (mosquitto `max_packet_size`).
 pub const MAX_INCOMING_PACKET: usize = 16 << 20;
 
-/// The running source: the client handle (for acks and disconnect) and the polling task.
+/// The running source: the client handle (for subscribing and disconnecting) and the polling
+/// task.
 #[derive(Debug)]
 pub struct MqttSource {
-    /// Cloneable handle; acks and the final disconnect go through it.
+    /// Cloneable handle; subscriptions and the final disconnect go through it.
     pub client: AsyncClient,
     /// The polling task; it ends after the disconnect is sent.
     pub task: JoinHandle<()>,
 }
 
-/// Connects to the broker and starts polling. Messages go to `tx`.
-///
-/// `tx` holds as many messages as the collector may hold unacknowledged (`batch.max_unacked`),
-/// and the broker is configured to send no more than that unacknowledged, so the poll never
-/// waits on the pipeline and keep-alives keep flowing. If a broker sends more, the poll waits
-/// (back-pressure by TCP); a wait past the keep-alive makes the broker drop the connection and
-/// redeliver later, which loses nothing.
-///
-/// `request_capacity` bounds rumqttc's request channel (acks, subscribes, disconnect); the acker
-/// is the only one that can fill it, and nothing waits on the acker.
+/// The client, its event loop and the subscription rule for `config`, with a persistent session
+/// and manual acks; nothing connects until [`start`] polls.
 ///
 /// # Errors
 ///
 /// When the TLS files named in the config cannot be read.
 pub fn connect(
     config: &MqttConfig,
-    tx: mpsc::Sender<Publish>,
-    request_capacity: usize,
     subscribed: watch::Sender<bool>,
-    stats: Arc<Stats>,
-) -> Result<MqttSource, service::config::ConfigError> {
+) -> Result<(AsyncClient, EventLoop, NodeSubscription), service::config::ConfigError> {
     let mut options = config.options()?;
     options
         .set_manual_acks(true)
         .set_max_packet_size(MAX_INCOMING_PACKET, 64 * 1024);
-    let (client, eventloop) = AsyncClient::new(options, request_capacity);
+    // Only subscriptions and the disconnect use the request channel.
+    let (client, eventloop) = AsyncClient::new(options, 64);
     let subscription = NodeSubscription::new(client.clone(), config, subscribed);
-    let task = tokio::spawn(poll(eventloop, subscription, tx, stats));
-    Ok(MqttSource { client, task })
+    Ok((client, eventloop, subscription))
+}
+
+/// Starts the polling task. Messages go to `tx`; acks come back through `acks`.
+///
+/// `tx` holds as many messages as the collector may hold unacknowledged (`batch.max_unacked`),
+/// and the broker is configured to send no more than that unacknowledged, so the poll does not
+/// wait on the pipeline and keep-alives keep flowing. If a broker sends more, the poll waits
+/// (back-pressure by TCP); a wait past the keep-alive makes the broker drop the connection and
+/// redeliver later, which loses nothing.
+pub fn start(
+    client: AsyncClient,
+    eventloop: EventLoop,
+    subscription: NodeSubscription,
+    tx: mpsc::Sender<Publish>,
+    acks: AckQueue,
+    stats: Arc<Stats>,
+) -> MqttSource {
+    let task = tokio::spawn(poll(eventloop, subscription, tx, acks, stats));
+    MqttSource { client, task }
 }
 
 async fn poll(
     mut eventloop: EventLoop,
     subscription: NodeSubscription,
     tx: mpsc::Sender<Publish>,
+    mut acks: AckQueue,
     stats: Arc<Stats>,
 ) {
     let mut failures = 0u32;
     let mut warned_full = false;
+    let mut pending: Vec<u16> = Vec::new();
+    let mut acks_open = true;
     loop {
-        match eventloop.poll().await {
+        // Take every ack that is ready, and write them with one flush while connected.
+        loop {
+            match acks.rx.try_recv() {
+                Ok(pkid) => pending.push(pkid),
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    acks_open = false;
+                    break;
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break,
+            }
+        }
+        if !pending.is_empty()
+            && let Some(network) = eventloop.network.as_mut()
+        {
+            let mut written = Ok(());
+            for pkid in &pending {
+                written = network.write(Packet::PubAck(PubAck::new(*pkid))).await;
+                if written.is_err() {
+                    break;
+                }
+            }
+            if written.is_ok() {
+                written = network.flush().await;
+            }
+            match written {
+                Ok(()) => {
+                    stats.acked(pending.len() as u64);
+                    pending.clear();
+                }
+                // The connection is going; the next poll reports it and reconnects. The
+                // broker redelivers these messages under the same packet ids, and the acks
+                // go out again then.
+                Err(e) => warn!(error = %e, "Could not write acks; retrying after reconnecting."),
+            }
+        }
+        if !acks_open
+            && acks.rx.is_empty()
+            && pending.is_empty()
+            && let Some(flushed) = acks.flushed.take()
+        {
+            let _ = flushed.send(());
+        }
+        let connected = eventloop.network.is_some();
+        let event = tokio::select! {
+            biased;
+            pkid = acks.rx.recv(), if acks_open && connected => {
+                match pkid {
+                    Some(pkid) => pending.push(pkid),
+                    None => acks_open = false,
+                }
+                continue;
+            }
+            event = eventloop.poll() => event,
+        };
+        match event {
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 stats.arrived();
                 let publish = match tx.try_send(publish) {
@@ -104,7 +172,10 @@ async fn poll(
             }
             Err(e) => {
                 stats.set_mqtt_connected(false);
-                if tx.is_closed() {
+                if tx.is_closed() && !acks_open && pending.is_empty() {
+                    if let Some(flushed) = acks.flushed.take() {
+                        let _ = flushed.send(());
+                    }
                     return;
                 }
                 failures += 1;
