@@ -308,7 +308,7 @@ async fn run_collector(
     let mut samples = 0u32;
     loop {
         samples += 1;
-        if std::env::var("BENCH_TRACE").is_ok() && samples % 10 == 0 {
+        if std::env::var("BENCH_TRACE").is_ok() && samples.is_multiple_of(10) {
             eprintln!(
                 "  rss {:.1} MB, unacked {}, written {}, acked {}",
                 run.rss_mb().unwrap_or_default(),
