@@ -80,6 +80,7 @@ impl Row {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    println!("load average at start: {}", load_average());
     let ns = inprocess::measure(args.inprocess_frames, args.nodes);
     println!(
         "\nin-process cost per frame ({} frames from {} nodes): {}",
@@ -135,5 +136,13 @@ async fn main() -> Result<()> {
         }
     }
     println!("\nin-process: {}", ns.describe());
+    println!("load average at the end: {}", load_average());
     Ok(())
+}
+
+/// `/proc/loadavg`, to show whether something else was using the two cores.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
