@@ -254,6 +254,11 @@ impl CollectorRun {
             .with_context(|| format!("metric {name}"))
     }
 
+    /// CPU seconds the collector has used (user + system).
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        cpu_seconds(self.child.id())
+    }
+
     /// Resident set now (VmRSS) in MB.
     pub fn rss_mb(&self) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
@@ -291,17 +296,51 @@ impl CollectorRun {
     }
 }
 
+/// CPU seconds (user + system) process `pid` has used, from `/proc/<pid>/stat`.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime), counted from after the name.
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Busy CPU seconds of the whole machine (all cores), from `/proc/stat`.
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu: Vec<f64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy = cpu
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, v)| v)
+        .sum::<f64>();
+    Some(busy / 100.0)
+}
+
 /// Runs the collector against `sink` and waits until it has written every frame.
 async fn run_collector(
     args: &Args,
     workload: &Workload,
     sink: collector::config::SinkConfig,
     name: &str,
-) -> Result<(Instant, Instant, Option<f64>)> {
+) -> Result<(Instant, Instant, Option<f64>, String)> {
     let broker = broker().await?;
     let run = CollectorRun::start(sink, broker.port, workload)?;
     run.wait_ready().await?;
     let messages = workload.messages();
+    let (cpu_before, busy_before) = (
+        run.cpu_seconds().unwrap_or(0.0),
+        machine_busy_seconds().unwrap_or(0.0),
+    );
     let started = publish_all(broker.port, messages, args.publishers, name).await?;
     let want = workload.frames as f64;
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -328,8 +367,15 @@ async fn run_collector(
     }
     let done = Instant::now();
     let rss = run.peak_rss_mb();
+    let cpu = run.cpu_seconds().unwrap_or(0.0) - cpu_before;
+    let busy = machine_busy_seconds().unwrap_or(0.0) - busy_before;
+    let cpu_note = format!(
+        "collector CPU {:.2} µs/frame ({:.0} % of the machine's busy time)",
+        cpu * 1e6 / workload.frames as f64,
+        100.0 * cpu / busy.max(1e-9)
+    );
     run.stop();
-    Ok((started, done, rss))
+    Ok((started, done, rss, cpu_note))
 }
 
 pub async fn ours_influx1(args: &Args, workload: &Workload) -> Result<Row> {
@@ -344,7 +390,7 @@ pub async fn ours_influx1(args: &Args, workload: &Workload) -> Result<Row> {
         gzip: gzip(),
         timeout_ms: 30_000,
     };
-    let (started, done, rss) = run_collector(args, workload, sink, "influx1").await?;
+    let (started, done, rss, cpu) = run_collector(args, workload, sink, "influx1").await?;
     let answer = influx
         .query("bench", "SELECT count(seq) FROM air_quality")
         .await?;
@@ -361,7 +407,7 @@ pub async fn ours_influx1(args: &Args, workload: &Workload) -> Result<Row> {
         lost: workload.frames as i64 - stored,
         rss_mb: rss,
         note: format!(
-            "{} nodes (CSV registry), batches of 2,000, gzip {}, ack after the write; stored {stored}",
+            "{} nodes (CSV registry), batches of 2,000, gzip {}, ack after the write; {cpu}; stored {stored}",
             workload.registry.len(),
             if gzip() { "on" } else { "off" }
         ),
@@ -380,7 +426,7 @@ pub async fn ours_victoria(args: &Args, workload: &Workload) -> Result<Row> {
         gzip: gzip(),
         timeout_ms: 30_000,
     };
-    let (started, done, rss) = run_collector(args, workload, sink, "victoria").await?;
+    let (started, done, rss, cpu) = run_collector(args, workload, sink, "victoria").await?;
     let stored = victoria_count(&victoria).await?;
     let row = Row {
         what: format!(
@@ -391,7 +437,7 @@ pub async fn ours_victoria(args: &Args, workload: &Workload) -> Result<Row> {
         seconds: (done - started).as_secs_f64(),
         lost: workload.frames as i64 - stored as i64,
         rss_mb: rss,
-        note: format!("same, through /api/v2/write; stored {stored}"),
+        note: format!("same, through /api/v2/write; {cpu}; stored {stored}"),
     };
     eprintln!("{row:?}");
     Ok(row)
