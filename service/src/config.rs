@@ -16,9 +16,18 @@ pub enum ConfigError {
         /// The cause (shown in the message, so not chained as a source).
         error: std::io::Error,
     },
-    /// The TOML does not have the configuration's shape (serde names the field).
+    /// The TOML does not have the configuration's shape (serde names the field). The cause is
+    /// in the message, not chained, so `{:#}` does not print it twice.
     #[error("config file is not valid: {0}")]
-    Syntax(#[from] toml::de::Error),
+    Syntax(toml::de::Error),
+    /// The configuration with environment overrides applied does not have the right shape.
+    #[error("config is not valid with the environment overrides {vars} applied: {message}")]
+    SyntaxWithEnv {
+        /// The variables that were applied.
+        vars: String,
+        /// What serde said (it names the field).
+        message: String,
+    },
     /// An environment override cannot apply (its variable is named).
     #[error("environment variable {var}: {problem}")]
     Env {
@@ -35,6 +44,12 @@ pub enum ConfigError {
         /// What is wrong.
         problem: String,
     },
+}
+
+impl From<toml::de::Error> for ConfigError {
+    fn from(error: toml::de::Error) -> Self {
+        ConfigError::Syntax(error)
+    }
 }
 
 impl ConfigError {
@@ -109,14 +124,23 @@ pub fn from_toml_with_env<T: DeserializeOwned + Validate>(
     prefix: &str,
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<T, ConfigError> {
-    let mut table: toml::Table = toml::from_str(text)?;
     let marker = format!("{prefix}__");
     let mut vars: Vec<(String, String)> = vars
         .into_iter()
         .filter(|(name, _)| name.starts_with(&marker))
         .collect();
+    if vars.is_empty() {
+        // No override: parse the text itself, so errors keep their line and column.
+        return from_toml(text);
+    }
     vars.sort();
-    for (var, raw) in vars {
+    let applied = vars
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut table: toml::Table = toml::from_str(text)?;
+    for (var, raw) in vars.clone() {
         let path: Vec<String> = var[marker.len()..].split("__").map(str::to_lowercase).collect();
         if path.iter().any(String::is_empty) {
             return Err(ConfigError::Env {
@@ -148,7 +172,12 @@ pub fn from_toml_with_env<T: DeserializeOwned + Validate>(
         }
         current.insert(last.clone(), value);
     }
-    let config: T = table.try_into()?;
+    let config: T = table
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::SyntaxWithEnv {
+            vars: applied,
+            message: e.message().trim().to_owned(),
+        })?;
     config.validate()?;
     Ok(config)
 }
@@ -206,7 +235,11 @@ mod tests {
         let err = from_toml_with_env::<Demo>(text, "APP", vars(&[("APP__SINK__BACH", "1")]))
             .expect_err("typo")
             .to_string();
-        assert!(err.contains("bach"), "{err}");
+        assert!(err.contains("bach") && err.contains("APP__SINK__BACH"), "{err}");
+        let err = from_toml_with_env::<Demo>("[sink]\nurl = 1\nbatch = 1\n", "APP", vars(&[]))
+            .expect_err("type")
+            .to_string();
+        assert!(err.contains("line 2"), "file errors keep their position: {err}");
         let err = from_toml_with_env::<Demo>(text, "APP", vars(&[("APP__SINK__URL__X", "1")]))
             .expect_err("not a table")
             .to_string();
