@@ -225,3 +225,125 @@ async fn publish_large(port: u16, topic: &str, payload: &[u8]) -> Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(2), eventloop.poll()).await;
     Ok(())
 }
+
+/// Proves, against real InfluxDB 1.6: when the database refuses some points of a batch (here a
+/// field type conflict: `ph` already stored as an integer, so every water point is refused), the
+/// batch is split, the air points are written, and each refused point is dead-lettered with
+/// InfluxDB's own message and its raw frame; the messages are acked, nothing is retried forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn points_influxdb_refuses_are_isolated_and_dead_lettered_with_its_message() -> Result<()> {
+    use protocol::registry::{NodeInfo, Registry, StationKind};
+    use protocol::{Body, Frame, MAX_FRAME_LEN, NodeKey, WaterSample};
+
+    let dir = tempfile::tempdir()?;
+    let broker = Broker::start(1_000, false).await?;
+    let influx = Influx1::start().await?;
+    influx.create_database(common::DATABASE).await?;
+    // The conflict: `ph` is an integer field in this shard (field types are per shard, so the
+    // point is an hour old like the frames), the collector writes a float.
+    let start = wall_ms() - 3_600_000;
+    influx
+        .write(
+            common::DATABASE,
+            &format!("water_quality,node=0 ph=7i {}", start - 1),
+        )
+        .await?;
+    let mut nodes: Vec<NodeInfo> = common::registry(2).nodes().cloned().collect();
+    nodes.push(NodeInfo {
+        id: 201,
+        station: "W-201".into(),
+        name: String::new(),
+        kind: StationKind::Water,
+        district: "Vi Thanh".into(),
+        location: None,
+        key: Some(NodeKey::new([42; 32])),
+    });
+    let registry = Registry::from_nodes(nodes)?;
+    let registry_path = common::write_registry(&registry, dir.path());
+    let mut config = common::config(
+        broker.port(),
+        "refused-collector",
+        &registry_path,
+        &influx.url(),
+        dir.path(),
+    );
+    config.batch.max_age_ms = 500;
+    let dead_letter_path = config.dead_letter.path.clone();
+    let collector = Collector::new(config, registry.clone())?;
+    let stats = collector.stats();
+    let mut subscribed = collector.subscribed();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(collector.run(stop.clone().cancelled_owned()));
+    subscribed.wait_for(|s| *s).await?;
+
+    let water = |seq: u32| -> Result<Vec<u8>> {
+        let frame = Frame {
+            node_id: 201,
+            boot: 1,
+            seq,
+            time_ms: start + u64::from(seq) * 1_000,
+            body: Body::Water(WaterSample {
+                samples: 3,
+                ph: Some(7_250),
+                temperature: Some(2_900),
+                ..WaterSample::default()
+            }),
+        };
+        let key = registry.get(201).and_then(|n| n.key.as_ref());
+        let mut buf = [0u8; MAX_FRAME_LEN];
+        Ok(frame.encode(key, &mut buf)?.to_vec())
+    };
+    let mut client = TestClient::connect(broker.port(), "refused-publisher", true).await?;
+    // One batch: air and water frames interleaved.
+    for seq in 0..20 {
+        for node in [101, 102] {
+            client
+                .publish_qos1(
+                    &topic(node),
+                    &frame_bytes(&registry, node, 1, seq, start + u64::from(seq) * 1_000),
+                )
+                .await?;
+        }
+        if seq % 4 == 0 {
+            client.publish_qos1(&topic(201), &water(seq)?).await?;
+        }
+    }
+    client.disconnect().await?;
+    let waited = common::wait_until(
+        "the batch to be written and split",
+        Duration::from_secs(30),
+        || {
+            let s = stats.snapshot();
+            s.written == 40 && s.rejected.get("sink_refused") == Some(&5) && s.acked == 45
+        },
+    )
+    .await;
+    if let Err(e) = waited {
+        anyhow::bail!("{e}: {:?}", stats.snapshot());
+    }
+    let (records, _) = read_all(&dead_letter_path)?;
+    ensure!(records.len() == 5, "{records:?}");
+    for r in &records {
+        ensure!(r.reason == "sink_refused" && r.topic == topic(201), "{r:?}");
+        ensure!(
+            r.detail.contains("field type conflict"),
+            "InfluxDB's message is kept: {}",
+            r.detail
+        );
+        ensure!(
+            r.payload_len > 0 && !r.payload_hex.is_empty(),
+            "the raw frame is kept"
+        );
+    }
+    ensure!(
+        common::stored_points(&influx).await?.len() == 40,
+        "every air point is stored"
+    );
+    stop.cancel();
+    task.await?;
+    eprintln!(
+        "InfluxDB refused 5 of 45 points (field type conflict): split, 40 written, 5 dead-lettered with \"{}\"",
+        records[0].detail.chars().take(120).collect::<String>()
+    );
+    Ok(())
+}
