@@ -54,9 +54,9 @@ pub fn connect(
 ///
 /// `tx` holds as many messages as the collector may hold unacknowledged (`batch.max_unacked`),
 /// and the broker is configured to send no more than that unacknowledged, so the poll does not
-/// wait on the pipeline and keep-alives keep flowing. If a broker sends more, the poll waits
-/// (back-pressure by TCP); a wait past the keep-alive makes the broker drop the connection and
-/// redeliver later, which loses nothing.
+/// wait on the pipeline and keep-alives keep flowing. If a broker sends more, reading waits
+/// (back-pressure by TCP) while acks that come back are still written; a wait past the
+/// keep-alive makes the broker drop the connection and redeliver later, which loses nothing.
 pub fn start(
     client: AsyncClient,
     eventloop: EventLoop,
@@ -92,30 +92,7 @@ async fn poll(
                 Err(mpsc::error::TryRecvError::Empty) => break,
             }
         }
-        if !pending.is_empty()
-            && let Some(network) = eventloop.network.as_mut()
-        {
-            let mut written = Ok(());
-            for pkid in &pending {
-                written = network.write(Packet::PubAck(PubAck::new(*pkid))).await;
-                if written.is_err() {
-                    break;
-                }
-            }
-            if written.is_ok() {
-                written = network.flush().await;
-            }
-            match written {
-                Ok(()) => {
-                    stats.acked(pending.len() as u64);
-                    pending.clear();
-                }
-                // The connection is going; the next poll reports it and reconnects. The
-                // broker redelivers these messages under the same packet ids, and the acks
-                // go out again then.
-                Err(e) => warn!(error = %e, "Could not write acks; retrying after reconnecting."),
-            }
-        }
+        write_acks(&mut eventloop, &mut pending, &stats).await;
         if !acks_open
             && acks.rx.is_empty()
             && pending.is_empty()
@@ -152,10 +129,28 @@ async fn poll(
                         "The broker sent more unacknowledged messages than batch.max_unacked; reading pauses until the pipeline catches up. Set the broker's max_inflight_messages to batch.max_unacked."
                     );
                 }
-                // A closed channel means the pipeline is shutting down: leave the message
-                // unacknowledged so the broker delivers it again next time.
-                if tx.send(publish).await.is_err() {
-                    stats.released(1);
+                // Wait for room, but keep writing the acks that come back meanwhile: they are
+                // what lets the broker (and then the pipeline) move again.
+                loop {
+                    tokio::select! {
+                        biased;
+                        pkid = acks.rx.recv(), if acks_open => match pkid {
+                            Some(pkid) => {
+                                pending.push(pkid);
+                                write_acks(&mut eventloop, &mut pending, &stats).await;
+                            }
+                            None => acks_open = false,
+                        },
+                        permit = tx.reserve() => {
+                            match permit {
+                                Ok(permit) => permit.send(publish),
+                                // The pipeline is shutting down: leave the message
+                                // unacknowledged so the broker delivers it again next time.
+                                Err(_) => stats.released(1),
+                            }
+                            break;
+                        }
+                    }
                 }
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
@@ -184,5 +179,34 @@ async fn poll(
                 tokio::time::sleep(delay).await;
             }
         }
+    }
+}
+
+/// Writes the waiting acks as PUBACKs with one flush, when connected. On a write error they stay
+/// waiting: the connection is going, the broker redelivers those messages under the same packet
+/// ids, and the acks go out after the reconnect.
+async fn write_acks(eventloop: &mut EventLoop, pending: &mut Vec<u16>, stats: &Stats) {
+    if pending.is_empty() {
+        return;
+    }
+    let Some(network) = eventloop.network.as_mut() else {
+        return;
+    };
+    let mut written = Ok(());
+    for pkid in pending.iter() {
+        written = network.write(Packet::PubAck(PubAck::new(*pkid))).await;
+        if written.is_err() {
+            break;
+        }
+    }
+    if written.is_ok() {
+        written = network.flush().await;
+    }
+    match written {
+        Ok(()) => {
+            stats.acked(pending.len() as u64);
+            pending.clear();
+        }
+        Err(e) => warn!(error = %e, "Could not write acks; retrying after reconnecting."),
     }
 }
