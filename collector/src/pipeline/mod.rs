@@ -86,7 +86,21 @@ impl Pipeline {
                     boot: frame.boot,
                     seq: frame.seq,
                 };
-                match self.window.check(key) {
+                let verdict = match self.window.check(key) {
+                    // A node registers its death frame as its MQTT will when it connects, so
+                    // the broker publishes it with the seq of that moment, however much later
+                    // the node dies: old, but no replay.
+                    Verdict::Replay(_)
+                        if is_death(&frame.body) && self.window.in_current_boot(key.node, key.boot) =>
+                    {
+                        Verdict::New
+                    }
+                    // A retained status the broker hands out again on every subscribe: state
+                    // already seen, not an attack.
+                    Verdict::Replay(_) if publish.retain => Verdict::Duplicate,
+                    verdict => verdict,
+                };
+                match verdict {
                     Verdict::New => {
                         self.window.mark(key);
                         let start = batch.lines.len();
@@ -135,6 +149,10 @@ impl Pipeline {
     }
 }
 
+fn is_death(body: &protocol::Body) -> bool {
+    matches!(body, protocol::Body::Status(s) if s.kind == protocol::StatusKind::Death)
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -146,4 +164,103 @@ pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::registry::{NodeInfo, StationKind};
+    use protocol::{AirSample, Body, FirmwareVersion, Frame, MAX_FRAME_LEN, NodeKey, NodeStatus, StatusKind};
+    use rumqttc::QoS;
+
+    use super::*;
+
+    fn pipeline(dir: &std::path::Path) -> Pipeline {
+        let registry = Registry::from_nodes([NodeInfo {
+            id: 7,
+            station: "S7".into(),
+            name: String::new(),
+            kind: StationKind::Air,
+            district: String::new(),
+            location: None,
+            key: Some(NodeKey::new([7; 32])),
+        }])
+        .expect("registry");
+        let store = DeadLetterStore::open(&dir.join("dl.jsonl"), 1 << 20).expect("dead letters");
+        Pipeline {
+            registry,
+            prefix: "p".into(),
+            batch_config: BatchConfig::default(),
+            dead_letters: Arc::new(Mutex::new(store)),
+            window: ReplayWindow::default(),
+            tags: TagCache::default(),
+            stats: Arc::default(),
+        }
+    }
+
+    fn message(seq: u32, body: Body, retain: bool) -> Publish {
+        let channel = if matches!(body, Body::Status(_)) {
+            "status"
+        } else {
+            "telemetry"
+        };
+        let frame = Frame {
+            node_id: 7,
+            boot: 1,
+            seq,
+            time_ms: 1_764_201_600_000 + u64::from(seq),
+            body,
+        };
+        let mut buf = [0u8; MAX_FRAME_LEN];
+        let bytes = frame
+            .encode(Some(&NodeKey::new([7; 32])), &mut buf)
+            .expect("encodes")
+            .to_vec();
+        let mut publish = Publish::new(format!("p/node/7/{channel}"), QoS::AtLeastOnce, bytes);
+        publish.retain = retain;
+        publish
+    }
+
+    fn status(kind: StatusKind) -> Body {
+        Body::Status(NodeStatus {
+            kind,
+            firmware: FirmwareVersion {
+                major: 1,
+                minor: 0,
+                patch: 0,
+            },
+            uptime_s: 1,
+            battery_mv: None,
+            rssi_dbm: None,
+            frames_dropped: 0,
+            frames_queued: 0,
+        })
+    }
+
+    #[test]
+    fn a_late_will_is_written_a_retained_repeat_is_a_duplicate_a_replay_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut p = pipeline(dir.path());
+        let mut batch = Batch::with_room_for(10);
+        // Seq 0 was the will the node registered when it connected; then 300 samples.
+        for seq in 1..=300 {
+            p.take(&mut batch, message(seq, Body::Air(AirSample::default()), false));
+        }
+        assert_eq!(batch.points.len(), 300);
+        // The broker publishes the will (seq 0) when the node dies: old, but written.
+        p.take(&mut batch, message(0, status(StatusKind::Death), false));
+        assert_eq!(batch.points.len(), 301);
+        // A retained birth handed out again on subscribe: a duplicate, not a dead letter.
+        p.take(&mut batch, message(1, status(StatusKind::Birth), true));
+        // The same old frame published live by someone else: a replay.
+        p.take(&mut batch, message(2, Body::Air(AirSample::default()), false));
+        let stats = p.stats.snapshot();
+        assert_eq!(batch.points.len(), 301);
+        assert_eq!(stats.duplicates, 1);
+        assert_eq!(stats.rejected.get("replay"), Some(&1));
+        assert_eq!(
+            batch.messages.len(),
+            303,
+            "every message waits for its ack in the batch"
+        );
+    }
 }

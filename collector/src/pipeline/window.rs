@@ -91,6 +91,12 @@ impl ReplayWindow {
         }
     }
 
+    /// Whether `boot` is the node's current boot (or a later one): a frame from it is no replay
+    /// of an earlier life of the node, whatever its seq.
+    pub fn in_current_boot(&self, node: u32, boot: u32) -> bool {
+        self.nodes.get(&node).is_none_or(|w| boot >= w.boot)
+    }
+
     /// Records a frame as seen.
     pub fn mark(&mut self, key: FrameKey) {
         let w = self.nodes.entry(key.node).or_insert(NodeWindow {
