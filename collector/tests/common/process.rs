@@ -14,6 +14,8 @@ pub struct CollectorProcess {
     process: ChildProcess,
     http: String,
     client: reqwest::Client,
+    config: Config,
+    path: PathBuf,
 }
 
 impl CollectorProcess {
@@ -26,6 +28,8 @@ impl CollectorProcess {
         config.http.listen = ([127, 0, 0, 1], port).into();
         let path = dir.join(format!("{}.toml", config.mqtt.client_id));
         std::fs::write(&path, toml::to_string(&config)?).context("writing the collector config")?;
+        let config_path = path.clone();
+        let kept = config.clone();
         let binary = PathBuf::from(env!("CARGO_BIN_EXE_citysense-collector"));
         let log = dir.join(format!("{}.log", config.mqtt.client_id));
         // An absolute path as the "binary": the harness's lookup joins it onto each directory,
@@ -41,8 +45,10 @@ impl CollectorProcess {
             http: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::builder()
                 .no_proxy()
-                .timeout(Duration::from_secs(2))
+                .timeout(Duration::from_secs(5))
                 .build()?,
+            config: kept,
+            path: config_path,
         })
     }
 
@@ -51,14 +57,30 @@ impl CollectorProcess {
     /// # Errors
     /// When the process exits or is not ready within 30 s.
     pub async fn wait_ready(&mut self) -> Result<()> {
-        let url = format!("{}/readyz", self.http);
-        let client = self.client.clone();
-        self.process
-            .wait_ready(Duration::from_secs(30), || {
-                let request = client.get(&url).send();
-                async move { request.await.is_ok_and(|r| r.status().is_success()) }
-            })
-            .await
+        for attempt in 1..=3 {
+            let url = format!("{}/readyz", self.http);
+            let client = self.client.clone();
+            let ready = self
+                .process
+                .wait_ready(Duration::from_secs(30), || {
+                    let request = client.get(&url).send();
+                    async move { request.await.is_ok_and(|r| r.status().is_success()) }
+                })
+                .await;
+            match ready {
+                // Between a kill and the restart another test can take the metrics port (as
+                // an ephemeral port of one of its connections): move to a new one.
+                Err(e) if attempt < 3 && format!("{e:#}").contains("cannot listen on http.listen") => {
+                    let port = free_port()?;
+                    self.config.http.listen = ([127, 0, 0, 1], port).into();
+                    self.http = format!("http://127.0.0.1:{port}");
+                    std::fs::write(&self.path, toml::to_string(&self.config)?)?;
+                    self.process.start_again()?;
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the last attempt returns")
     }
 
     /// The `citysense_collector_*` samples of `/metrics` without labels, by name.
