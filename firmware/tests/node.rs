@@ -340,7 +340,7 @@ fn status_frame_builds_into_the_callers_buffer_and_an_unsynced_clock_is_sent_as_
     assert!(matches!(frame.body, Body::Status(s) if s.kind == StatusKind::Death));
 }
 
-type TestAirSampler = AirSampler<FakePms, FakeSht, NoDelay>;
+type TestAirSampler = AirSampler<Pms5003<FakePms>, Sht4x<FakeSht, NoDelay>>;
 
 fn air_node(pms: &FakePms, sht: &FakeSht) -> Node<TestAirSampler> {
     let sampler = AirSampler::new(Pms5003::new(pms.clone()), Sht4x::new(sht.clone(), NoDelay));

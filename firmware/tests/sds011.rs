@@ -73,3 +73,23 @@ fn sleep_work_and_working_period_commands() {
     let work = Command::Work.bytes();
     assert_eq!((work[2], work[3], work[4]), (6, 1, 1));
 }
+
+#[test]
+fn a_setting_command_reads_its_own_reply_past_a_streamed_frame() {
+    let uart = ScriptedUart::new([
+        Step::Write(Command::QueryMode.bytes().to_vec()),
+        // Active mode: a data frame was on its way before the reply.
+        Step::Read(data(10, 20)),
+        Step::Read(frame(0xC5, [2, 1, 1, 0, 0x34, 0x12])),
+        Step::Write(Command::Sleep.bytes().to_vec()),
+        Step::ReadError,
+    ]);
+    let mut sds = Sds011::new(uart);
+    sds.set(Command::QueryMode).expect("acknowledged");
+    assert_eq!(
+        sds.set(Command::Sleep),
+        Err(Error::Uart(UartTimeout)),
+        "no reply: the sensor did not hear it"
+    );
+    sds.destroy().done();
+}

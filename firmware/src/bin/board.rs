@@ -134,7 +134,7 @@ fn provisioning() -> (u32, Option<NodeKey>) {
     (word(4), Some(NodeKey::new(key)))
 }
 
-type AirNode = Node<AirSampler<SensorUart, NoI2c, SpinDelay>>;
+type AirNode = Node<AirSampler<Pms5003<SensorUart>, Sht4x<NoI2c, SpinDelay>>>;
 
 /// Everything the node keeps between connections.
 struct Board {

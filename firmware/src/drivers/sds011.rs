@@ -163,24 +163,20 @@ impl<U: Write> Sds011<U> {
 }
 
 impl<U: Read> Sds011<U> {
-    /// Reads the next data frame, skipping noise and command replies.
-    ///
-    /// # Errors
-    ///
-    /// [`Error`] from the UART or a damaged frame.
-    pub fn read(&mut self) -> Result<Reading, Error<U::Error>> {
-        let mut scanned = 0;
-        while scanned < MAX_SCAN {
+    /// Reads the next whole frame, data or reply, skipping noise; `scanned` counts the bytes
+    /// looked at across calls so a caller bounds its whole search.
+    fn next_frame(&mut self, scanned: &mut usize) -> Result<[u8; FRAME_LEN], Error<U::Error>> {
+        while *scanned < MAX_SCAN {
             let mut byte = [0u8; 1];
             self.uart.read_exact(&mut byte)?;
-            scanned += 1;
+            *scanned += 1;
             if byte[0] != HEAD {
                 continue;
             }
             let mut frame = [0u8; FRAME_LEN];
             frame[0] = HEAD;
             self.uart.read_exact(&mut frame[1..])?;
-            scanned += FRAME_LEN - 1;
+            *scanned += FRAME_LEN - 1;
             if frame[9] != TAIL {
                 return Err(Error::BadTail);
             }
@@ -188,20 +184,32 @@ impl<U: Read> Sds011<U> {
                 self.checksum_errors = self.checksum_errors.saturating_add(1);
                 return Err(Error::Checksum);
             }
-            match frame[1] {
-                DATA => {
-                    let word = |i: usize| u16::from_le_bytes([frame[i], frame[i + 1]]);
-                    return Ok(Reading {
-                        pm2_5: word(2),
-                        pm10: word(4),
-                        id: word(6),
-                    });
-                }
-                REPLY => {}
-                _ => return Err(Error::NoStart),
-            }
+            return match frame[1] {
+                DATA | REPLY => Ok(frame),
+                _ => Err(Error::NoStart),
+            };
         }
         Err(Error::NoStart)
+    }
+
+    /// Reads the next data frame, skipping noise and command replies.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] from the UART or a damaged frame.
+    pub fn read(&mut self) -> Result<Reading, Error<U::Error>> {
+        let mut scanned = 0;
+        loop {
+            let frame = self.next_frame(&mut scanned)?;
+            if frame[1] == DATA {
+                let word = |i: usize| u16::from_le_bytes([frame[i], frame[i + 1]]);
+                return Ok(Reading {
+                    pm2_5: word(2),
+                    pm10: word(4),
+                    id: word(6),
+                });
+            }
+        }
     }
 }
 
@@ -214,6 +222,27 @@ impl<U: Read + Write> Sds011<U> {
     pub fn query(&mut self) -> Result<Reading, Error<U::Error>> {
         self.send(Command::Query)?;
         self.read()
+    }
+
+    /// Sends a setting command (mode, sleep/work, working period) and reads its reply, skipping
+    /// data frames already on their way, so that no reply is left on the line for a later
+    /// [`Sds011::read`] to wade through: a node that sleeps the sensor between queries would
+    /// otherwise pile up three replies before each reading.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sds011::send`] and [`Sds011::read`]; [`Error::NoStart`] if no reply to this command
+    /// came within the scan limit.
+    pub fn set(&mut self, command: Command) -> Result<(), Error<U::Error>> {
+        self.send(command)?;
+        let (code, _, _) = command.code();
+        let mut scanned = 0;
+        loop {
+            let frame = self.next_frame(&mut scanned)?;
+            if frame[1] == REPLY && frame[2] == code {
+                return Ok(());
+            }
+        }
     }
 }
 

@@ -1,50 +1,48 @@
-//! The air-quality station: a PMS5003 for particulates and an SHT4x for temperature and humidity.
+//! The air-quality station: a particulate sensor (PMS5003 or SDS011) and a climate sensor (SHT4x
+//! or BME280), optionally a second climate sensor beside the first (a BME280 for pressure next to
+//! an SHT4x), averaged into [`AirSample`]s.
 
-use embedded_hal::delay::DelayNs;
-use embedded_hal::i2c::I2c;
-use embedded_io::{Read, Write};
 use protocol::{AirSample, Body, QualityFlags};
 
-use super::mean::{Mean, div_round, sample_count};
+use super::absent::NoSensor;
+use super::climate::{ClimateReading, ClimateSensor};
+use super::mean::{Mean, sample_count};
+use super::particulate::{ParticulateSensor, PmFault};
 use super::sampler::Sampler;
-use super::stuck::{StuckDetector, fingerprint};
-use crate::drivers::pms5003::{self, Command, Pms5003};
-use crate::drivers::sht4x::{self, Heater, Precision, Sht4x};
-
-/// The PMS5003's fan needs this long after wake before readings are stable (domain.md §7.1, "≥ 30 s").
-pub const PMS_WARM_UP_MS: u64 = 30_000;
+use super::stuck::StuckDetector;
 
 /// Largest PM value, in µg/m³, that the frame can carry (`FORMAT.md` §4.1: 0–20 000 in 0.1 µg/m³).
 /// A reading above it is garbage that passed the checksum; it is flagged and left out.
 pub const PM_MAX_UG_M3: u16 = 2_000;
 
-/// At or above this relative humidity (m%RH) the SHT4x gets a short heater pulse after its reading,
-/// to drive off condensation on the sensing element (a dew-soaked sensor reads high for hours).
-/// Nights in the Mekong Delta sit at 90–95 %RH, hence a threshold near saturation, and the
-/// shortest pulse: at one reading every 5 s that is at most 2 % heater duty, within the 10 %.
-pub const HEATER_ABOVE_MILLI_PERCENT: i32 = 98_000;
-
-/// Frame temperature range in 0.01 °C (`FORMAT.md` §4.1); the SHT4x itself reads up to 125 °C.
+/// Frame ranges (`FORMAT.md` §4.1): temperature in 0.01 °C (the sensors read beyond it), relative
+/// humidity in 0.01 %RH, pressure in 0.1 hPa.
 const TEMPERATURE_RANGE: core::ops::RangeInclusive<i64> = -4_000..=8_500;
+const HUMIDITY_RANGE: core::ops::RangeInclusive<i64> = 0..=10_000;
+const PRESSURE_RANGE: core::ops::RangeInclusive<i64> = 3_000..=11_000;
 
-/// Samples a PMS5003 and an SHT4x into [`AirSample`]s.
+/// Samples a [`ParticulateSensor`] `P` and a [`ClimateSensor`] `C` (and optionally a second
+/// climate sensor `X`) into [`AirSample`]s.
 ///
-/// The PMS5003 is driven in passive mode: one frame per request, so each reading belongs to the
-/// sample it was asked for, rather than whatever an active-mode stream left in the UART buffer.
+/// The particulate sensor is driven in request mode: one reading per request, so each reading
+/// belongs to the sample it was asked for, rather than whatever a streaming sensor left in the
+/// UART buffer. Each field comes from the first climate sensor that measures it: `C` before `X`.
 #[derive(Debug)]
-pub struct AirSampler<U, I, D> {
-    pms: Pms5003<U>,
-    sht: Sht4x<I, D>,
-    /// Wake and passive mode have been sent and the sensor has answered since.
-    pms_ready: bool,
+pub struct AirSampler<P, C, X = NoSensor> {
+    pm: P,
+    climate: C,
+    second_climate: X,
+    /// Wake and request mode have been sent and the sensor has answered since.
+    pm_ready: bool,
     /// When the last wake was sent, for the warm-up flag.
-    pms_woke_at_ms: u64,
-    /// Sleep the PMS5003's fan and laser between readings, waking it [`PMS_WARM_UP_MS`] before
-    /// the next (the node turns this on when the sample interval is at least twice the warm-up):
-    /// it saves most of the sensor's 100 mA and its fan's life.
+    pm_woke_at_ms: u64,
+    /// Sleep the particulate sensor's fan and laser between readings, waking it its warm-up time
+    /// before the next (the node turns this on when the sample interval is at least twice the
+    /// warm-up): it saves most of the sensor's 100 mA and its fan's life.
     sleep_between: bool,
-    pms_stuck: StuckDetector,
-    sht_stuck: StuckDetector,
+    pm_stuck: StuckDetector,
+    climate_stuck: StuckDetector,
+    second_climate_stuck: StuckDetector,
     interval: Interval,
 }
 
@@ -57,141 +55,166 @@ struct Interval {
     pm10: Mean,
     temperature: Mean,
     humidity: Mean,
+    pressure: Mean,
 }
 
-impl<U, I, D> AirSampler<U, I, D> {
-    /// Takes the two drivers; the PMS5003 is configured on the first sample.
-    pub fn new(pms: Pms5003<U>, sht: Sht4x<I, D>) -> Self {
+/// Adds `value` to `mean` if it lies within `range`, flags it otherwise; an absent value adds nothing.
+fn add_in_range(
+    mean: &mut Mean,
+    quality: &mut QualityFlags,
+    value: Option<i64>,
+    range: &core::ops::RangeInclusive<i64>,
+) {
+    match value {
+        Some(v) if range.contains(&v) => mean.add(v),
+        Some(_) => quality.insert(QualityFlags::OUT_OF_RANGE),
+        None => {}
+    }
+}
+
+impl<P, C> AirSampler<P, C> {
+    /// Takes the particulate and climate sensors' drivers; the particulate sensor is configured
+    /// on the first sample.
+    pub fn new(pm: P, climate: C) -> Self {
         AirSampler {
-            pms,
-            sht,
-            pms_ready: false,
-            pms_woke_at_ms: 0,
+            pm,
+            climate,
+            second_climate: NoSensor,
+            pm_ready: false,
+            pm_woke_at_ms: 0,
             sleep_between: false,
-            pms_stuck: StuckDetector::default(),
-            sht_stuck: StuckDetector::default(),
+            pm_stuck: StuckDetector::default(),
+            climate_stuck: StuckDetector::default(),
+            second_climate_stuck: StuckDetector::default(),
             interval: Interval::default(),
         }
     }
+}
 
-    /// Gives the drivers back.
-    pub fn destroy(self) -> (Pms5003<U>, Sht4x<I, D>) {
-        (self.pms, self.sht)
+impl<P, C, X> AirSampler<P, C, X> {
+    /// Adds a second climate sensor for what the first does not measure (a BME280's pressure
+    /// beside an SHT4x).
+    pub fn with_second_climate<Y>(self, second: Y) -> AirSampler<P, C, Y> {
+        AirSampler {
+            pm: self.pm,
+            climate: self.climate,
+            second_climate: second,
+            pm_ready: self.pm_ready,
+            pm_woke_at_ms: self.pm_woke_at_ms,
+            sleep_between: self.sleep_between,
+            pm_stuck: self.pm_stuck,
+            climate_stuck: self.climate_stuck,
+            second_climate_stuck: StuckDetector::default(),
+            interval: self.interval,
+        }
     }
 
-    /// PMS5003 frames rejected for a bad checksum since start.
-    pub fn pms_checksum_errors(&self) -> u32 {
-        self.pms.checksum_errors()
+    /// Gives the drivers back: particulate, climate, second climate.
+    pub fn destroy(self) -> (P, C, X) {
+        (self.pm, self.climate, self.second_climate)
+    }
+
+    /// The particulate sensor, for its diagnostics.
+    pub fn particulate(&self) -> &P {
+        &self.pm
     }
 }
 
-impl<U: Read + Write, I: I2c, D: DelayNs> AirSampler<U, I, D> {
-    fn read_pms(&mut self, uptime_ms: u64) -> Result<pms5003::Reading, pms5003::Error<U::Error>> {
-        if !self.pms_ready {
+impl<P: ParticulateSensor, C: ClimateSensor, X: ClimateSensor> AirSampler<P, C, X> {
+    fn sample_pm(&mut self, uptime_ms: u64) {
+        if !self.pm_ready {
             // An MCU reset does not reset the sensor, which may still be asleep from before: wake
-            // it explicitly, then stop its stream so that reads answer requests.
-            self.pms.send(Command::Wake)?;
-            self.pms.send(Command::PassiveMode)?;
-            self.pms_woke_at_ms = uptime_ms;
-            self.pms_ready = true;
+            // it explicitly and put it in request mode.
+            if self.pm.start().is_err() {
+                self.interval.quality.insert(QualityFlags::SENSOR_FAULT);
+                return;
+            }
+            self.pm_woke_at_ms = uptime_ms;
+            self.pm_ready = true;
         }
-        let result = self.pms.request();
-        if let Err(pms5003::Error::Uart(_) | pms5003::Error::EndOfInput | pms5003::Error::NoStart) = result {
-            // Silence, not a damaged frame: the sensor may have lost power and come back in active
-            // mode with its fan stopped, so configure it again (and warm it up again) next time.
-            self.pms_ready = false;
-        }
-        result
-    }
-
-    fn sample_pms(&mut self, uptime_ms: u64) {
-        let full = match self.read_pms(uptime_ms) {
+        let reading = match self.pm.read_pm() {
             Ok(reading) => reading,
-            Err(_) => {
+            Err(fault) => {
+                if fault == PmFault::Silent {
+                    // Silence, not a damaged frame: the sensor may have lost power and come back
+                    // in its streaming mode with its fan stopped, so configure it again (and warm
+                    // it up again) next time.
+                    self.pm_ready = false;
+                }
                 self.interval.quality.insert(QualityFlags::SENSOR_FAULT);
                 return;
             }
         };
-        let c = full.counts;
-        let words = [
-            full.standard.pm1_0,
-            full.standard.pm2_5,
-            full.standard.pm10,
-            full.atmospheric.pm1_0,
-            full.atmospheric.pm2_5,
-            full.atmospheric.pm10,
-            c.over_0_3um,
-            c.over_0_5um,
-            c.over_1_0um,
-            c.over_2_5um,
-            c.over_5_0um,
-            c.over_10um,
-            full.reserved,
-        ];
-        if self
-            .pms_stuck
-            .observe(fingerprint(words.map(u32::from)), uptime_ms)
-        {
+        if self.pm_stuck.observe(reading.raw, uptime_ms) {
             self.interval.quality.insert(QualityFlags::STUCK_VALUE);
         }
-        let reading = full.atmospheric;
-        if uptime_ms < self.pms_woke_at_ms.saturating_add(PMS_WARM_UP_MS) {
+        if uptime_ms < self.pm_woke_at_ms.saturating_add(self.pm.warm_up_ms()) {
             self.interval.quality.insert(QualityFlags::WARMING_UP);
         }
-        if [reading.pm1_0, reading.pm2_5, reading.pm10]
-            .iter()
-            .any(|&pm| pm > PM_MAX_UG_M3)
-        {
+        let max = u32::from(PM_MAX_UG_M3) * 10;
+        let values = [reading.pm1_0.unwrap_or(0), reading.pm2_5, reading.pm10];
+        if values.iter().any(|&pm| pm > max) {
             self.interval.quality.insert(QualityFlags::OUT_OF_RANGE);
             return;
         }
-        // Whole µg/m³ to the frame's 0.1 µg/m³.
-        self.interval.pm1_0.add(i64::from(reading.pm1_0) * 10);
-        self.interval.pm2_5.add(i64::from(reading.pm2_5) * 10);
-        self.interval.pm10.add(i64::from(reading.pm10) * 10);
+        if let Some(pm1_0) = reading.pm1_0 {
+            self.interval.pm1_0.add(i64::from(pm1_0));
+        }
+        self.interval.pm2_5.add(i64::from(reading.pm2_5));
+        self.interval.pm10.add(i64::from(reading.pm10));
     }
 
-    fn sample_sht(&mut self, uptime_ms: u64) {
-        let Ok(raw) = self.sht.measure_raw(Precision::High) else {
-            self.interval.quality.insert(QualityFlags::SENSOR_FAULT);
-            return;
+    /// One climate sensor's reading, with its stuck check; `None` (and the fault flag) if it failed.
+    fn reading_of<S: ClimateSensor>(
+        sensor: &mut S,
+        stuck: &mut StuckDetector,
+        quality: &mut QualityFlags,
+        uptime_ms: u64,
+    ) -> ClimateReading {
+        let Ok(reading) = sensor.read_climate(uptime_ms) else {
+            quality.insert(QualityFlags::SENSOR_FAULT);
+            return ClimateReading::default();
         };
-        let fp = fingerprint([u32::from(raw.temperature), u32::from(raw.humidity)]);
-        if self.sht_stuck.observe(fp, uptime_ms) {
-            self.interval.quality.insert(QualityFlags::STUCK_VALUE);
+        if reading.raw.is_some_and(|raw| stuck.observe(raw, uptime_ms)) {
+            quality.insert(QualityFlags::STUCK_VALUE);
         }
-        let measurement = sht4x::Measurement::from(raw);
-        if measurement.humidity_milli_percent() >= HEATER_ABOVE_MILLI_PERCENT {
-            // The pulse's own reading is hot and dry, so it is not averaged; a refusal (duty
-            // cycle) or a bus error only means no pulse this time.
-            let _ = self.sht.heat(Heater::P200mW100ms, uptime_ms);
-        }
-        // m°C and m%RH to the frame's 0.01 °C and 0.01 %RH.
-        let temperature = div_round(i64::from(measurement.temperature_milli_celsius()), 10);
-        let humidity = div_round(i64::from(measurement.humidity_milli_percent()), 10);
-        if TEMPERATURE_RANGE.contains(&temperature) {
-            self.interval.temperature.add(temperature);
-        } else {
-            self.interval.quality.insert(QualityFlags::OUT_OF_RANGE);
-        }
-        // The driver clamps humidity to 0–100 %RH, which is the frame's range.
-        self.interval.humidity.add(humidity);
+        reading
+    }
+
+    fn sample_climate(&mut self, uptime_ms: u64) {
+        let quality = &mut self.interval.quality;
+        let first = Self::reading_of(&mut self.climate, &mut self.climate_stuck, quality, uptime_ms);
+        let second = Self::reading_of(
+            &mut self.second_climate,
+            &mut self.second_climate_stuck,
+            quality,
+            uptime_ms,
+        );
+        let pick = |a: Option<i32>, b: Option<i32>| a.or(b).map(i64::from);
+        let i = &mut self.interval;
+        let q = &mut i.quality;
+        let temperature = pick(first.temperature_centi, second.temperature_centi);
+        add_in_range(&mut i.temperature, q, temperature, &TEMPERATURE_RANGE);
+        let humidity = pick(first.humidity_centi, second.humidity_centi);
+        add_in_range(&mut i.humidity, q, humidity, &HUMIDITY_RANGE);
+        let pressure = pick(first.pressure_deci_hpa, second.pressure_deci_hpa);
+        add_in_range(&mut i.pressure, q, pressure, &PRESSURE_RANGE);
     }
 }
 
-impl<U: Read + Write, I: I2c, D: DelayNs> Sampler for AirSampler<U, I, D> {
+impl<P: ParticulateSensor, C: ClimateSensor, X: ClimateSensor> Sampler for AirSampler<P, C, X> {
     fn sample(&mut self, uptime_ms: u64) {
         self.interval.rounds = self.interval.rounds.saturating_add(1);
-        self.sample_pms(uptime_ms);
-        self.sample_sht(uptime_ms);
-        if self.sleep_between && self.pms_ready {
+        self.sample_pm(uptime_ms);
+        self.sample_climate(uptime_ms);
+        if self.sleep_between && self.pm_ready {
             // A failed sleep command only costs power; the next prepare wakes it regardless.
-            let _ = self.pms.send(Command::Sleep);
+            let _ = self.pm.stop();
         }
     }
 
     fn warm_up_ms(&self) -> u64 {
-        PMS_WARM_UP_MS
+        self.pm.warm_up_ms()
     }
 
     fn set_duty_cycling(&mut self, on: bool) {
@@ -202,10 +225,10 @@ impl<U: Read + Write, I: I2c, D: DelayNs> Sampler for AirSampler<U, I, D> {
         if !self.sleep_between {
             return;
         }
-        // Wake and (re)configure now, so the fan has run its warm-up by the reading.
-        if self.pms.send(Command::Wake).is_ok() && self.pms.send(Command::PassiveMode).is_ok() {
-            self.pms_woke_at_ms = uptime_ms;
-            self.pms_ready = true;
+        // Wake and reconfigure now, so the fan has run its warm-up by the reading.
+        if self.pm.start().is_ok() {
+            self.pm_woke_at_ms = uptime_ms;
+            self.pm_ready = true;
         }
     }
 
@@ -218,12 +241,13 @@ impl<U: Read + Write, I: I2c, D: DelayNs> Sampler for AirSampler<U, I, D> {
         // cannot fail; `.ok()` keeps a bug from turning into a panic.
         Some(Body::Air(AirSample {
             quality: i.quality,
-            samples: sample_count(&[i.pm1_0, i.pm2_5, i.pm10, i.temperature, i.humidity]),
+            samples: sample_count(&[i.pm1_0, i.pm2_5, i.pm10, i.temperature, i.humidity, i.pressure]),
             pm1_0: i.pm1_0.get().and_then(|v| u16::try_from(v).ok()),
             pm2_5: i.pm2_5.get().and_then(|v| u16::try_from(v).ok()),
             pm10: i.pm10.get().and_then(|v| u16::try_from(v).ok()),
             temperature: i.temperature.get().and_then(|v| i16::try_from(v).ok()),
             humidity: i.humidity.get().and_then(|v| u16::try_from(v).ok()),
+            pressure: i.pressure.get().and_then(|v| u16::try_from(v).ok()),
             ..AirSample::default()
         }))
     }

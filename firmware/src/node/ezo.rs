@@ -56,6 +56,16 @@ impl<P, O, E> EzoProbes<P, O, E> {
         }
     }
 
+    /// A probe's calibration record, to keep in flash.
+    pub fn calibration(&self, probe: Probe) -> Option<Calibration> {
+        slot(probe).and_then(|s| self.calibrations[s])
+    }
+
+    /// Gives the circuits back: pH, DO, EC.
+    pub fn destroy(self) -> (Option<P>, Option<O>, Option<E>) {
+        (self.ph, self.dissolved_oxygen, self.conductivity)
+    }
+
     fn due(&self, probe: Probe) -> bool {
         slot(probe)
             .and_then(|s| self.calibrations[s].as_ref())

@@ -14,17 +14,23 @@ mod sampler;
 mod stuck;
 mod transport;
 
+mod absent;
 mod air;
 mod analogue;
+mod climate;
+mod particulate;
 mod water;
 
-pub use air::{AirSampler, HEATER_ABOVE_MILLI_PERCENT, PM_MAX_UG_M3, PMS_WARM_UP_MS};
+pub use absent::NoSensor;
+pub use air::{AirSampler, PM_MAX_UG_M3};
 pub use analogue::{AnalogueProbes, AnalogueWiring};
+pub use climate::{ClimateReading, ClimateSensor, HEATER_ABOVE_MILLI_PERCENT, SensorFault};
 pub use config::{FIRMWARE_VERSION, NodeConfig, NodeIdentity};
 pub use downlink::DownlinkError;
 pub use error::NodeError;
 pub use ezo::{EZO_CALIBRATION_INTERVAL_S, EzoFailure, EzoProbes};
 pub use forward::{ForwardPolicy, StoreAndForward};
+pub use particulate::{PMS_WARM_UP_MS, ParticulateSensor, PmFault, PmReading, SDS_WARM_UP_MS};
 pub use runner::{LinkStatus, Node};
 pub use sampler::Sampler;
 pub use stuck::STUCK_AFTER_MS;

@@ -114,6 +114,12 @@ impl<S> Node<S> {
         &mut self.sampler
     }
 
+    /// Gives the sampler back, as a reset does with the sensors: what the node held in RAM (its
+    /// sequence number, the interval's readings) is gone.
+    pub fn destroy(self) -> S {
+        self.sampler
+    }
+
     /// Builds a status frame into `buf` and returns its bytes, for [`NodeChannel::Status`]. It takes
     /// the next sequence number like any frame. Publish the birth frame after connecting; build the
     /// death frame at connect time and register it as the MQTT will.

@@ -105,6 +105,18 @@ impl<F: MultiwriteNorFlash> Settings<F> {
         Ok(boot)
     }
 
+    /// Stores `last` as the counter of the last start, so the next [`Settings::next_boot`] returns
+    /// `last + 1`: for carrying a node's counter over to a new flash part (a board swap) and for
+    /// simulations that start a node at a given boot. Lowering it on a node that has sent frames
+    /// would let (node, boot, seq) repeat.
+    ///
+    /// # Errors
+    ///
+    /// The flash failed.
+    pub fn set_boot_counter(&mut self, last: u32) -> Result<(), StorageError<F::Error>> {
+        self.store(key::BOOT, &last)
+    }
+
     /// The counter of the last downlink command accepted (0 if none ever was).
     ///
     /// # Errors

@@ -256,3 +256,176 @@ impl Transport for VecTransport {
         Ok(())
     }
 }
+
+/// An SDS011 frame (domain.md §7.2): `kind` 0xC0 data or 0xC5 reply, six body bytes, the checksum.
+pub fn sds_frame(kind: u8, body: [u8; 6]) -> Vec<u8> {
+    let sum = body.iter().fold(0u8, |s, &b| s.wrapping_add(b));
+    let mut frame = vec![0xAA, kind];
+    frame.extend_from_slice(&body);
+    frame.extend_from_slice(&[sum, 0xAB]);
+    frame
+}
+
+/// State of the fake SDS011.
+#[derive(Debug, Default)]
+pub struct FakeSdsState {
+    /// PM2.5 and PM10 in 0.1 µg/m³ for the next data frames.
+    pub pm: (u16, u16),
+    /// The sensor answers nothing while set.
+    pub silent: bool,
+    /// Asleep after a sleep command, until a work command: queries go unanswered.
+    pub asleep: bool,
+    /// Commands it heard (not while silent): (command byte, D2).
+    pub commands: Vec<(u8, u8)>,
+}
+
+/// A minimal SDS011 for node tests: replies to setting commands, answers queries with `state.pm`.
+#[derive(Debug, Default, Clone)]
+pub struct FakeSds {
+    pub state: Rc<RefCell<FakeSdsState>>,
+    rx: Rc<RefCell<VecDeque<u8>>>,
+    tx: Rc<RefCell<Vec<u8>>>,
+}
+
+impl embedded_io::ErrorType for FakeSds {
+    type Error = UartTimeout;
+}
+
+impl embedded_io::Write for FakeSds {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, UartTimeout> {
+        let mut tx = self.tx.borrow_mut();
+        tx.extend_from_slice(buf);
+        while tx.len() >= 19 {
+            let command: Vec<u8> = tx.drain(..19).collect();
+            let mut state = self.state.borrow_mut();
+            let (cmd, d2) = (command[2], command[4]);
+            if state.silent {
+                continue;
+            }
+            state.commands.push((cmd, d2));
+            let frame = match cmd {
+                4 if state.asleep => continue,
+                4 => {
+                    let [a, b] = state.pm.0.to_le_bytes();
+                    let [c, d] = state.pm.1.to_le_bytes();
+                    sds_frame(0xC0, [a, b, c, d, 0x34, 0x12])
+                }
+                _ => {
+                    if cmd == 6 {
+                        state.asleep = d2 == 0;
+                    }
+                    sds_frame(0xC5, [cmd, 1, d2, 0, 0x34, 0x12])
+                }
+            };
+            self.rx.borrow_mut().extend(frame);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> Result<(), UartTimeout> {
+        Ok(())
+    }
+}
+
+impl embedded_io::Read for FakeSds {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, UartTimeout> {
+        let mut rx = self.rx.borrow_mut();
+        if self.state.borrow().silent || rx.is_empty() {
+            return Err(UartTimeout);
+        }
+        let n = buf.len().min(rx.len());
+        for slot in &mut buf[..n] {
+            *slot = rx.pop_front().unwrap_or_default();
+        }
+        Ok(n)
+    }
+}
+
+/// The BMP280 datasheet's example calibration words (T and P), H1 = 75 and typical humidity words:
+/// registers 0x88–0xA1 and 0xE1–0xE7.
+pub const BME_CALIBRATION: ([u8; 26], [u8; 7]) = (
+    [
+        0x70, 0x6B, 0x43, 0x67, 0x18, 0xFC, 0x7D, 0x8E, 0x43, 0xD6, 0xD0, 0x0B, 0x27, 0x0B, 0x8C, 0x00, 0xF9,
+        0xFF, 0x8C, 0x3C, 0xF8, 0xC6, 0x70, 0x17, 0x00, 75,
+    ],
+    [0x6A, 0x01, 0x00, 0x14, 0x25, 0x03, 30],
+);
+
+/// Data registers 0xF7–0xFE of the datasheet example: adc_P 415148, adc_T 519888 (25.08 °C,
+/// 1006.5 hPa), adc_H 0x6A00.
+pub const BME_DATA: [u8; 8] = [0x65, 0x5A, 0xC0, 0x7E, 0xED, 0x00, 0x6A, 0x00];
+
+/// State of the fake BME280.
+#[derive(Debug)]
+pub struct FakeBmeState {
+    /// Data registers 0xF7–0xFE for the next measurements.
+    pub data: [u8; 8],
+    /// Flip the lowest pressure bit at every measurement, as ADC noise does (a real sensor's raw
+    /// words never repeat for long).
+    pub noise: bool,
+    /// Every transfer is NACKed while set.
+    pub silent: bool,
+    /// Forced measurements started.
+    pub measurements: u32,
+}
+
+impl Default for FakeBmeState {
+    fn default() -> Self {
+        FakeBmeState {
+            data: BME_DATA,
+            noise: true,
+            silent: false,
+            measurements: 0,
+        }
+    }
+}
+
+/// A minimal BME280 for node tests: chip id, calibration and data registers.
+#[derive(Debug, Default, Clone)]
+pub struct FakeBme {
+    pub state: Rc<RefCell<FakeBmeState>>,
+    pointer: Rc<RefCell<u8>>,
+}
+
+impl i2c::ErrorType for FakeBme {
+    type Error = ErrorKind;
+}
+
+impl i2c::I2c for FakeBme {
+    fn transaction(&mut self, _address: u8, operations: &mut [Operation<'_>]) -> Result<(), ErrorKind> {
+        let mut state = self.state.borrow_mut();
+        if state.silent {
+            return Err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address));
+        }
+        for op in operations {
+            match op {
+                Operation::Write(bytes) => {
+                    let Some((&register, rest)) = bytes.split_first() else {
+                        continue;
+                    };
+                    *self.pointer.borrow_mut() = register;
+                    if register == 0xF4 && rest.first().is_some_and(|v| v & 0b11 == 0b01) {
+                        state.measurements += 1;
+                        if state.noise {
+                            state.data[2] ^= 0x10;
+                        }
+                    }
+                }
+                Operation::Read(buf) => {
+                    let start = *self.pointer.borrow();
+                    for (i, slot) in buf.iter_mut().enumerate() {
+                        let register = start.wrapping_add(i as u8);
+                        *slot = match register {
+                            0xD0 => 0x60,
+                            0x88..=0xA1 => BME_CALIBRATION.0[usize::from(register - 0x88)],
+                            0xE1..=0xE7 => BME_CALIBRATION.1[usize::from(register - 0xE1)],
+                            0xF7..=0xFE => state.data[usize::from(register - 0xF7)],
+                            _ => 0,
+                        };
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
