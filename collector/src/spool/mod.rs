@@ -6,10 +6,10 @@
 //! A drainer reads records oldest first from a cursor (`cursor` file) and deletes a segment once
 //! every record in it is written.
 //!
-//! Crash safety: appends only ever go to the last segment, so a crash can only leave a torn record
-//! at its end. [`Spool::open`] checks the last segment record by record and cuts it at the first
-//! record that is short or fails its checksum ("torn tail"); that record's batch was never acked,
-//! so the broker redelivers it. A damaged record in an older segment (disk corruption) is found
+//! Crash safety: appends only ever go to the last segment, and a failed append is cut off again,
+//! so a crash can only leave a torn record at its end. [`Spool::open`] checks the last segment
+//! record by record and cuts it at the first record that is short, fails its checksum or is not a
+//! batch ("torn tail"); that record's batch was never acked, so the broker redelivers it. A damaged record in an older segment (disk corruption) is found
 //! when it is drained: it is counted and logged, and the rest of that segment is skipped.
 //!
 //! The cursor is saved after every drained record without fsync; a cursor lost to a power cut
@@ -82,6 +82,10 @@ pub struct Spool {
     /// Id of the next segment. Ids only grow (also across restarts and full drains), so a
     /// saved cursor can never point into a newer segment than the one it was saved for.
     next_id: u64,
+    /// Test hook: the next append writes this many bytes of its record, then fails like a full
+    /// disk.
+    #[cfg(test)]
+    fail_next_append_after: Option<usize>,
 }
 
 impl Spool {
@@ -148,6 +152,8 @@ impl Spool {
             oldest_ms: None,
             corrupt_records: 0,
             next_id,
+            #[cfg(test)]
+            fail_next_append_after: None,
         };
         spool.drop_drained()?;
         if !spool.is_empty() {
@@ -199,9 +205,11 @@ impl Spool {
                 max: self.max_bytes,
             });
         }
-        let roll = match self.segments.back() {
-            None => true,
-            Some(last) => last.len > 0 && last.len + len > self.segment_bytes,
+        // A new segment when there is none to append to (all drained, or the last one could
+        // not be cut back after a failed append) or the last one is full.
+        let roll = match (self.segments.back(), &self.active) {
+            (Some(last), Some(_)) => last.len > 0 && last.len + len > self.segment_bytes,
+            _ => true,
         };
         if roll {
             let id = self.next_id;
@@ -221,16 +229,27 @@ impl Spool {
             }
         }
         let was_empty = self.is_empty();
-        let file = self
-            .active
-            .as_mut()
-            .ok_or_else(|| io::Error::other("spool has no active segment"))?;
         let mut record = Vec::with_capacity(len as usize);
         record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         record.extend_from_slice(&payload);
-        file.write_all(&record)?;
-        file.sync_data()?;
+        let fault = self.injected_fault();
+        let whole = self.segments.back().map_or(0, |s| s.len);
+        let file = self
+            .active
+            .as_mut()
+            .ok_or_else(|| io::Error::other("spool has no active segment"))?;
+        if let Err(e) = write_synced(file, &record, fault) {
+            // Cut what was written of the record: a partial record in front of later appends
+            // would make the drainer skip them as damage, and the restart cut them off as a
+            // torn tail, though they were acknowledged. If it cannot be cut, the next append
+            // starts a new segment, and this one may end in a record counted as damaged.
+            if let Err(cut) = file.set_len(whole) {
+                tracing::error!(error = %cut, "Spool: cannot cut a failed append; starting a new segment.");
+                self.active = None;
+            }
+            return Err(e.into());
+        }
         if let Some(last) = self.segments.back_mut() {
             last.len += len;
         }
@@ -290,6 +309,14 @@ impl Spool {
         Ok(())
     }
 
+    /// The fault a test asked the next append to meet.
+    fn injected_fault(&mut self) -> Option<usize> {
+        #[cfg(test)]
+        return self.fail_next_append_after.take();
+        #[cfg(not(test))]
+        None
+    }
+
     fn skip_damaged(&mut self, id: u64, offset: u64, seg_len: u64) -> io::Result<()> {
         self.corrupt_records += 1;
         tracing::error!(segment = %segment_path(&self.dir, id).display(), offset, skipped_bytes = seg_len - offset,
@@ -347,6 +374,17 @@ fn segment_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:016}.seg"))
 }
 
+/// Appends `record` and syncs it; with `fail_after` (tests), writes that many bytes of it and
+/// fails like a full disk.
+fn write_synced(file: &mut File, record: &[u8], fail_after: Option<usize>) -> io::Result<()> {
+    if let Some(n) = fail_after {
+        file.write_all(&record[..n.min(record.len())])?;
+        return Err(io::Error::other("no space left on device (injected)"));
+    }
+    file.write_all(record)?;
+    file.sync_data()
+}
+
 /// Reads the record at `offset`; `None` if it is short or fails its checksum.
 fn read_record(path: &Path, offset: u64, seg_len: u64) -> io::Result<Option<(Vec<u8>, u64)>> {
     let mut file = File::open(path)?;
@@ -369,7 +407,9 @@ fn read_record(path: &Path, offset: u64, seg_len: u64) -> io::Result<Option<(Vec
     Ok(Some((payload, HEADER + u64::from(len))))
 }
 
-/// Length of the longest prefix of whole, checksummed records.
+/// Length of the longest prefix of whole, checksummed records that are batches. The last test
+/// matters for a tail of zeros (a power cut can leave the file longer than what reached the
+/// disk): eight zero bytes are an empty record whose checksum matches.
 fn valid_prefix(path: &Path) -> io::Result<u64> {
     let bytes = fs::read(path)?;
     let mut at = 0usize;
@@ -380,7 +420,7 @@ fn valid_prefix(path: &Path) -> io::Result<u64> {
         let Some(payload) = bytes.get(start..start + len) else {
             break;
         };
-        if crc32fast::hash(payload) != crc {
+        if crc32fast::hash(payload) != crc || SpooledBatch::decode(payload).is_none() {
             break;
         }
         at = start + len;

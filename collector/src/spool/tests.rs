@@ -141,3 +141,69 @@ fn a_damaged_older_segment_is_skipped_and_counted() {
     assert_eq!(spool.peek_oldest().expect("read"), Some(batch(2, 2)));
     assert_eq!(spool.corrupt_records(), 1);
 }
+
+fn segment_in(dir: &Path) -> PathBuf {
+    fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .expect("segment")
+}
+
+/// Drains the spool, returning the batches and the damaged records met.
+fn drain(spool: &mut Spool) -> (Vec<SpooledBatch>, u64) {
+    let mut out = Vec::new();
+    while let Some(b) = spool.peek_oldest().expect("read") {
+        out.push(b);
+        spool.commit().expect("commit");
+    }
+    (out, spool.corrupt_records())
+}
+
+#[test]
+fn a_zero_filled_tail_is_cut_so_later_appends_are_drained() {
+    // A power cut during an append can leave the file longer than what reached the disk, the
+    // rest zeros; eight zero bytes read as an empty record whose checksum matches.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut spool, _) = open(dir.path(), 1 << 20, 1 << 20);
+    spool.append(&batch(3, 1)).expect("append");
+    drop(spool);
+    let seg = segment_in(dir.path());
+    let mut bytes = fs::read(&seg).expect("read");
+    bytes.extend_from_slice(&[0; 64]);
+    fs::write(&seg, bytes).expect("write");
+    let (mut spool, report) = open(dir.path(), 1 << 20, 1 << 20);
+    assert_eq!(report.torn_bytes, 64, "the zeros are a torn tail");
+    spool.append(&batch(3, 2)).expect("append after the restart");
+    assert_eq!(
+        drain(&mut spool),
+        (vec![batch(3, 1), batch(3, 2)], 0),
+        "the batch acked after the restart is drained, nothing reads as damaged"
+    );
+}
+
+#[test]
+fn a_failed_append_leaves_no_bytes_in_the_way_of_later_ones() {
+    // The disk fills mid-record: that batch is not acked (the append returned an error), and
+    // the next appends, which are acked, must be drained, in this run and after a restart.
+    for restart in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut spool, _) = open(dir.path(), 1 << 20, 1 << 20);
+        spool.append(&batch(3, 1)).expect("append");
+        spool.fail_next_append_after = Some(30);
+        assert!(matches!(spool.append(&batch(3, 2)), Err(AppendError::Io(_))));
+        spool.append(&batch(3, 3)).expect("append after the failure");
+        if restart {
+            drop(spool);
+            let (reopened, report) = open(dir.path(), 1 << 20, 1 << 20);
+            assert_eq!(report.torn_bytes, 0, "restart {restart}");
+            spool = reopened;
+        }
+        assert_eq!(
+            drain(&mut spool),
+            (vec![batch(3, 1), batch(3, 3)], 0),
+            "restart {restart}"
+        );
+    }
+}
