@@ -209,6 +209,7 @@ impl Collector {
             acker,
             shutdown: cancel.clone(),
             grace: config.shutdown.grace(),
+            acks_stopped: false,
         };
         let drainer = Drainer {
             sink: drain_sink,

@@ -95,6 +95,9 @@ pub(crate) struct Writer {
     pub(crate) acker: Acker,
     pub(crate) shutdown: CancellationToken,
     pub(crate) grace: Duration,
+    /// Set once a batch was left unacknowledged (shutdown's grace ran out before it was
+    /// durable); no later batch is acked then.
+    pub(crate) acks_stopped: bool,
 }
 
 impl Writer {
@@ -135,8 +138,12 @@ impl Writer {
             self.shared.stats.released(held);
             warn!(
                 messages = held,
-                "Shutting down with a batch neither written nor spooled; the broker will redeliver it."
+                "Shutting down with a batch neither written nor spooled; the broker will redeliver it and what came after it."
             );
+            // Nothing after it is acked either: acks leave in receive order, and a later batch
+            // may hold a redelivery of one of its frames (a duplicate), whose ack would make the
+            // broker drop the only copy.
+            self.acks_stopped = true;
             return;
         }
         if batch.dead_lettered
@@ -154,7 +161,9 @@ impl Writer {
         }
         let count = batch.messages.len() as u64;
         self.shared.stats.released(count);
-        self.acker.ack(batch.messages);
+        if !self.acks_stopped {
+            self.acker.ack(batch.messages);
+        }
     }
 }
 
@@ -306,3 +315,6 @@ impl Store {
         result
     }
 }
+
+#[cfg(test)]
+mod tests;
