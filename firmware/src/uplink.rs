@@ -290,6 +290,30 @@ impl<'s, 'b, IO: Io> Link<'s, 'b, IO> {
         Ok(acked)
     }
 
+    /// Waits until the broker has acknowledged the frame in flight, which then leaves the outbox:
+    /// before a planned close (a reboot command), so that the frame is neither left half-sent
+    /// (and sent again after the restart) nor lost. Commands arriving meanwhile are not obeyed;
+    /// their sender sees no effect and may send them again. Bound it with a timeout: a frame still
+    /// unacknowledged stays on flash and goes again after reconnecting.
+    ///
+    /// # Errors
+    ///
+    /// [`UplinkError`]; the frame stays on flash.
+    pub async fn settle<F: MultiwriteNorFlash>(
+        &mut self,
+        outbox: &mut StoreAndForward<F>,
+    ) -> Result<(), UplinkError<IO::Error>> {
+        while let Some(op) = &self.in_flight {
+            if self.conn.is_complete(op) {
+                self.in_flight = None;
+                outbox.acked().map_err(|_| UplinkError::Storage)?;
+            } else {
+                self.conn.poll().await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Closes the connection with an MQTT DISCONNECT, which tells the broker *not* to publish the
     /// will: for a planned stop such as a reboot command.
     ///

@@ -6,7 +6,9 @@
 //! - `devices`: byte-level emulations of PMS5003 and SDS011 (UART), SHT4x, BME280, ADS1115 and the
 //!   Atlas EZO circuits (I²C), each with a handle for setting
 //!   what it measures and injecting faults; a delay that does not sleep.
-//! - `node`: [`node::SimNode`], one firmware node on emulated sensors, polled in simulated time.
+//! - `fit`: which sensors a simulated air node carries (PMS5003 or SDS011, SHT4x and/or BME280).
+//! - `node`: [`node::SimNode`], one firmware node on emulated sensors, polled in simulated time,
+//!   with its settings flash and store-and-forward outbox, and its reboot.
 //! - `signal`: plausible air and water conditions over the day, with pollution episodes.
 //! - `stations`: a plausible Hau Giang station list (the node registry) for demos and tests.
 //! - `clock`: simulated time, real or accelerated.
@@ -17,6 +19,7 @@
 pub mod clock;
 pub mod devices;
 pub mod downlink;
+pub mod fit;
 pub mod fleet;
 pub mod net;
 pub mod node;

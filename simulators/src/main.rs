@@ -12,7 +12,8 @@ use clap::{Parser, Subcommand};
 use firmware::node::NodeConfig;
 use protocol::registry::Registry;
 use simulators::clock::{SimClock, Speed, wall_ms};
-use simulators::fleet::{self, FleetConfig};
+use simulators::fit::AirFits;
+use simulators::fleet::{self, FleetConfig, FleetOptions};
 use simulators::signal::{Episode, Scenario};
 
 /// Simulated air- and water-quality nodes for citysense.
@@ -157,9 +158,18 @@ struct FleetArgs {
     /// simulated time, NODE a node id or `all`, PM25 the µg/m³ added. Example: `101:2h:90m:150`.
     #[arg(long)]
     episode: Vec<String>,
-    /// Boot counter the nodes report.
+    /// Boot counter the nodes start with.
     #[arg(long, default_value_t = 1)]
     boot: u32,
+    /// The air nodes' sensors: a particulate sensor (pms5003 or sds011) and climate sensors
+    /// (sht4x, bme280 or both) joined by `+`, for example `sds011+bme280`; or `mixed` to fit
+    /// each node by its id from the three combinations.
+    #[arg(long, default_value = "pms5003+sht4x", value_parser = parse_air_fits)]
+    air_fit: AirFits,
+}
+
+fn parse_air_fits(text: &str) -> Result<AirFits, String> {
+    text.parse()
 }
 
 fn parse_episode(spec: &str, start_ms: u64) -> anyhow::Result<Episode> {
@@ -274,8 +284,11 @@ async fn main() -> ExitCode {
             .await,
             Command::Fleet(args) => {
                 async {
+                    let options = FleetOptions {
+                        air_fits: args.air_fit,
+                    };
                     let config = fleet_config(args)?;
-                    let report = fleet::run(config, service::cli::shutdown_signal()).await?;
+                    let report = fleet::run_with(config, options, service::cli::shutdown_signal()).await?;
                     eprintln!(
                         "Sent {} frames ({} telemetry), all acknowledged by the broker.",
                         report.sent.len(),

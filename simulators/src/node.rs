@@ -1,22 +1,21 @@
-//! The host-run node the fleet drives: the firmware's own `Node` and samplers over the byte-level
-//! sensor emulations in [`crate::devices`], with simulated time supplied by the caller.
+//! The host-run node the fleet drives: the firmware's own `Node`, samplers, settings flash and
+//! store-and-forward outbox over the byte-level sensor emulations in [`crate::devices`], with
+//! simulated time supplied by the caller. A reboot goes through the firmware's boot path: the
+//! boot counter from the node's flash, the queue kept, the sequence from 0.
 
-use std::convert::Infallible;
-
-use firmware::drivers::{Pms5003, Sht4x};
+use firmware::drivers::Ezo;
 use firmware::node::{
-    AirSampler, EzoProbes, LinkStatus, Node, NodeConfig, NodeIdentity, Sampler, Transport, WaterSampler,
+    EzoProbes, ForwardPolicy, LinkStatus, Node, NodeConfig, NodeIdentity, Sampler, StoreAndForward,
+    Transport, WaterSampler,
 };
-use firmware::storage::{RamFlash, Settings};
-use protocol::command::Command;
+use firmware::storage::{FlashError, FrameQueue, RamFlash, Settings, StorageError};
+use protocol::command::{Command, Probe};
 use protocol::registry::{NodeInfo, StationKind};
 use protocol::topic::NodeChannel;
 use protocol::{Frame, MAX_FRAME_LEN, NodeKey, StatusKind};
 
-use crate::devices::{
-    Climate, EmulatedPms5003, EmulatedSht4x, EzoCircuit, EzoStationHandle, NoDelay, PmLevels, Pms5003Handle,
-    Sht4xHandle, WaterLevels, ezo_station,
-};
+use crate::devices::{EzoCircuit, EzoStationHandle, WaterLevels, ezo_station};
+use crate::fit::{AirFit, AirSensors, SimAirSampler, air_sensors, restart_air};
 
 /// What an air station's sensors see.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,6 +30,8 @@ pub struct AirConditions {
     pub temperature_c: f32,
     /// Relative humidity in %RH.
     pub humidity_pct: f32,
+    /// Station pressure in hPa.
+    pub pressure_hpa: f32,
 }
 
 impl Default for AirConditions {
@@ -42,6 +43,7 @@ impl Default for AirConditions {
             pm10: 20.0,
             temperature_c: 28.0,
             humidity_pct: 78.0,
+            pressure_hpa: 1_009.0,
         }
     }
 }
@@ -91,14 +93,13 @@ pub struct Outgoing {
     pub frame: Frame,
 }
 
-type AirNode = Node<AirSampler<EmulatedPms5003, EmulatedSht4x, NoDelay>>;
-type WaterNode = Node<WaterSampler<EzoProbes<EzoCircuit, EzoCircuit, EzoCircuit>>>;
+type WaterProbes = EzoProbes<EzoCircuit, EzoCircuit, EzoCircuit>;
+type WaterNode = Node<WaterSampler<WaterProbes>>;
 
 enum Station {
     Air {
-        node: AirNode,
-        pms: Pms5003Handle,
-        sht: Sht4xHandle,
+        node: Node<SimAirSampler>,
+        sensors: AirSensors,
     },
     Water {
         node: WaterNode,
@@ -106,54 +107,61 @@ enum Station {
     },
 }
 
+/// Size of each simulated node's settings flash: four 1 KiB pages.
+const SETTINGS_FLASH: usize = 4096;
+/// Size of each simulated node's frame queue: 32 pages, about 400 frames (almost seven hours at
+/// a frame a minute).
+const QUEUE_FLASH: usize = 32 * 1024;
+
+type SettingsFlash = RamFlash<SETTINGS_FLASH>;
+/// The simulated node's queue flash.
+pub type QueueFlash = RamFlash<QUEUE_FLASH>;
+/// The simulated node's outbox: the firmware's store-and-forward on its queue flash.
+pub type Outbox = StoreAndForward<QueueFlash>;
+
+/// The EZO probes whose calibration records the node keeps in flash.
+const EZO_PROBES: [Probe; 3] = [Probe::Ph, Probe::DissolvedOxygen, Probe::Conductivity];
+
 /// A simulated sensor node running the firmware's node logic on emulated sensors. `Send`, so a fleet
 /// can spread nodes over tasks.
 pub struct SimNode {
     node_id: u32,
     key: Option<NodeKey>,
+    /// The intervals it was built with; a reporting interval set by command overrides it from flash.
+    config: NodeConfig,
     station: Station,
-    /// The node's settings flash (downlink counter, interval), as on the board.
-    settings: Settings<RamFlash<SETTINGS_FLASH>>,
+    /// The node's settings flash (boot counter, downlink counter, interval, calibrations).
+    settings: Settings<SettingsFlash>,
+    /// Every frame goes through it, as on the board.
+    outbox: Outbox,
+    battery_mv: Option<u16>,
+    rssi_dbm: Option<i16>,
 }
-
-/// Size of each simulated node's settings flash: four 1 KiB pages.
-const SETTINGS_FLASH: usize = 4096;
 
 impl std::fmt::Debug for SimNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimNode")
             .field("node_id", &self.node_id)
             .field("kind", &self.kind())
+            .field("boot", &self.boot())
             .field("seq", &self.seq())
             .finish_non_exhaustive()
     }
 }
 
-/// Keeps what the node publishes during one call.
-#[derive(Default)]
-struct Collect(Vec<(NodeChannel, Vec<u8>)>);
+/// Queues what the node publishes in its outbox and keeps a copy for the caller.
+struct Queued<'a> {
+    outbox: &'a mut Outbox,
+    copies: Vec<(NodeChannel, Vec<u8>)>,
+}
 
-impl Transport for Collect {
-    type Error = Infallible;
+impl Transport for Queued<'_> {
+    type Error = StorageError<FlashError>;
 
-    fn publish(&mut self, channel: NodeChannel, frame: &[u8]) -> Result<(), Infallible> {
-        self.0.push((channel, frame.to_vec()));
+    fn publish(&mut self, channel: NodeChannel, frame: &[u8]) -> Result<(), Self::Error> {
+        self.outbox.publish(channel, frame)?;
+        self.copies.push((channel, frame.to_vec()));
         Ok(())
-    }
-}
-
-fn pm_levels(c: &AirConditions) -> PmLevels {
-    PmLevels {
-        pm1_0: c.pm1_0,
-        pm2_5: c.pm2_5,
-        pm10: c.pm10,
-    }
-}
-
-fn climate(c: &AirConditions) -> Climate {
-    Climate {
-        temperature_c: c.temperature_c,
-        humidity_pct: c.humidity_pct,
     }
 }
 
@@ -171,10 +179,26 @@ fn centi(celsius: f32) -> i16 {
     (celsius * 100.0).round() as i16
 }
 
+/// A failure of the node's RAM flash: only a bug can cause one (the part cannot wear out or be
+/// absent), so the simulation stops there rather than run a node the firmware would not run.
+fn flash_bug<T>(what: &str, result: Result<T, StorageError<FlashError>>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(e) => unreachable!("simulated flash failed ({what}): {e}"),
+    }
+}
+
 /// Runs every sample and report due up to `uptime_ms`, in order, as a node running continuously would
 /// have; `wall_ms` belongs to `uptime_ms` and earlier instants get the matching earlier wall time.
-fn run_until<S: Sampler>(node: &mut Node<S>, node_id: u32, uptime_ms: u64, wall_ms: u64) -> Collect {
-    let mut out = Collect::default();
+fn run_until<S: Sampler, T: Transport>(
+    node: &mut Node<S>,
+    node_id: u32,
+    uptime_ms: u64,
+    wall_ms: u64,
+    out: &mut T,
+) where
+    T::Error: std::fmt::Debug,
+{
     loop {
         let due = node.next_due_ms();
         if due > uptime_ms {
@@ -185,7 +209,7 @@ fn run_until<S: Sampler>(node: &mut Node<S>, node_id: u32, uptime_ms: u64, wall_
         } else {
             wall_ms.saturating_sub(uptime_ms - due)
         };
-        if let Err(e) = node.poll(due, wall, &mut out) {
+        if let Err(e) = node.poll(due, wall, out) {
             tracing::warn!(node = node_id, error = %e, "Simulated node failed to send a frame.");
         }
         if node.next_due_ms() <= due {
@@ -193,48 +217,146 @@ fn run_until<S: Sampler>(node: &mut Node<S>, node_id: u32, uptime_ms: u64, wall_
             break;
         }
     }
-    out
+}
+
+/// The parts of a station that survive a reset: the sensors (behind their buses) and their handles.
+enum Devices {
+    Air(SimAirSampler, AirSensors),
+    Water(WaterProbes, EzoStationHandle),
 }
 
 impl SimNode {
-    /// Builds the firmware node for a registered node (air -> AirSampler over EmulatedPms5003 +
-    /// EmulatedSht4x; water -> WaterSampler over EZO pH/DO/EC circuits), with the node's key from the
-    /// registry. The sensors start in the `Default` conditions until [`SimNode::set_environment`].
+    /// Builds the firmware node for a registered node with the default air fit (PMS5003 and
+    /// SHT4x); see [`SimNode::with_fit`].
     pub fn new(info: &NodeInfo, boot: u32, config: NodeConfig) -> Self {
-        let identity = NodeIdentity {
-            node_id: info.id,
-            boot,
-            key: info.key.clone(),
-        };
-        let station = match info.kind {
+        Self::with_fit(info, boot, config, AirFit::default())
+    }
+
+    /// Builds the firmware node for a registered node (air -> the air sampler over the emulated
+    /// sensors of `fit`; water -> the water sampler over EZO pH/DO/EC circuits), with the node's
+    /// key from the registry, booting as boot number `boot` from a flash that has seen the boots
+    /// before it. The sensors start in the `Default` conditions until [`SimNode::set_environment`].
+    pub fn with_fit(info: &NodeInfo, boot: u32, config: NodeConfig, fit: AirFit) -> Self {
+        let mut settings = Settings::open(SettingsFlash::new(), 0..SETTINGS_FLASH as u32);
+        flash_bug("boot counter", settings.set_boot_counter(boot.wrapping_sub(1)));
+        let devices = match info.kind {
             StationKind::Air => {
-                let conditions = AirConditions::default();
-                let pms = EmulatedPms5003::new(pm_levels(&conditions));
-                let sht = EmulatedSht4x::new(climate(&conditions), info.id);
-                let (pms_handle, sht_handle) = (pms.handle(), sht.handle());
-                let sampler = AirSampler::new(Pms5003::new(pms), Sht4x::new(sht, NoDelay));
-                Station::Air {
-                    node: Node::new(identity, config, sampler),
-                    pms: pms_handle,
-                    sht: sht_handle,
-                }
+                let (sampler, sensors) = air_sensors(fit, &AirConditions::default(), info.id);
+                Devices::Air(sampler, sensors)
             }
             StationKind::Water => {
-                let conditions = WaterConditions::default();
-                let (mut probes, handle) = ezo_station(water_levels(&conditions));
-                probes.set_temperature(Some(centi(conditions.temperature_c)), 0);
+                let (probes, handle) = ezo_station(water_levels(&WaterConditions::default()));
+                // The circuits leave the factory calibrated; the node keeps the records in flash.
+                for probe in EZO_PROBES {
+                    if let Some(record) = probes.calibration(probe) {
+                        flash_bug("calibration", settings.set_calibration(probe, &record));
+                    }
+                }
+                Devices::Water(probes, handle)
+            }
+        };
+        let mut node = Self::start(
+            info.id,
+            info.key.clone(),
+            config,
+            devices,
+            settings,
+            QueueFlash::new(),
+        );
+        node.set_environment(match info.kind {
+            StationKind::Air => Environment::Air(AirConditions::default()),
+            StationKind::Water => Environment::Water(WaterConditions::default()),
+        });
+        node
+    }
+
+    /// The firmware's start: the boot counter incremented in flash, the reporting interval and
+    /// calibrations read back, the queue reopened with what it held, a node with sequence 0.
+    fn start(
+        node_id: u32,
+        key: Option<NodeKey>,
+        config: NodeConfig,
+        devices: Devices,
+        settings: Settings<SettingsFlash>,
+        queue_flash: QueueFlash,
+    ) -> Self {
+        let mut settings = settings;
+        let boot = flash_bug("boot counter", settings.next_boot());
+        let mut node_config = config;
+        if let Some(seconds) = flash_bug("report interval", settings.report_interval_s()) {
+            node_config.report_interval_ms = seconds.saturating_mul(1_000);
+        }
+        let (queue, _) = flash_bug(
+            "frame queue",
+            FrameQueue::open_or_format(queue_flash, 0..QUEUE_FLASH as u32),
+        );
+        let identity = NodeIdentity {
+            node_id,
+            boot,
+            key: key.clone(),
+        };
+        let station = match devices {
+            Devices::Air(sampler, sensors) => Station::Air {
+                node: Node::new(identity, node_config, sampler),
+                sensors,
+            },
+            Devices::Water(mut probes, probe) => {
+                for p in EZO_PROBES {
+                    if let Some(record) = flash_bug("calibration", settings.calibration(p)) {
+                        probes.set_calibration(p, record);
+                    }
+                }
                 Station::Water {
-                    node: Node::new(identity, config, WaterSampler::new(probes)),
-                    probe: handle,
+                    node: Node::new(identity, node_config, WaterSampler::new(probes)),
+                    probe,
                 }
             }
         };
         SimNode {
-            node_id: info.id,
-            key: info.key.clone(),
+            node_id,
+            key,
+            config,
             station,
-            settings: Settings::open(RamFlash::new(), 0..SETTINGS_FLASH as u32),
+            settings,
+            outbox: StoreAndForward::new(queue, ForwardPolicy::default()),
+            battery_mv: None,
+            rssi_dbm: None,
         }
+    }
+
+    /// Restarts the node as the board's reset does: what it held in RAM is gone (the interval's
+    /// readings, the sequence number, the drivers' state), its flash is kept (boot counter,
+    /// settings, the frames still queued), the sensors keep running. The new boot takes the next
+    /// boot counter; the caller reconnects (a new death will, a birth frame).
+    #[must_use]
+    pub fn reboot(self) -> SimNode {
+        let devices = match self.station {
+            Station::Air { node, sensors } => Devices::Air(restart_air(node.destroy()), sensors),
+            Station::Water { node, probe } => {
+                let (ph, dissolved_oxygen, conductivity) = node.destroy().destroy().destroy();
+                let restart = |circuit: Option<EzoCircuit>| {
+                    circuit.map(|c| {
+                        let kind = c.kind();
+                        let (bus, delay) = c.destroy();
+                        Ezo::new(bus, delay, kind)
+                    })
+                };
+                let probes = EzoProbes::new(restart(ph), restart(dissolved_oxygen), restart(conductivity));
+                Devices::Water(probes, probe)
+            }
+        };
+        let settings = Settings::open(self.settings.destroy(), 0..SETTINGS_FLASH as u32);
+        let queue_flash = self.outbox.destroy().destroy();
+        let mut node = Self::start(
+            self.node_id,
+            self.key,
+            self.config,
+            devices,
+            settings,
+            queue_flash,
+        );
+        node.set_power_and_link(self.battery_mv, self.rssi_dbm);
+        node
     }
 
     /// The node id.
@@ -250,6 +372,14 @@ impl SimNode {
         }
     }
 
+    /// The boot counter of this start.
+    pub fn boot(&self) -> u32 {
+        match &self.station {
+            Station::Air { node, .. } => node.identity().boot,
+            Station::Water { node, .. } => node.identity().boot,
+        }
+    }
+
     /// The sequence number of the next frame.
     pub fn seq(&self) -> u32 {
         match &self.station {
@@ -258,14 +388,16 @@ impl SimNode {
         }
     }
 
+    /// The node's outbox, for the uplink to forward from.
+    pub fn outbox_mut(&mut self) -> &mut Outbox {
+        &mut self.outbox
+    }
+
     /// What the emulated sensors measure from now on. Conditions of the other station kind are
     /// ignored (with a warning): an air node has no pH probe.
     pub fn set_environment(&mut self, env: Environment) {
         match (&mut self.station, env) {
-            (Station::Air { pms, sht, .. }, Environment::Air(c)) => {
-                pms.set_levels(pm_levels(&c));
-                sht.set_climate(climate(&c));
-            }
+            (Station::Air { sensors, .. }, Environment::Air(c)) => sensors.set_conditions(&c),
             (Station::Water { probe, node }, Environment::Water(c)) => {
                 probe.set_levels(water_levels(&c));
                 // The board's own thermometer: pH and DO compensation, and PSS-78 salinity.
@@ -283,10 +415,18 @@ impl SimNode {
     /// What the next status frames report about the node's power and radio: battery voltage (None
     /// on mains) and the modem's RSSI, as a board reads them from its ADC and modem.
     pub fn set_power_and_link(&mut self, battery_mv: Option<u16>, rssi_dbm: Option<i16>) {
+        self.battery_mv = battery_mv;
+        self.rssi_dbm = rssi_dbm;
+        self.refresh_link_status();
+    }
+
+    /// Status frames report the power and radio as last set and the outbox as it is now.
+    fn refresh_link_status(&mut self) {
         let link = LinkStatus {
-            battery_mv,
-            rssi_dbm,
-            ..LinkStatus::default()
+            battery_mv: self.battery_mv,
+            rssi_dbm: self.rssi_dbm,
+            queue_dropped: self.outbox.dropped(),
+            queued: self.outbox.queued(),
         };
         match &mut self.station {
             Station::Air { node, .. } => node.set_link_status(link),
@@ -294,10 +434,10 @@ impl SimNode {
         }
     }
 
-    /// The emulated PMS5003 and SHT4x of an air node, for fault injection.
-    pub fn air_sensors(&self) -> Option<(&Pms5003Handle, &Sht4xHandle)> {
+    /// The emulated sensors of an air node, for fault injection.
+    pub fn air_sensors(&self) -> Option<&AirSensors> {
         match &self.station {
-            Station::Air { pms, sht, .. } => Some((pms, sht)),
+            Station::Air { sensors, .. } => Some(sensors),
             Station::Water { .. } => None,
         }
     }
@@ -310,21 +450,27 @@ impl SimNode {
         }
     }
 
-    /// Runs the firmware node logic up to this instant; returns the frames it published (in order).
-    /// Every sample due since the last call is taken, so a caller may step in large increments.
+    /// Runs the firmware node logic up to this instant; the frames it produced go to its outbox
+    /// and are returned (in order). Every sample due since the last call is taken, so a caller
+    /// may step in large increments.
     pub fn poll(&mut self, uptime_ms: u64, wall_ms: u64) -> Vec<Outgoing> {
-        let sent = match &mut self.station {
-            Station::Air { node, .. } => run_until(node, self.node_id, uptime_ms, wall_ms),
-            Station::Water { node, .. } => run_until(node, self.node_id, uptime_ms, wall_ms),
+        self.refresh_link_status();
+        let mut out = Queued {
+            outbox: &mut self.outbox,
+            copies: Vec::new(),
         };
-        sent.0
-            .into_iter()
-            .filter_map(|(channel, bytes)| self.outgoing(channel, bytes))
-            .collect()
+        match &mut self.station {
+            Station::Air { node, .. } => run_until(node, self.node_id, uptime_ms, wall_ms, &mut out),
+            Station::Water { node, .. } => run_until(node, self.node_id, uptime_ms, wall_ms, &mut out),
+        }
+        let copies = out.copies;
+        self.outgoing_all(copies)
     }
 
-    /// A status frame (birth on connect; death registered as the MQTT will).
+    /// A status frame (birth on connect; death registered as the MQTT will). It takes a sequence
+    /// number but does not go through the outbox: the uplink sends it itself.
     pub fn status(&mut self, kind: StatusKind, uptime_ms: u64, wall_ms: u64) -> Outgoing {
+        self.refresh_link_status();
         let mut buf = [0u8; MAX_FRAME_LEN];
         let encoded = match &mut self.station {
             Station::Air { node, .. } => node.status_frame(kind, uptime_ms, wall_ms, &mut buf),
@@ -342,8 +488,32 @@ impl SimNode {
         }
     }
 
+    /// A periodic status frame, queued in the outbox like telemetry (as the board sends them).
+    pub fn publish_status(&mut self, uptime_ms: u64, wall_ms: u64) -> Vec<Outgoing> {
+        self.refresh_link_status();
+        let mut out = Queued {
+            outbox: &mut self.outbox,
+            copies: Vec::new(),
+        };
+        let result = match &mut self.station {
+            Station::Air { node, .. } => {
+                node.publish_status(StatusKind::Periodic, uptime_ms, wall_ms, &mut out)
+            }
+            Station::Water { node, .. } => {
+                node.publish_status(StatusKind::Periodic, uptime_ms, wall_ms, &mut out)
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(node = self.node_id, error = %e, "Simulated node failed to queue a status frame.");
+        }
+        let copies = out.copies;
+        self.outgoing_all(copies)
+    }
+
     /// Checks and carries out a downlink command as the firmware does (key, replay counter in the
-    /// node's flash); returns the command and any frame it made the node publish (a status frame).
+    /// node's flash); returns the command and any frame it made the node queue (a status frame).
+    /// A reboot is only acknowledged here: the caller closes the link and calls
+    /// [`SimNode::reboot`], as the board's main loop does.
     ///
     /// # Errors
     ///
@@ -354,24 +524,31 @@ impl SimNode {
         uptime_ms: u64,
         wall_ms: u64,
     ) -> Result<(Command, Vec<Outgoing>), String> {
-        let mut out = Collect::default();
+        self.refresh_link_status();
+        let mut out = Queued {
+            outbox: &mut self.outbox,
+            copies: Vec::new(),
+        };
         let settings = &mut self.settings;
         let result = match &mut self.station {
             Station::Air { node, .. } => node.handle_command(bytes, settings, uptime_ms, wall_ms, &mut out),
             Station::Water { node, .. } => node.handle_command(bytes, settings, uptime_ms, wall_ms, &mut out),
         };
+        let copies = out.copies;
         let command = result.map_err(|e| e.to_string())?;
-        let frames = out
-            .0
+        Ok((command, self.outgoing_all(copies)))
+    }
+
+    fn outgoing_all(&self, frames: Vec<(NodeChannel, Vec<u8>)>) -> Vec<Outgoing> {
+        frames
             .into_iter()
             .filter_map(|(channel, bytes)| self.outgoing(channel, bytes))
-            .collect();
-        Ok((command, frames))
+            .collect()
     }
 
     /// Pairs the bytes with their decoding. A frame the node encoded always decodes with its own key;
     /// if one ever does not, it is logged and left out rather than sent.
-    fn outgoing(&self, channel: NodeChannel, bytes: Vec<u8>) -> Option<Outgoing> {
+    pub fn outgoing(&self, channel: NodeChannel, bytes: Vec<u8>) -> Option<Outgoing> {
         match protocol::decode(&bytes, self.key.as_ref()) {
             Ok(frame) => Some(Outgoing {
                 channel,
@@ -387,210 +564,5 @@ impl SimNode {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use protocol::{Body, QualityFlags};
-
-    const WALL_START_MS: u64 = 1_764_201_600_000;
-
-    fn info(id: u32, kind: StationKind, key: Option<NodeKey>) -> NodeInfo {
-        NodeInfo {
-            id,
-            station: format!("HG-TEST-{id}"),
-            name: String::new(),
-            kind,
-            district: "Vi Thanh".into(),
-            location: None,
-            key,
-        }
-    }
-
-    fn config() -> NodeConfig {
-        NodeConfig {
-            sample_interval_ms: 1_000,
-            report_interval_ms: 60_000,
-            ..NodeConfig::default()
-        }
-    }
-
-    fn hazy() -> AirConditions {
-        AirConditions {
-            pm1_0: 31.2,
-            pm2_5: 47.6,
-            pm10: 70.3,
-            temperature_c: 31.5,
-            humidity_pct: 64.0,
-        }
-    }
-
-    #[test]
-    fn sim_node_is_send() {
-        fn assert_send<T: Send>() {}
-        assert_send::<SimNode>();
-    }
-
-    #[test]
-    fn an_hour_of_an_air_node_gives_60_frames_with_the_set_pm2_5() {
-        let key = NodeKey::new([9; 32]);
-        let mut node = SimNode::new(&info(101, StationKind::Air, Some(key.clone())), 4, config());
-        node.set_environment(Environment::Air(hazy()));
-        let mut frames = Vec::new();
-        for s in 0..=3_600u64 {
-            frames.extend(node.poll(s * 1_000, WALL_START_MS + s * 1_000));
-        }
-        assert_eq!(frames.len(), 60);
-        for (i, out) in frames.iter().enumerate() {
-            assert_eq!(out.channel, NodeChannel::Telemetry);
-            assert_eq!(out.frame.seq, i as u32);
-            assert_eq!((out.frame.node_id, out.frame.boot), (101, 4));
-            assert_eq!(out.frame.time_ms, WALL_START_MS + (i as u64 + 1) * 60_000);
-            assert_eq!(protocol::decode(&out.bytes, Some(&key)), Ok(out.frame));
-            let Body::Air(sample) = out.frame.body else {
-                panic!("air node sent {:?}", out.frame.body);
-            };
-            // The PMS reports whole µg/m³ (48 for 47.6); the mean is in 0.1 µg/m³.
-            let pm2_5 = f32::from(sample.pm2_5.expect("PM2.5 present")) / 10.0;
-            assert!((pm2_5 - 47.6).abs() <= 0.5, "PM2.5 {pm2_5}");
-            let t = f32::from(sample.temperature.expect("T present")) / 100.0;
-            assert!((t - 31.5).abs() <= 0.01, "T {t}");
-            let rh = f32::from(sample.humidity.expect("RH present")) / 100.0;
-            assert!((rh - 64.0).abs() <= 0.01, "RH {rh}");
-            assert_eq!(sample.samples, 60);
-        }
-        let Body::Air(first) = frames[0].frame.body else {
-            unreachable!("checked above")
-        };
-        assert!(first.quality.contains(QualityFlags::WARMING_UP));
-    }
-
-    #[test]
-    fn coarse_polls_still_take_every_sample() {
-        let mut node = SimNode::new(&info(7, StationKind::Air, None), 1, config());
-        let mut frames = Vec::new();
-        for minute in 0..=10u64 {
-            frames.extend(node.poll(minute * 60_000, 0));
-        }
-        assert_eq!(frames.len(), 10);
-        for out in &frames {
-            assert_eq!(out.frame.time_ms, 0, "unsynced clock");
-            let Body::Air(sample) = out.frame.body else {
-                panic!("air node sent {:?}", out.frame.body);
-            };
-            assert_eq!(sample.samples, 60);
-            assert_eq!(sample.pm2_5, Some(120), "default 12 µg/m³");
-        }
-    }
-
-    #[test]
-    fn a_water_node_reports_its_probes_and_its_faults() {
-        let mut node = SimNode::new(&info(201, StationKind::Water, None), 1, config());
-        node.set_environment(Environment::Water(WaterConditions {
-            ph: 6.8,
-            dissolved_oxygen_mg_l: 3.2,
-            conductivity_us_cm: 2_400.0,
-            temperature_c: 30.1,
-        }));
-        assert!(node.poll(59_999, 0).is_empty());
-        // From the sample at 60 s on, which belongs to the second interval, the probes fail.
-        node.water_probe().expect("water node").set_failing(true);
-        let frames = node.poll(120_000, 0);
-        let [first, second] = frames.as_slice() else {
-            panic!("expected two frames, got {frames:?}");
-        };
-        let Body::Water(ok) = first.frame.body else {
-            panic!("water node sent {:?}", first.frame.body);
-        };
-        let ph = f32::from(ok.ph.expect("pH")) / 1_000.0;
-        assert!((ph - 6.8).abs() < 0.006, "pH {ph}");
-        assert!(ok.conductivity.expect("EC").abs_diff(2_400) <= 5);
-        let Body::Water(broken) = second.frame.body else {
-            panic!("water node sent {:?}", second.frame.body);
-        };
-        assert_eq!(broken.ph, None);
-        assert!(broken.quality.contains(QualityFlags::SENSOR_FAULT));
-    }
-
-    #[test]
-    fn a_pms_fault_reaches_the_frame_as_absent_pm_and_a_fault_flag() {
-        let mut node = SimNode::new(&info(8, StationKind::Air, None), 1, config());
-        node.air_sensors().expect("air node").0.set_silent(true);
-        let out = node.poll(60_000, 0);
-        let Body::Air(sample) = out[0].frame.body else {
-            panic!("air node sent {:?}", out[0].frame.body);
-        };
-        assert_eq!(sample.pm2_5, None);
-        assert!(sample.temperature.is_some());
-        assert!(sample.quality.contains(QualityFlags::SENSOR_FAULT));
-    }
-
-    #[test]
-    fn a_steady_sensor_is_never_flagged_stuck_but_a_frozen_one_is_after_half_an_hour() {
-        let mut node = SimNode::new(&info(11, StationKind::Air, None), 1, config());
-        let mut flagged = Vec::new();
-        let minute = |node: &mut SimNode, m: u64| {
-            let frames = node.poll(m * 60_000, 0);
-            frames.iter().any(
-                |out| matches!(out.frame.body, Body::Air(s) if s.quality.contains(QualityFlags::STUCK_VALUE)),
-            )
-        };
-        for m in 1..=120 {
-            assert!(!minute(&mut node, m), "steady air flagged stuck at minute {m}");
-        }
-        node.air_sensors().expect("air node").0.set_stuck(true);
-        for m in 121..=180 {
-            flagged.push(minute(&mut node, m));
-        }
-        let first = flagged.iter().position(|&f| f).expect("flagged at some point");
-        assert!((29..=31).contains(&first), "flagged after {first} minutes");
-        assert!(flagged[first..].iter().all(|&f| f), "stays flagged while frozen");
-    }
-
-    #[test]
-    fn a_saturated_sensor_gets_heater_pulses_within_the_duty_cycle_and_they_are_not_averaged() {
-        let mut node = SimNode::new(&info(13, StationKind::Air, None), 1, config());
-        node.set_environment(Environment::Air(AirConditions {
-            humidity_pct: 99.5,
-            ..AirConditions::default()
-        }));
-        let frames = node.poll(600_000, 0);
-        let pulses = node.air_sensors().expect("air node").1.heater_pulses();
-        // One reading a second for ten minutes; a 0.1 s pulse allows the next after 1 s.
-        assert!((550..=601).contains(&pulses), "{pulses} pulses");
-        for out in frames {
-            let Body::Air(s) = out.frame.body else {
-                panic!("air body expected");
-            };
-            let rh = f32::from(s.humidity.expect("RH")) / 100.0;
-            assert!(
-                (rh - 99.5).abs() < 0.05,
-                "heated readings left out of the mean: {rh}"
-            );
-        }
-    }
-
-    #[test]
-    fn status_frames_report_the_battery_and_the_link() {
-        let mut node = SimNode::new(&info(12, StationKind::Water, None), 1, config());
-        node.set_power_and_link(Some(3_870), Some(-83));
-        let status = node.status(StatusKind::Periodic, 60_000, 0);
-        let Body::Status(s) = status.frame.body else {
-            panic!("status body expected");
-        };
-        assert_eq!((s.battery_mv, s.rssi_dbm), (Some(3_870), Some(-83)));
-    }
-
-    #[test]
-    fn status_frames_share_the_sequence_and_verify_with_the_key() {
-        let key = NodeKey::new([3; 32]);
-        let mut node = SimNode::new(&info(9, StationKind::Water, Some(key.clone())), 2, config());
-        let birth = node.status(StatusKind::Birth, 0, WALL_START_MS);
-        assert_eq!(birth.channel, NodeChannel::Status);
-        assert_eq!(birth.frame.seq, 0);
-        assert!(matches!(birth.frame.body, Body::Status(s) if s.kind == StatusKind::Birth));
-        let telemetry = node.poll(60_000, WALL_START_MS + 60_000);
-        assert_eq!(telemetry[0].frame.seq, 1);
-        let death = node.status(StatusKind::Death, 60_000, WALL_START_MS + 60_000);
-        assert_eq!(death.frame.seq, 2);
-        assert_eq!(protocol::decode(&death.bytes, Some(&key)), Ok(death.frame));
-    }
-}
+#[path = "node_tests.rs"]
+mod tests;

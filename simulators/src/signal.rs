@@ -3,7 +3,7 @@
 //!
 //! Air: PM2.5 follows a daily cycle with morning and evening traffic peaks (local time, UTC+7)
 //! and a night-time build-up; PM10 and PM1 follow at fixed ratios; temperature and humidity swing
-//! daily. Water: pH and dissolved oxygen follow photosynthesis (high in the afternoon);
+//! daily, pressure with the semi-diurnal atmospheric tide. Water: pH and dissolved oxygen follow photosynthesis (high in the afternoon);
 //! conductivity rises with the semi-diurnal tide that pushes salt up the canals.
 
 use std::f32::consts::TAU;
@@ -93,12 +93,15 @@ impl Scenario {
         let temperature_c = 27.5 + 4.0 * ((h - 9.0) / 24.0 * TAU).sin() + 0.3 * noise(node_id, t_ms, 2);
         let humidity_pct =
             (78.0 - 14.0 * ((h - 9.0) / 24.0 * TAU).sin() + noise(node_id, t_ms, 3)).clamp(0.0, 100.0);
+        // The tropics' semi-diurnal pressure tide: highs near 10:00 and 22:00, about ±1.2 hPa.
+        let pressure_hpa = 1_009.0 + 1.2 * ((h - 10.0) / 12.0 * TAU).cos() + 0.2 * noise(node_id, t_ms, 8);
         AirConditions {
             pm1_0: base * 0.7 + extra * 0.8,
             pm2_5,
             pm10: base * 1.6 + extra * 1.3,
             temperature_c,
             humidity_pct,
+            pressure_hpa,
         }
     }
 

@@ -84,6 +84,11 @@ impl<F: MultiwriteNorFlash> StoreAndForward<F> {
         self.in_flight = None;
     }
 
+    /// The frame sent and not yet acknowledged, if any.
+    pub fn in_flight(&self) -> Option<&Entry> {
+        self.in_flight.as_ref().map(|flight| &flight.entry)
+    }
+
     /// True between `set_connected(true)` and `set_connected(false)`.
     pub fn is_connected(&self) -> bool {
         self.connected

@@ -127,7 +127,15 @@ impl EmulatedSds011 {
     fn queue_data(&mut self) {
         let (body, corrupt) = {
             let mut state = lock(&self.shared);
-            let (pm2_5, pm10) = state.stuck.unwrap_or_else(|| tenths(state.levels));
+            let (pm2_5, pm10) = state.stuck.unwrap_or_else(|| {
+                // The last digit wanders by a tenth around the truth (0, +1, 0, −1), as a real
+                // sensor's counting noise makes it; without it a steady emulated sensor would
+                // look stuck to the node.
+                let wander = [0, 1, 0, -1][(state.frames_sent % 4) as usize];
+                let (a, b) = tenths(state.levels);
+                let nudge = |v: u16| v.saturating_add_signed(wander);
+                (nudge(a), nudge(b))
+            });
             let corrupt = state.corrupt_frames > 0;
             state.corrupt_frames = state.corrupt_frames.saturating_sub(1);
             state.frames_sent += 1;
@@ -244,7 +252,11 @@ mod tests {
         sds.send(Command::QueryMode).expect("sent");
         assert!(handle.is_query_mode());
         let reading = sds.query().expect("queried");
-        assert_eq!((reading.pm2_5, reading.pm10), (376, 512));
+        assert_eq!(
+            (reading.pm2_5, reading.pm10),
+            (377, 513),
+            "the second frame wanders a tenth up"
+        );
         sds.send(Command::WorkingPeriod(3)).expect("sent");
         assert_eq!(handle.working_period_min(), 3);
         sds.send(Command::Sleep).expect("sent");

@@ -1,0 +1,362 @@
+//! One node of a fleet: the board's main loop on the host. Connect with the death frame as the
+//! will and publish the birth frame; sample on the simulated clock into the outbox; forward the
+//! outbox one frame at a time with QoS 1; obey commands; on a reboot command let the frame in
+//! flight be acknowledged, disconnect cleanly, restart the node from its flash and connect again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use firmware::storage::Entry;
+use firmware::uplink::{self, Downlink, Link, RX_BUFFER, TX_BUFFER, Topics, UplinkError};
+use futures::FutureExt;
+use protocol::StatusKind;
+use protocol::command::Command;
+use protocol::registry::NodeInfo;
+use protocol::topic::NodeChannel;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::{FleetConfig, FleetOptions, SentFrame, connect, power_and_link};
+use crate::net::{IoError, TcpIo};
+use crate::node::{Outgoing, SimNode};
+
+/// Simulated status frames go out this often (simulated time).
+const STATUS_INTERVAL_MS: u64 = 3_600_000;
+/// Nodes booted this long before the first sample.
+const BOOT_LEAD_MS: u64 = 5_000;
+/// While the outbox holds this many frames the simulation waits for the link: simulated time
+/// may run faster than the broker acknowledges, and the queue on flash is bounded.
+const QUEUE_HIGH_WATER: usize = 32;
+/// How long one wait for the link lasts, while frames are queued, before the outbox is looked
+/// at again (its backlog is paced by the clock, not by packets).
+const LINK_WAIT: Duration = Duration::from_millis(20);
+/// How long to wait for the broker to acknowledge the last frames before giving up.
+const ACK_DEADLINE: Duration = Duration::from_secs(60);
+/// How long a reboot waits for the frame in flight to be acknowledged before disconnecting.
+const SETTLE_DEADLINE: Duration = Duration::from_secs(2);
+
+/// How long [`NodeRun::pump`] waits for the broker before forwarding.
+#[derive(Clone, Copy)]
+enum Wait {
+    /// Not at all: take what has arrived.
+    No,
+    /// Up to this long.
+    UpTo(Duration),
+    /// Up to this long, or until the fleet stops (the drain after a stop must not be cut short).
+    UpToOrStop(Duration),
+}
+
+/// Why a connection ended.
+enum Ended {
+    /// Every frame sent (or the fleet stopped); the node is done.
+    Done,
+    /// A reboot command: restart and connect again.
+    Reboot,
+}
+
+/// A node and where it is in simulated time.
+struct NodeRun {
+    node: SimNode,
+    info: NodeInfo,
+    config: Arc<FleetConfig>,
+    cancel: CancellationToken,
+    sent: Vec<SentFrame>,
+    /// Simulated time of the next step, ms since the epoch.
+    t: u64,
+    /// Simulated time of the current boot: uptime is `t - boot_ms`.
+    boot_ms: u64,
+    telemetry: u32,
+    next_status: u64,
+    /// The outbox paces its backlog on this real clock: the link's capacity is real time.
+    started: Instant,
+}
+
+/// Runs one node: connections until its frames are sent or the fleet stops, a reboot between
+/// two of them when commanded.
+pub(super) async fn run_node(
+    info: NodeInfo,
+    config: Arc<FleetConfig>,
+    options: FleetOptions,
+    cancel: CancellationToken,
+) -> anyhow::Result<Vec<SentFrame>> {
+    let topics = Topics::new(&config.prefix, info.id).context("topic prefix too long for a node")?;
+    let client_id = format!("{}-{}", config.client_prefix, info.id);
+    let start_ms = config.clock.start_ms();
+    let mut run = NodeRun {
+        node: SimNode::with_fit(&info, config.boot, config.node, options.air_fits.of(info.id)),
+        info,
+        cancel,
+        sent: Vec::new(),
+        t: start_ms,
+        boot_ms: start_ms.saturating_sub(BOOT_LEAD_MS),
+        telemetry: 0,
+        next_status: start_ms + STATUS_INTERVAL_MS,
+        started: Instant::now(),
+        config,
+    };
+    let (mut rx, mut tx) = ([0u8; RX_BUFFER], [0u8; TX_BUFFER]);
+    loop {
+        match run.connection(&topics, &client_id, &mut rx, &mut tx).await? {
+            Ended::Done => break,
+            Ended::Reboot => run = run.reboot(),
+        }
+    }
+    debug!(node = run.info.id, frames = run.sent.len(), "Node finished.");
+    Ok(run.sent)
+}
+
+impl NodeRun {
+    fn uptime(&self) -> u64 {
+        self.t.saturating_sub(self.boot_ms)
+    }
+
+    fn error(&self, what: &str, e: impl std::fmt::Display) -> anyhow::Error {
+        anyhow!("node {}: {what}: {e}", self.info.id)
+    }
+
+    fn sent_frame(&self, out: &Outgoing) -> SentFrame {
+        SentFrame {
+            station: self.info.station.clone(),
+            channel: out.channel,
+            frame: out.frame,
+        }
+    }
+
+    /// Notes a frame the broker acknowledged.
+    fn record(&mut self, entry: &Entry) {
+        if let Some(out) = self.node.outgoing(entry.channel(), entry.frame().to_vec()) {
+            let frame = self.sent_frame(&out);
+            self.sent.push(frame);
+        }
+    }
+
+    /// One MQTT connection, from CONNECT to DISCONNECT.
+    async fn connection(
+        &mut self,
+        topics: &Topics,
+        client_id: &str,
+        rx: &mut [u8],
+        tx: &mut [u8],
+    ) -> anyhow::Result<Ended> {
+        let death = self.node.status(StatusKind::Death, self.uptime(), self.t);
+        let mut session = uplink::session(rx, tx, client_id, topics, &death.bytes, 30)
+            .map_err(|e: UplinkError<IoError>| self.error("MQTT session", e))?;
+        let io = connect(&self.config.host, self.config.port, &self.cancel).await?;
+        let birth = self.node.status(StatusKind::Birth, self.uptime(), self.t);
+        let mut link = Link::open(&mut session, io, topics, &birth.bytes)
+            .await
+            .map_err(|e| self.error("MQTT connect", e))?;
+        let mut birth = Some(birth);
+        self.node.outbox_mut().set_connected(true);
+        let result = match self.exchange(&mut link, &mut birth).await {
+            Ok(Ended::Done) => self.drain(&mut link, &mut birth).await,
+            other => other,
+        };
+        if let Ok(Ended::Reboot) = result {
+            info!(
+                node = self.info.id,
+                boot = self.node.boot(),
+                "Simulated node rebooting on command."
+            );
+            self.settle(&mut link, &mut birth).await;
+        }
+        // A planned stop either way: DISCONNECT, so the broker does not publish the death frame.
+        if result.is_ok() {
+            let _ = link.close().await;
+        }
+        self.node.outbox_mut().set_connected(false);
+        result
+    }
+
+    /// Samples on the simulated clock and keeps the link moving, until the node has sent its
+    /// frames, the fleet stops or a reboot is commanded.
+    async fn exchange(
+        &mut self,
+        link: &mut Link<'_, '_, TcpIo>,
+        birth: &mut Option<Outgoing>,
+    ) -> anyhow::Result<Ended> {
+        let step = u64::from(self.config.node.sample_interval_ms.max(1));
+        while self
+            .config
+            .frames_per_node
+            .is_none_or(|limit| self.telemetry < limit)
+        {
+            // Until simulated time reaches the step, the link keeps moving: what is queued goes
+            // out, commands and keepalives are answered.
+            loop {
+                let now = self.config.clock.now_ms();
+                if now >= self.t || self.cancel.is_cancelled() {
+                    break;
+                }
+                let idle = birth.is_none() && self.node.outbox_mut().queued() == 0;
+                let wait = if idle {
+                    self.config.clock.real_wait(self.t - now)
+                } else {
+                    LINK_WAIT
+                };
+                if let Some(ended) = self.pump(link, birth, Wait::UpToOrStop(wait)).await? {
+                    return Ok(ended);
+                }
+            }
+            if self.cancel.is_cancelled() {
+                return Ok(Ended::Done);
+            }
+            let (kind, id, t) = (self.info.kind, self.info.id, self.t);
+            self.node
+                .set_environment(self.config.scenario.environment(kind, id, t));
+            let (battery_mv, rssi_dbm) = power_and_link(kind, id, t);
+            self.node.set_power_and_link(battery_mv, rssi_dbm);
+            let produced = self.node.poll(self.uptime(), t);
+            let telemetry = produced
+                .iter()
+                .filter(|o| o.channel == NodeChannel::Telemetry)
+                .count();
+            self.telemetry = self
+                .telemetry
+                .saturating_add(u32::try_from(telemetry).unwrap_or(u32::MAX));
+            if t >= self.next_status {
+                self.node.publish_status(self.uptime(), t);
+                self.next_status += STATUS_INTERVAL_MS;
+            }
+            if let Some(ended) = self.pump(link, birth, Wait::No).await? {
+                return Ok(ended);
+            }
+            while self.node.outbox_mut().queued() >= QUEUE_HIGH_WATER {
+                if let Some(ended) = self.pump(link, birth, Wait::UpToOrStop(LINK_WAIT)).await? {
+                    return Ok(ended);
+                }
+            }
+            self.t += step;
+            tokio::task::yield_now().await;
+        }
+        Ok(Ended::Done)
+    }
+
+    /// Takes in what the broker sent (acknowledgements, commands), first waiting as `wait` says
+    /// for something to arrive, and forwards the outbox's next frame.
+    async fn pump(
+        &mut self,
+        link: &mut Link<'_, '_, TcpIo>,
+        birth: &mut Option<Outgoing>,
+        wait: Wait,
+    ) -> anyhow::Result<Option<Ended>> {
+        let mut ended = None;
+        let (limit, stop) = match wait {
+            Wait::No => (None, None),
+            Wait::UpTo(limit) => (Some(limit), None),
+            Wait::UpToOrStop(limit) => (Some(limit), Some(self.cancel.clone())),
+        };
+        if let Some(limit) = limit {
+            // Both branches are cancel-safe: minimq's poll over a TCP read loses nothing when
+            // dropped before it completes.
+            let inbound = tokio::select! {
+                result = tokio::time::timeout(limit, link.poll()) => result.ok(),
+                () = async {
+                    match &stop {
+                        Some(token) => token.cancelled().await,
+                        None => std::future::pending().await,
+                    }
+                } => None,
+            };
+            if let Some(result) = inbound {
+                let command = result.map_err(|e| self.error("MQTT", e))?;
+                ended = self.obey(command);
+            }
+        }
+        while ended.is_none()
+            && let Some(result) = link.poll().now_or_never()
+        {
+            let command = result.map_err(|e| self.error("MQTT", e))?;
+            ended = self.obey(command);
+        }
+        self.birth_acked(link, birth);
+        let in_flight = self.node.outbox_mut().in_flight().copied();
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let acked = link
+            .forward(self.node.outbox_mut(), now)
+            .await
+            .map_err(|e| self.error("forwarding", e))?;
+        if acked && let Some(entry) = in_flight {
+            self.record(&entry);
+        }
+        Ok(ended)
+    }
+
+    fn birth_acked(&mut self, link: &Link<'_, '_, TcpIo>, birth: &mut Option<Outgoing>) {
+        if link.is_acked(link.birth())
+            && let Some(out) = birth.take()
+        {
+            let frame = self.sent_frame(&out);
+            self.sent.push(frame);
+        }
+    }
+
+    /// Carries out a downlink command as the firmware does; a status frame it asks for goes to
+    /// the outbox like any other. Returns [`Ended::Reboot`] for a reboot.
+    fn obey(&mut self, command: Option<Downlink>) -> Option<Ended> {
+        let command = command?;
+        match self.node.handle_command(command.bytes(), self.uptime(), self.t) {
+            Ok((Command::Reboot, _)) => Some(Ended::Reboot),
+            Ok((command, _)) => {
+                info!(node = self.info.id, ?command, "Simulated node obeyed a command.");
+                None
+            }
+            Err(reason) => {
+                warn!(node = self.info.id, %reason, "Simulated node refused a command.");
+                None
+            }
+        }
+    }
+
+    /// Waits for the broker to acknowledge everything queued.
+    async fn drain(
+        &mut self,
+        link: &mut Link<'_, '_, TcpIo>,
+        birth: &mut Option<Outgoing>,
+    ) -> anyhow::Result<Ended> {
+        let deadline = Instant::now() + ACK_DEADLINE;
+        while birth.is_some() || self.node.outbox_mut().queued() > 0 {
+            if Instant::now() >= deadline {
+                anyhow::bail!(
+                    "node {}: the broker acknowledged {} frames; {} still queued after {ACK_DEADLINE:?}",
+                    self.info.id,
+                    self.sent.len(),
+                    self.node.outbox_mut().queued()
+                );
+            }
+            if let Some(ended) = self.pump(link, birth, Wait::UpTo(LINK_WAIT)).await? {
+                return Ok(ended);
+            }
+        }
+        Ok(Ended::Done)
+    }
+
+    /// Before a reboot: the frame in flight and the birth frame acknowledged, within
+    /// [`SETTLE_DEADLINE`]. What is still unacknowledged stays in the outbox's flash and goes
+    /// again after the restart.
+    async fn settle(&mut self, link: &mut Link<'_, '_, TcpIo>, birth: &mut Option<Outgoing>) {
+        let in_flight = self.node.outbox_mut().in_flight().copied();
+        let settled = tokio::time::timeout(SETTLE_DEADLINE, async {
+            link.settle(self.node.outbox_mut()).await?;
+            while !link.is_acked(link.birth()) {
+                link.poll().await?;
+            }
+            Ok::<_, UplinkError<IoError>>(())
+        })
+        .await;
+        if let Ok(Ok(())) = settled {
+            if let Some(entry) = in_flight {
+                self.record(&entry);
+            }
+            self.birth_acked(link, birth);
+        }
+    }
+
+    /// The node restarted from its flash; uptime starts again at the current step.
+    fn reboot(mut self) -> Self {
+        self.node = self.node.reboot();
+        self.boot_ms = self.t;
+        self
+    }
+}
