@@ -73,17 +73,25 @@ pub enum Probe {
     Turbidity,
     /// 4: water level transducer. Reference in mm above the gauge datum.
     WaterLevel,
+    /// 5: carbon monoxide (electrochemical cell on the ADS1115). Reference in ppb.
+    CarbonMonoxide,
+    /// 6: nitrogen dioxide (electrochemical). Reference in ppb.
+    NitrogenDioxide,
+    /// 7: sulphur dioxide (electrochemical). Reference in ppb.
+    SulphurDioxide,
+    /// 8: ozone (electrochemical oxidising-gas cell). Reference in ppb.
+    Ozone,
 }
 
 /// Which calibration point: the Atlas EZO command set (`domain.md` §7.5), which also covers the
-/// analogue probes' two- and three-point calibrations.
+/// analogue probes' two- and three-point calibrations and the gas cells' zero and span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CalibrationPoint {
     /// 0: forget the probe's calibration.
     Clear,
     /// 1: dry probe (EC zero).
     Dry,
-    /// 2: zero solution (DO 0, turbidity 0).
+    /// 2: zero solution (DO 0, turbidity 0); zero air for a gas cell.
     Zero,
     /// 3: in air (DO saturation).
     Air,
@@ -93,7 +101,7 @@ pub enum CalibrationPoint {
     Mid,
     /// 6: high buffer (pH 10, EC high standard).
     High,
-    /// 7: a single-point standard (EC one-point, level offset).
+    /// 7: a single-point standard (EC one-point, level offset, a gas cell's span gas).
     Single,
 }
 
@@ -194,6 +202,11 @@ impl Command {
                     Probe::Conductivity => 0..=500_000,
                     Probe::Turbidity => 0..=40_000,
                     Probe::WaterLevel => -20_000..=20_000,
+                    // Span gases are certified by volume: ppb, up to 1 000 ppm.
+                    Probe::CarbonMonoxide
+                    | Probe::NitrogenDioxide
+                    | Probe::SulphurDioxide
+                    | Probe::Ozone => 0..=1_000_000,
                 };
                 if range.contains(&step.reference) {
                     Ok(())

@@ -99,7 +99,11 @@ mod commands {
             Just(Probe::DissolvedOxygen),
             Just(Probe::Conductivity),
             Just(Probe::Turbidity),
-            Just(Probe::WaterLevel)
+            Just(Probe::WaterLevel),
+            Just(Probe::CarbonMonoxide),
+            Just(Probe::NitrogenDioxide),
+            Just(Probe::SulphurDioxide),
+            Just(Probe::Ozone)
         ];
         let point = (0u8..8).prop_map(|p| match p {
             0 => CalibrationPoint::Clear,

@@ -8,12 +8,14 @@ use std::str::FromStr;
 
 use firmware::drivers::{Bme280, Pms5003, Sds011, Sht4x};
 use firmware::node::{
-    AirSampler, ClimateReading, ClimateSensor, ParticulateSensor, PmFault, PmReading, SensorFault,
+    AirSampler, ClimateReading, ClimateSensor, GasFrontEnd, ParticulateSensor, PmFault, PmReading,
+    SensorFault,
 };
 
 use crate::devices::{
-    Bme280Handle, Climate, EmulatedBme280, EmulatedPms5003, EmulatedSds011, EmulatedSht4x, NoDelay, PmLevels,
-    Pms5003Handle, Sds011Handle, Sht4xHandle, Weather,
+    Bme280Handle, Climate, EmulatedAds1115, EmulatedBme280, EmulatedPms5003, EmulatedSds011, EmulatedSht4x,
+    GasAir, GasBoardHandle, NoDelay, PmLevels, Pms5003Handle, Sds011Handle, Sht4xHandle, Weather, gas_board,
+    restart_gas_board,
 };
 use crate::node::AirConditions;
 
@@ -40,12 +42,25 @@ pub enum ClimateModel {
 }
 
 /// What an air node is fitted with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AirFit {
     /// The particulate sensor.
     pub pm: PmModel,
     /// The climate sensors.
     pub climate: ClimateModel,
+    /// CO, NO2, SO2 and O3 cells on two ADS1115s.
+    pub gas: bool,
+}
+
+impl Default for AirFit {
+    /// PMS5003, SHT4x and the gas cells.
+    fn default() -> Self {
+        AirFit {
+            pm: PmModel::Pms5003,
+            climate: ClimateModel::Sht4x,
+            gas: true,
+        }
+    }
 }
 
 impl AirFit {
@@ -54,14 +69,17 @@ impl AirFit {
         AirFit {
             pm: PmModel::Pms5003,
             climate: ClimateModel::Sht4x,
+            gas: true,
         },
         AirFit {
             pm: PmModel::Sds011,
             climate: ClimateModel::Bme280,
+            gas: true,
         },
         AirFit {
             pm: PmModel::Pms5003,
             climate: ClimateModel::Sht4xAndBme280,
+            gas: true,
         },
     ];
 }
@@ -77,26 +95,31 @@ impl fmt::Display for AirFit {
             ClimateModel::Bme280 => "bme280",
             ClimateModel::Sht4xAndBme280 => "sht4x+bme280",
         };
-        write!(f, "{pm}+{climate}")
+        write!(f, "{pm}+{climate}")?;
+        if self.gas {
+            f.write_str("+gas")?;
+        }
+        Ok(())
     }
 }
 
 impl FromStr for AirFit {
     type Err = String;
 
-    /// `pms5003+sht4x`, `sds011+bme280`, `pms5003+sht4x+bme280`, ...: one particulate sensor and
-    /// one or both climate sensors, in any order.
+    /// `pms5003+sht4x+gas`, `sds011+bme280`, `pms5003+sht4x+bme280`, ...: one particulate sensor,
+    /// one or both climate sensors, and `gas` for the gas cells, in any order.
     fn from_str(text: &str) -> Result<Self, String> {
-        let (mut pm, mut sht, mut bme) = (None, false, false);
+        let (mut pm, mut sht, mut bme, mut gas) = (None, false, false, false);
         for part in text.split('+').map(str::trim) {
             match part.to_ascii_lowercase().as_str() {
                 "pms5003" if pm.is_none() => pm = Some(PmModel::Pms5003),
                 "sds011" if pm.is_none() => pm = Some(PmModel::Sds011),
                 "sht4x" => sht = true,
                 "bme280" => bme = true,
+                "gas" => gas = true,
                 other => {
                     return Err(format!(
-                        "unknown or repeated sensor {other:?} in {text:?}: one of pms5003 or sds011, then sht4x, bme280 or both, joined by +"
+                        "unknown or repeated sensor {other:?} in {text:?}: one of pms5003 or sds011, then sht4x, bme280 or both, and gas, joined by +"
                     ));
                 }
             }
@@ -108,7 +131,7 @@ impl FromStr for AirFit {
             (true, true) => ClimateModel::Sht4xAndBme280,
             (false, false) => return Err(format!("no climate sensor (sht4x, bme280) in {text:?}")),
         };
-        Ok(AirFit { pm, climate })
+        Ok(AirFit { pm, climate, gas })
     }
 }
 
@@ -123,7 +146,7 @@ pub enum AirFits {
 }
 
 impl Default for AirFits {
-    /// PMS5003 and SHT4x everywhere: the board's fit.
+    /// PMS5003, SHT4x and the gas cells everywhere.
     fn default() -> Self {
         AirFits::All(AirFit::default())
     }
@@ -216,8 +239,12 @@ impl ClimateSensor for SimClimate {
     }
 }
 
+/// The simulated gas cells' front end.
+pub type SimGas = GasFrontEnd<EmulatedAds1115, NoDelay>;
+
 /// The simulated air node's sampler: any fit.
-pub type SimAirSampler = AirSampler<SimPm, SimClimate, Option<Bme280<EmulatedBme280, NoDelay>>>;
+pub type SimAirSampler =
+    AirSampler<SimPm, SimClimate, Option<Bme280<EmulatedBme280, NoDelay>>, Option<SimGas>>;
 
 /// The scenario's handles on an air node's emulated sensors; `None` for those not fitted.
 #[derive(Debug, Clone, Default)]
@@ -230,6 +257,8 @@ pub struct AirSensors {
     pub sht4x: Option<Sht4xHandle>,
     /// The BME280, if fitted.
     pub bme280: Option<Bme280Handle>,
+    /// The gas cells, if fitted.
+    pub gas: Option<GasBoardHandle>,
 }
 
 fn pm_levels(c: &AirConditions) -> PmLevels {
@@ -244,6 +273,16 @@ fn climate(c: &AirConditions) -> Climate {
     Climate {
         temperature_c: c.temperature_c,
         humidity_pct: c.humidity_pct,
+    }
+}
+
+fn gas_air(c: &AirConditions) -> GasAir {
+    GasAir {
+        co_ppb: f64::from(c.co_ppb),
+        no2_ppb: f64::from(c.no2_ppb),
+        so2_ppb: f64::from(c.so2_ppb),
+        o3_ppb: f64::from(c.o3_ppb),
+        temperature_c: f64::from(c.temperature_c),
     }
 }
 
@@ -269,6 +308,9 @@ impl AirSensors {
         }
         if let Some(bme) = &self.bme280 {
             bme.set_weather(weather(c));
+        }
+        if let Some(gas) = &self.gas {
+            gas.set_air(gas_air(c));
         }
     }
 }
@@ -303,14 +345,21 @@ pub fn air_sensors(fit: AirFit, conditions: &AirConditions, serial: u32) -> (Sim
             (SimClimate::Sht4x(Sht4x::new(device, NoDelay)), second)
         }
     };
-    let sampler = AirSampler::new(pm, first).with_second_climate(second);
+    let gas = fit.gas.then(|| {
+        let (front_end, handle) = gas_board(gas_air(conditions));
+        handles.gas = Some(handle);
+        front_end
+    });
+    let sampler = AirSampler::new(pm, first)
+        .with_second_climate(second)
+        .with_gas(gas);
     (sampler, handles)
 }
 
 /// The same sensors behind fresh drivers, as after an MCU reset: the devices keep their state (a
 /// sleeping fan stays asleep), the drivers' RAM does not.
 pub fn restart_air(sampler: SimAirSampler) -> SimAirSampler {
-    let (pm, first, second) = sampler.destroy();
+    let (pm, first, second, gas) = sampler.destroy();
     let pm = match pm {
         SimPm::Pms5003(s) => SimPm::Pms5003(Pms5003::new(s.destroy())),
         SimPm::Sds011(s) => SimPm::Sds011(Sds011::new(s.destroy())),
@@ -329,7 +378,9 @@ pub fn restart_air(sampler: SimAirSampler) -> SimAirSampler {
         let (bus, delay) = s.destroy();
         Bme280::new(bus, delay)
     });
-    AirSampler::new(pm, first).with_second_climate(second)
+    AirSampler::new(pm, first)
+        .with_second_climate(second)
+        .with_gas(gas.map(restart_gas_board))
 }
 
 #[cfg(test)]
@@ -342,9 +393,12 @@ mod tests {
             assert_eq!(fit.to_string().parse::<AirFit>(), Ok(fit));
         }
         assert_eq!(
-            "BME280 + SDS011".parse::<AirFit>().map(|f| (f.pm, f.climate)),
-            Ok((PmModel::Sds011, ClimateModel::Bme280))
+            "BME280 + SDS011"
+                .parse::<AirFit>()
+                .map(|f| (f.pm, f.climate, f.gas)),
+            Ok((PmModel::Sds011, ClimateModel::Bme280, false))
         );
+        assert_eq!(AirFit::default().to_string(), "pms5003+sht4x+gas");
         assert!("sht4x".parse::<AirFit>().is_err(), "no particulate sensor");
         assert!("pms5003+sds011+sht4x".parse::<AirFit>().is_err(), "two");
         assert!("pms5003".parse::<AirFit>().is_err(), "no climate sensor");

@@ -73,14 +73,15 @@ enum CommandKind {
     Status,
     /// Restart the node.
     Reboot,
-    /// Take one calibration point: PROBE (ph, do, ec, turbidity, level), POINT (clear, dry, zero,
-    /// air, low, mid, high, single), REFERENCE in the probe's frame unit (0.001 pH, µS/cm, ...).
+    /// Take one calibration point: PROBE (ph, do, ec, turbidity, level, co, no2, so2, o3), POINT
+    /// (clear, dry, zero, air, low, mid, high, single), REFERENCE in the probe's frame unit
+    /// (0.001 pH, µS/cm, ...) or, for a gas, the span gas in ppb.
     Calibrate {
-        /// ph, do, ec, turbidity or level.
+        /// ph, do, ec, turbidity, level, co, no2, so2 or o3.
         probe: String,
         /// clear, dry, zero, air, low, mid, high or single.
         point: String,
-        /// The standard's value in the frame unit; 0 where the point has none.
+        /// The standard's value in the frame unit (ppb for a gas); 0 where the point has none.
         #[arg(default_value_t = 0)]
         reference: i32,
     },
@@ -103,7 +104,13 @@ fn command_of(kind: CommandKind) -> anyhow::Result<protocol::command::Command> {
                 "ec" => Probe::Conductivity,
                 "turbidity" => Probe::Turbidity,
                 "level" => Probe::WaterLevel,
-                other => anyhow::bail!("unknown probe {other:?}: ph, do, ec, turbidity or level"),
+                "co" => Probe::CarbonMonoxide,
+                "no2" => Probe::NitrogenDioxide,
+                "so2" => Probe::SulphurDioxide,
+                "o3" => Probe::Ozone,
+                other => {
+                    anyhow::bail!("unknown probe {other:?}: ph, do, ec, turbidity, level, co, no2, so2 or o3")
+                }
             };
             let point = match point.as_str() {
                 "clear" => CalibrationPoint::Clear,
@@ -161,10 +168,10 @@ struct FleetArgs {
     /// Boot counter the nodes start with.
     #[arg(long, default_value_t = 1)]
     boot: u32,
-    /// The air nodes' sensors: a particulate sensor (pms5003 or sds011) and climate sensors
-    /// (sht4x, bme280 or both) joined by `+`, for example `sds011+bme280`; or `mixed` to fit
-    /// each node by its id from the three combinations.
-    #[arg(long, default_value = "pms5003+sht4x", value_parser = parse_air_fits)]
+    /// The air nodes' sensors: a particulate sensor (pms5003 or sds011), climate sensors (sht4x,
+    /// bme280 or both) and `gas` for the CO/NO2/SO2/O3 cells, joined by `+`, for example
+    /// `sds011+bme280+gas`; or `mixed` to fit each node by its id from three combinations.
+    #[arg(long, default_value = "pms5003+sht4x+gas", value_parser = parse_air_fits)]
     air_fit: AirFits,
 }
 

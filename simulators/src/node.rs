@@ -3,6 +3,7 @@
 //! simulated time supplied by the caller. A reboot goes through the firmware's boot path: the
 //! boot counter from the node's flash, the queue kept, the sequence from 0.
 
+use firmware::convert::gas::Gas;
 use firmware::drivers::Ezo;
 use firmware::node::{
     EzoProbes, ForwardPolicy, LinkStatus, Node, NodeConfig, NodeIdentity, Sampler, StoreAndForward,
@@ -32,6 +33,14 @@ pub struct AirConditions {
     pub humidity_pct: f32,
     /// Station pressure in hPa.
     pub pressure_hpa: f32,
+    /// Carbon monoxide, ppb.
+    pub co_ppb: f32,
+    /// Nitrogen dioxide, ppb.
+    pub no2_ppb: f32,
+    /// Sulphur dioxide, ppb.
+    pub so2_ppb: f32,
+    /// Ozone, ppb.
+    pub o3_ppb: f32,
 }
 
 impl Default for AirConditions {
@@ -44,6 +53,10 @@ impl Default for AirConditions {
             temperature_c: 28.0,
             humidity_pct: 78.0,
             pressure_hpa: 1_009.0,
+            co_ppb: 300.0,
+            no2_ppb: 10.0,
+            so2_ppb: 2.5,
+            o3_ppb: 15.0,
         }
     }
 }
@@ -97,12 +110,13 @@ type WaterProbes = EzoProbes<EzoCircuit, EzoCircuit, EzoCircuit>;
 type WaterNode = Node<WaterSampler<WaterProbes>>;
 
 enum Station {
+    // Boxed: the two kinds' drivers and buffers differ in size by hundreds of bytes.
     Air {
-        node: Node<SimAirSampler>,
+        node: Box<Node<SimAirSampler>>,
         sensors: AirSensors,
     },
     Water {
-        node: WaterNode,
+        node: Box<WaterNode>,
         probe: EzoStationHandle,
     },
 }
@@ -221,8 +235,8 @@ fn run_until<S: Sampler, T: Transport>(
 
 /// The parts of a station that survive a reset: the sensors (behind their buses) and their handles.
 enum Devices {
-    Air(SimAirSampler, AirSensors),
-    Water(WaterProbes, EzoStationHandle),
+    Air(Box<SimAirSampler>, AirSensors),
+    Water(Box<WaterProbes>, EzoStationHandle),
 }
 
 impl SimNode {
@@ -242,7 +256,7 @@ impl SimNode {
         let devices = match info.kind {
             StationKind::Air => {
                 let (sampler, sensors) = air_sensors(fit, &AirConditions::default(), info.id);
-                Devices::Air(sampler, sensors)
+                Devices::Air(Box::new(sampler), sensors)
             }
             StationKind::Water => {
                 let (probes, handle) = ezo_station(water_levels(&WaterConditions::default()));
@@ -252,7 +266,7 @@ impl SimNode {
                         flash_bug("calibration", settings.set_calibration(probe, &record));
                     }
                 }
-                Devices::Water(probes, handle)
+                Devices::Water(Box::new(probes), handle)
             }
         };
         let mut node = Self::start(
@@ -271,7 +285,7 @@ impl SimNode {
     }
 
     /// The firmware's start: the boot counter incremented in flash, the reporting interval and
-    /// calibrations read back, the queue reopened with what it held, a node with sequence 0.
+    /// calibrations (EZO records, gas cells) read back, the queue reopened with what it held, a node with sequence 0.
     fn start(
         node_id: u32,
         key: Option<NodeKey>,
@@ -296,10 +310,20 @@ impl SimNode {
             key: key.clone(),
         };
         let station = match devices {
-            Devices::Air(sampler, sensors) => Station::Air {
-                node: Node::new(identity, node_config, sampler),
-                sensors,
-            },
+            Devices::Air(mut sampler, sensors) => {
+                if let Some(cells) = sampler.gas_mut() {
+                    for gas in Gas::ALL {
+                        let stored = flash_bug("gas calibration", settings.gas_calibration(gas.probe()));
+                        if let Some(calibration) = stored {
+                            cells.set_calibration(gas, calibration);
+                        }
+                    }
+                }
+                Station::Air {
+                    node: Box::new(Node::new(identity, node_config, *sampler)),
+                    sensors,
+                }
+            }
             Devices::Water(mut probes, probe) => {
                 for p in EZO_PROBES {
                     if let Some(record) = flash_bug("calibration", settings.calibration(p)) {
@@ -307,7 +331,7 @@ impl SimNode {
                     }
                 }
                 Station::Water {
-                    node: Node::new(identity, node_config, WaterSampler::new(probes)),
+                    node: Box::new(Node::new(identity, node_config, WaterSampler::new(*probes))),
                     probe,
                 }
             }
@@ -331,7 +355,7 @@ impl SimNode {
     #[must_use]
     pub fn reboot(self) -> SimNode {
         let devices = match self.station {
-            Station::Air { node, sensors } => Devices::Air(restart_air(node.destroy()), sensors),
+            Station::Air { node, sensors } => Devices::Air(Box::new(restart_air(node.destroy())), sensors),
             Station::Water { node, probe } => {
                 let (ph, dissolved_oxygen, conductivity) = node.destroy().destroy().destroy();
                 let restart = |circuit: Option<EzoCircuit>| {
@@ -342,7 +366,7 @@ impl SimNode {
                     })
                 };
                 let probes = EzoProbes::new(restart(ph), restart(dissolved_oxygen), restart(conductivity));
-                Devices::Water(probes, probe)
+                Devices::Water(Box::new(probes), probe)
             }
         };
         let settings = Settings::open(self.settings.destroy(), 0..SETTINGS_FLASH as u32);

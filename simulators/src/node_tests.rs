@@ -35,6 +35,7 @@ fn hazy() -> AirConditions {
         temperature_c: 31.5,
         humidity_pct: 64.0,
         pressure_hpa: 1_007.2,
+        ..AirConditions::default()
     }
 }
 
@@ -342,4 +343,109 @@ fn a_rebooted_water_node_reads_its_calibrations_back_and_flags_none_due() {
     assert!(sample.ph.is_some());
     assert!(!sample.quality.contains(QualityFlags::CALIBRATION_DUE));
     assert_eq!(frames[0].frame.boot, 2);
+}
+
+fn traffic_hour() -> AirConditions {
+    AirConditions {
+        co_ppb: 800.0,
+        no2_ppb: 30.0,
+        so2_ppb: 4.0,
+        o3_ppb: 12.0,
+        // 13 °C above the cells' 20 °C: their backgrounds have moved.
+        temperature_c: 33.0,
+        ..AirConditions::default()
+    }
+}
+
+/// ppb to the frame's unit, with domain.md §1.7's factors: µg/m³ for CO, 0.1 µg/m³ for the rest.
+fn expected(ppb: f32, ug_per_ppb: f32, units: f32) -> f32 {
+    ppb * ug_per_ppb * units
+}
+
+#[test]
+fn an_air_node_carries_its_gas_cells_readings_in_micrograms() {
+    let mut node = SimNode::new(&info(51, StationKind::Air, None), 1, config());
+    node.set_environment(Environment::Air(traffic_hour()));
+    let frames = node.poll(3_600_000, 0);
+    assert_eq!(frames.len(), 60);
+    for out in &frames {
+        let s = air(out);
+        let got = |v: Option<u32>| v.map_or(f32::NAN, |v| v as f32);
+        let checks = [
+            ("CO", got(s.co), expected(800.0, 1.145, 1.0), 2.0),
+            ("NO2", got(s.no2.map(u32::from)), expected(30.0, 1.882, 10.0), 8.0),
+            ("SO2", got(s.so2.map(u32::from)), expected(4.0, 2.620, 10.0), 8.0),
+            ("O3", got(s.o3.map(u32::from)), expected(12.0, 1.963, 10.0), 8.0),
+        ];
+        for (gas, value, want, tolerance) in checks {
+            assert!((value - want).abs() <= tolerance, "{gas}: {value} for {want}");
+        }
+        assert!(
+            s.quality.is_empty() || s.quality == QualityFlags::WARMING_UP,
+            "{:?}",
+            s.quality
+        );
+    }
+}
+
+#[test]
+fn an_aged_co_cell_is_calibrated_by_downlink_and_stays_calibrated_after_a_reboot() {
+    use firmware::convert::gas::Gas;
+    use protocol::command::{CalibrationPoint, CalibrationStep};
+
+    let key = NodeKey::new([6; 32]);
+    let mut node = SimNode::new(&info(52, StationKind::Air, Some(key.clone())), 1, config());
+    let board = node.air_sensors().and_then(|s| s.gas.clone()).expect("gas cells");
+    let mut cell = board.cell(Gas::CarbonMonoxide);
+    cell.zeros_v = (cell.zeros_v.0 + 0.025, cell.zeros_v.1 + 0.004);
+    cell.v_per_ppb *= 0.85;
+    board.set_cell(Gas::CarbonMonoxide, cell);
+    let at = |co_ppb: f32| {
+        Environment::Air(AirConditions {
+            co_ppb,
+            ..traffic_hour()
+        })
+    };
+    let co_of = |frames: &[Outgoing]| frames.last().and_then(|o| air(o).co).map_or(0.0, |v| v as f32);
+    node.set_environment(at(800.0));
+    let aged = co_of(&node.poll(60_000, 0));
+    assert!((aged - 916.0).abs() > 50.0, "aged cell reads {aged} µg/m³");
+
+    let calibrate = |node: &mut SimNode, counter: u64, point: CalibrationPoint, reference: i32| {
+        let step = CalibrationStep {
+            probe: Probe::CarbonMonoxide,
+            point,
+            reference,
+        };
+        let bytes = command(52, &key, counter, Command::Calibrate(step));
+        node.handle_command(&bytes, 60_000, WALL_START_MS)
+            .expect("calibration obeyed");
+    };
+    node.set_environment(at(0.0));
+    calibrate(&mut node, 1, CalibrationPoint::Zero, 0);
+    node.set_environment(at(2_000.0));
+    calibrate(&mut node, 2, CalibrationPoint::Single, 2_000);
+    node.set_environment(at(800.0));
+    node.poll(120_000, 0);
+    let calibrated = co_of(&node.poll(180_000, 0));
+    assert!(
+        (calibrated - 916.0).abs() <= 3.0,
+        "calibrated cell reads {calibrated}"
+    );
+
+    let mut node = node.reboot();
+    node.set_environment(at(800.0));
+    let after = co_of(&node.poll(120_000, 0));
+    assert!((after - 916.0).abs() <= 3.0, "after the reboot: {after}");
+}
+
+#[test]
+fn a_silent_gas_adc_reaches_the_frame_as_absent_gases_and_a_fault() {
+    let mut node = SimNode::new(&info(53, StationKind::Air, None), 1, config());
+    let board = node.air_sensors().and_then(|s| s.gas.clone()).expect("gas cells");
+    board.adc(firmware::node::Adc::Second).set_silent(true);
+    let s = air(&node.poll(60_000, 0)[0]);
+    assert!(s.co.is_some() && s.no2.is_some());
+    assert_eq!((s.so2, s.o3), (None, None));
+    assert!(s.quality.contains(QualityFlags::SENSOR_FAULT));
 }

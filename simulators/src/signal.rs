@@ -3,7 +3,8 @@
 //!
 //! Air: PM2.5 follows a daily cycle with morning and evening traffic peaks (local time, UTC+7)
 //! and a night-time build-up; PM10 and PM1 follow at fixed ratios; temperature and humidity swing
-//! daily, pressure with the semi-diurnal atmospheric tide. Water: pH and dissolved oxygen follow photosynthesis (high in the afternoon);
+//! daily, pressure with the semi-diurnal atmospheric tide; CO and NO2 follow the traffic peaks,
+//! ozone peaks mid-afternoon. Water: pH and dissolved oxygen follow photosynthesis (high in the afternoon);
 //! conductivity rises with the semi-diurnal tide that pushes salt up the canals.
 
 use std::f32::consts::TAU;
@@ -95,6 +96,14 @@ impl Scenario {
             (78.0 - 14.0 * ((h - 9.0) / 24.0 * TAU).sin() + noise(node_id, t_ms, 3)).clamp(0.0, 100.0);
         // The tropics' semi-diurnal pressure tide: highs near 10:00 and 22:00, about ±1.2 hPa.
         let pressure_hpa = 1_009.0 + 1.2 * ((h - 10.0) / 12.0 * TAU).cos() + 0.2 * noise(node_id, t_ms, 8);
+        // Traffic gases follow the rush hours; ozone is made by sunlight from them and peaks in
+        // the mid-afternoon. Levels of a provincial town, far below QCVN 05:2023's limits.
+        let traffic = 1.0 + 1.2 * peak(h, 7.5, 1.5) + 1.5 * peak(h, 18.5, 2.0) + 0.3 * peak(h, 2.0, 3.0);
+        let site = site_factor(node_id);
+        let co_ppb = 250.0 * site * traffic * (1.0 + 0.05 * noise(node_id, t_ms, 9));
+        let no2_ppb = 8.0 * site * traffic * (1.0 + 0.08 * noise(node_id, t_ms, 10));
+        let o3_ppb = (10.0 + 38.0 * peak(h, 14.5, 2.5)) * (1.0 + 0.06 * noise(node_id, t_ms, 11));
+        let so2_ppb = 2.5 * site * (1.0 + 0.1 * noise(node_id, t_ms, 12));
         AirConditions {
             pm1_0: base * 0.7 + extra * 0.8,
             pm2_5,
@@ -102,6 +111,10 @@ impl Scenario {
             temperature_c,
             humidity_pct,
             pressure_hpa,
+            co_ppb,
+            no2_ppb,
+            so2_ppb,
+            o3_ppb,
         }
     }
 
@@ -171,6 +184,25 @@ mod tests {
             s.air(1, DAY0 + 3 * HOUR_MS).pm2_5,
             quiet.air(1, DAY0 + 3 * HOUR_MS).pm2_5
         );
+    }
+
+    #[test]
+    fn traffic_gases_peak_at_rush_hour_ozone_mid_afternoon_all_within_qcvn_limits() {
+        let s = Scenario::default();
+        let at = |h: u64| s.air(1, DAY0 + h * HOUR_MS);
+        assert!(at(18).co_ppb > at(14).co_ppb * 1.8 && at(8).no2_ppb > at(14).no2_ppb * 1.5);
+        assert!(at(15).o3_ppb > at(8).o3_ppb * 2.0 && at(15).o3_ppb > at(2).o3_ppb * 2.0);
+        for minute in 0..24 * 60 {
+            let a = s.air(5, DAY0 + minute * 60_000);
+            // QCVN 05:2023 1-hour limits in µg/m³ (domain.md §4.1), via §1.7's factors.
+            assert!(a.co_ppb * 1.145 < 30_000.0 && a.no2_ppb * 1.882 < 200.0);
+            assert!(
+                a.o3_ppb * 1.963 < 120.0,
+                "below even the 8-hour limit: {}",
+                a.o3_ppb
+            );
+            assert!(a.so2_ppb * 2.620 < 125.0 && a.so2_ppb > 0.0);
+        }
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Conversions from what a probe measures to what the frame carries: PSS-78 salinity, dissolved
-//! oxygen saturation, the analogue pH, DO, turbidity and level probes with their calibrations.
+//! oxygen saturation, the analogue pH, DO, turbidity and level probes with their calibrations,
+//! the electrochemical gas cells (integers only).
 //!
 //! The Cortex-M4F has a single-precision FPU; these run once per reading, so they use `f64`
 //! (soft-float, exact enough for PSS-78's coefficients) where a formula needs it and integers
 //! where a linear calibration does.
 
 pub mod analogue;
+pub mod gas;
 pub mod oxygen;
 pub mod pss78;
 

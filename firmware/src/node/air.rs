@@ -1,14 +1,16 @@
 //! The air-quality station: a particulate sensor (PMS5003 or SDS011) and a climate sensor (SHT4x
 //! or BME280), optionally a second climate sensor beside the first (a BME280 for pressure next to
-//! an SHT4x), averaged into [`AirSample`]s.
+//! an SHT4x) and gas cells (CO, NO2, SO2, O3), averaged into [`AirSample`]s.
 
+use protocol::command::CalibrationStep;
 use protocol::{AirSample, Body, QualityFlags};
 
 use super::absent::NoSensor;
 use super::climate::{ClimateReading, ClimateSensor};
+use super::gas::GasSensor;
 use super::mean::{Mean, sample_count};
 use super::particulate::{ParticulateSensor, PmFault};
-use super::sampler::Sampler;
+use super::sampler::{Calibrated, Sampler};
 use super::stuck::StuckDetector;
 
 /// Largest PM value, in µg/m³, that the frame can carry (`FORMAT.md` §4.1: 0–20 000 in 0.1 µg/m³).
@@ -21,17 +23,18 @@ const TEMPERATURE_RANGE: core::ops::RangeInclusive<i64> = -4_000..=8_500;
 const HUMIDITY_RANGE: core::ops::RangeInclusive<i64> = 0..=10_000;
 const PRESSURE_RANGE: core::ops::RangeInclusive<i64> = 3_000..=11_000;
 
-/// Samples a [`ParticulateSensor`] `P` and a [`ClimateSensor`] `C` (and optionally a second
-/// climate sensor `X`) into [`AirSample`]s.
+/// Samples a [`ParticulateSensor`] `P` and a [`ClimateSensor`] `C`, optionally a second climate
+/// sensor `X` and [`GasSensor`] cells `G`, into [`AirSample`]s.
 ///
 /// The particulate sensor is driven in request mode: one reading per request, so each reading
 /// belongs to the sample it was asked for, rather than whatever a streaming sensor left in the
 /// UART buffer. Each field comes from the first climate sensor that measures it: `C` before `X`.
 #[derive(Debug)]
-pub struct AirSampler<P, C, X = NoSensor> {
+pub struct AirSampler<P, C, X = NoSensor, G = NoSensor> {
     pm: P,
     climate: C,
     second_climate: X,
+    gas: G,
     /// Wake and request mode have been sent and the sensor has answered since.
     pm_ready: bool,
     /// When the last wake was sent, for the warm-up flag.
@@ -56,6 +59,8 @@ struct Interval {
     temperature: Mean,
     humidity: Mean,
     pressure: Mean,
+    /// CO, NO2, SO2, O3 in frame units, signed.
+    gases: [Mean; 4],
 }
 
 /// Adds `value` to `mean` if it lies within `range`, flags it otherwise; an absent value adds nothing.
@@ -80,6 +85,7 @@ impl<P, C> AirSampler<P, C> {
             pm,
             climate,
             second_climate: NoSensor,
+            gas: NoSensor,
             pm_ready: false,
             pm_woke_at_ms: 0,
             sleep_between: false,
@@ -91,14 +97,15 @@ impl<P, C> AirSampler<P, C> {
     }
 }
 
-impl<P, C, X> AirSampler<P, C, X> {
+impl<P, C, X, G> AirSampler<P, C, X, G> {
     /// Adds a second climate sensor for what the first does not measure (a BME280's pressure
     /// beside an SHT4x).
-    pub fn with_second_climate<Y>(self, second: Y) -> AirSampler<P, C, Y> {
+    pub fn with_second_climate<Y>(self, second: Y) -> AirSampler<P, C, Y, G> {
         AirSampler {
             pm: self.pm,
             climate: self.climate,
             second_climate: second,
+            gas: self.gas,
             pm_ready: self.pm_ready,
             pm_woke_at_ms: self.pm_woke_at_ms,
             sleep_between: self.sleep_between,
@@ -109,18 +116,40 @@ impl<P, C, X> AirSampler<P, C, X> {
         }
     }
 
-    /// Gives the drivers back: particulate, climate, second climate.
-    pub fn destroy(self) -> (P, C, X) {
-        (self.pm, self.climate, self.second_climate)
+    /// Adds gas cells.
+    pub fn with_gas<H>(self, gas: H) -> AirSampler<P, C, X, H> {
+        AirSampler {
+            pm: self.pm,
+            climate: self.climate,
+            second_climate: self.second_climate,
+            gas,
+            pm_ready: self.pm_ready,
+            pm_woke_at_ms: self.pm_woke_at_ms,
+            sleep_between: self.sleep_between,
+            pm_stuck: self.pm_stuck,
+            climate_stuck: self.climate_stuck,
+            second_climate_stuck: self.second_climate_stuck,
+            interval: self.interval,
+        }
+    }
+
+    /// Gives the drivers back: particulate, climate, second climate, gas cells.
+    pub fn destroy(self) -> (P, C, X, G) {
+        (self.pm, self.climate, self.second_climate, self.gas)
     }
 
     /// The particulate sensor, for its diagnostics.
     pub fn particulate(&self) -> &P {
         &self.pm
     }
+
+    /// The gas cells, to load their calibrations at boot.
+    pub fn gas_mut(&mut self) -> &mut G {
+        &mut self.gas
+    }
 }
 
-impl<P: ParticulateSensor, C: ClimateSensor, X: ClimateSensor> AirSampler<P, C, X> {
+impl<P: ParticulateSensor, C: ClimateSensor, X: ClimateSensor, G: GasSensor> AirSampler<P, C, X, G> {
     fn sample_pm(&mut self, uptime_ms: u64) {
         if !self.pm_ready {
             // An MCU reset does not reset the sensor, which may still be asleep from before: wake
@@ -200,13 +229,36 @@ impl<P: ParticulateSensor, C: ClimateSensor, X: ClimateSensor> AirSampler<P, C, 
         let pressure = pick(first.pressure_deci_hpa, second.pressure_deci_hpa);
         add_in_range(&mut i.pressure, q, pressure, &PRESSURE_RANGE);
     }
+
+    fn sample_gas(&mut self, uptime_ms: u64) {
+        let reading = self.gas.read_gases(uptime_ms);
+        let q = &mut self.interval.quality;
+        for (flag, set) in [
+            (QualityFlags::SENSOR_FAULT, reading.fault),
+            (QualityFlags::OUT_OF_RANGE, reading.out_of_range),
+            (QualityFlags::STUCK_VALUE, reading.stuck),
+            (QualityFlags::CALIBRATION_DUE, reading.calibration_due),
+        ] {
+            if set {
+                q.insert(flag);
+            }
+        }
+        for (mean, value) in self.interval.gases.iter_mut().zip(reading.values) {
+            if let Some(v) = value {
+                mean.add(v);
+            }
+        }
+    }
 }
 
-impl<P: ParticulateSensor, C: ClimateSensor, X: ClimateSensor> Sampler for AirSampler<P, C, X> {
+impl<P: ParticulateSensor, C: ClimateSensor, X: ClimateSensor, G: GasSensor> Sampler
+    for AirSampler<P, C, X, G>
+{
     fn sample(&mut self, uptime_ms: u64) {
         self.interval.rounds = self.interval.rounds.saturating_add(1);
         self.sample_pm(uptime_ms);
         self.sample_climate(uptime_ms);
+        self.sample_gas(uptime_ms);
         if self.sleep_between && self.pm_ready {
             // A failed sleep command only costs power; the next prepare wakes it regardless.
             let _ = self.pm.stop();
@@ -215,6 +267,14 @@ impl<P: ParticulateSensor, C: ClimateSensor, X: ClimateSensor> Sampler for AirSa
 
     fn warm_up_ms(&self) -> u64 {
         self.pm.warm_up_ms()
+    }
+
+    fn set_time(&mut self, now_s: u32) {
+        self.gas.set_time(now_s);
+    }
+
+    fn calibrate(&mut self, step: CalibrationStep, now_s: u32) -> Option<Calibrated> {
+        self.gas.calibrate(step, now_s)
     }
 
     fn set_duty_cycling(&mut self, on: bool) {
@@ -241,14 +301,29 @@ impl<P: ParticulateSensor, C: ClimateSensor, X: ClimateSensor> Sampler for AirSa
         // cannot fail; `.ok()` keeps a bug from turning into a panic.
         Some(Body::Air(AirSample {
             quality: i.quality,
-            samples: sample_count(&[i.pm1_0, i.pm2_5, i.pm10, i.temperature, i.humidity, i.pressure]),
+            samples: sample_count(&[
+                i.pm1_0,
+                i.pm2_5,
+                i.pm10,
+                i.temperature,
+                i.humidity,
+                i.pressure,
+                i.gases[0],
+                i.gases[1],
+                i.gases[2],
+                i.gases[3],
+            ]),
             pm1_0: i.pm1_0.get().and_then(|v| u16::try_from(v).ok()),
             pm2_5: i.pm2_5.get().and_then(|v| u16::try_from(v).ok()),
             pm10: i.pm10.get().and_then(|v| u16::try_from(v).ok()),
             temperature: i.temperature.get().and_then(|v| i16::try_from(v).ok()),
             humidity: i.humidity.get().and_then(|v| u16::try_from(v).ok()),
             pressure: i.pressure.get().and_then(|v| u16::try_from(v).ok()),
-            ..AirSample::default()
+            // A cell's mean below zero is clean air read through its noise: sent as 0.
+            co: i.gases[0].get().and_then(|v| u32::try_from(v.max(0)).ok()),
+            no2: i.gases[1].get().and_then(|v| u16::try_from(v.max(0)).ok()),
+            so2: i.gases[2].get().and_then(|v| u16::try_from(v.max(0)).ok()),
+            o3: i.gases[3].get().and_then(|v| u16::try_from(v.max(0)).ok()),
         }))
     }
 }

@@ -60,13 +60,15 @@ const GAIN: Gain = Gain::Fs4_096V;
 
 const PROBES: usize = 5;
 
-fn index(probe: Probe) -> usize {
+/// A water probe's slot in the calibration table; `None` for the gas probes.
+fn index(probe: Probe) -> Option<usize> {
     match probe {
-        Probe::Ph => 0,
-        Probe::DissolvedOxygen => 1,
-        Probe::Conductivity => 2,
-        Probe::Turbidity => 3,
-        Probe::WaterLevel => 4,
+        Probe::Ph => Some(0),
+        Probe::DissolvedOxygen => Some(1),
+        Probe::Conductivity => Some(2),
+        Probe::Turbidity => Some(3),
+        Probe::WaterLevel => Some(4),
+        Probe::CarbonMonoxide | Probe::NitrogenDioxide | Probe::SulphurDioxide | Probe::Ozone => None,
     }
 }
 
@@ -94,7 +96,9 @@ impl<I, D> AnalogueProbes<I, D> {
 
     /// Loads a calibration kept in flash (at boot).
     pub fn set_calibration(&mut self, probe: Probe, calibration: Calibration) {
-        self.calibrations[index(probe)] = Some(calibration);
+        if let Some(slot) = index(probe) {
+            self.calibrations[slot] = Some(calibration);
+        }
     }
 
     /// The water temperature in 0.01 °C from the board's thermometer, and the time (Unix s, 0
@@ -113,8 +117,12 @@ impl<I, D> AnalogueProbes<I, D> {
         self.temperature_centi.map_or(25.0, |t| f64::from(t) / 100.0)
     }
 
+    fn calibration(&self, probe: Probe) -> Option<&Calibration> {
+        index(probe).and_then(|slot| self.calibrations[slot].as_ref())
+    }
+
     fn due(&self, probe: Probe) -> bool {
-        match &self.calibrations[index(probe)] {
+        match self.calibration(probe) {
             Some(c) => c.is_due(self.now_s, self.wiring.calibration_interval_s),
             None => true,
         }
@@ -126,7 +134,7 @@ impl<I, D> AnalogueProbes<I, D> {
             Probe::DissolvedOxygen => self.wiring.dissolved_oxygen,
             Probe::Turbidity => self.wiring.turbidity,
             Probe::WaterLevel => self.wiring.level.map(|(c, _)| c),
-            Probe::Conductivity => None,
+            _ => None,
         }
     }
 }
@@ -142,30 +150,30 @@ impl<I: I2c, D: DelayNs> WaterProbe for AnalogueProbes<I, D> {
         };
         if let Some(channel) = self.wiring.ph {
             let uv = self.adc.read_microvolts(channel, GAIN)?;
-            reading.ph = ph_milli(uv, t, self.calibrations[index(Probe::Ph)].as_ref());
+            reading.ph = ph_milli(uv, t, self.calibration(Probe::Ph));
             reading.calibration_due |= self.due(Probe::Ph);
         }
         if let Some(channel) = self.wiring.dissolved_oxygen {
             let uv = self.adc.read_microvolts(channel, GAIN)?;
-            let cal = self.calibrations[index(Probe::DissolvedOxygen)].as_ref();
+            let cal = self.calibration(Probe::DissolvedOxygen);
             reading.dissolved_oxygen = dissolved_oxygen_centi(uv, t, cal);
             reading.calibration_due |= self.due(Probe::DissolvedOxygen);
         }
         if let Some(channel) = self.wiring.turbidity {
             let uv = self.adc.read_microvolts(channel, GAIN)?;
-            let cal = self.calibrations[index(Probe::Turbidity)].as_ref();
+            let cal = self.calibration(Probe::Turbidity);
             reading.turbidity = turbidity_deci(uv, self.wiring.turbidity_supply_mv, cal);
         }
         if let Some((channel, transducer)) = self.wiring.level {
             let uv = self.adc.read_microvolts(channel, GAIN)?;
-            let cal = self.calibrations[index(Probe::WaterLevel)].as_ref();
+            let cal = self.calibration(Probe::WaterLevel);
             reading.water_level = transducer.level_mm(uv, cal);
         }
         Ok(reading)
     }
 
     fn calibrate(&mut self, step: CalibrationStep, now_s: u32) -> Option<Calibration> {
-        let slot = index(step.probe);
+        let slot = index(step.probe)?;
         if step.point == CalibrationPoint::Clear {
             self.calibrations[slot] = None;
             return Some(Calibration::default());

@@ -8,7 +8,7 @@ use protocol::StatusKind;
 use protocol::command::{self, Command, CommandError};
 
 use super::runner::Node;
-use super::sampler::Sampler;
+use super::sampler::{Calibrated, Sampler};
 use super::transport::Transport;
 use crate::storage::{Settings, StorageError};
 
@@ -74,12 +74,17 @@ impl<S: Sampler> Node<S> {
             }
             Command::Calibrate(step) => {
                 let now_s = u32::try_from(wall_ms / 1_000).unwrap_or(0);
-                let Some(calibration) = self.sampler_mut().calibrate(step, now_s) else {
+                let Some(calibrated) = self.sampler_mut().calibrate(step, now_s) else {
                     return Err(DownlinkError::Unsupported(accepted.command));
                 };
-                settings
-                    .set_calibration(step.probe, &calibration)
-                    .map_err(DownlinkError::Storage)?;
+                let stored = match calibrated {
+                    Calibrated::Probe(calibration) => settings.set_calibration(step.probe, &calibration),
+                    Calibrated::Gas(calibration) => {
+                        settings.set_gas_calibration(step.probe, Some(&calibration))
+                    }
+                    Calibrated::GasCleared => settings.set_gas_calibration(step.probe, None),
+                };
+                stored.map_err(DownlinkError::Storage)?;
             }
             Command::Reboot => {}
         }

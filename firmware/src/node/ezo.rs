@@ -78,7 +78,7 @@ fn slot(probe: Probe) -> Option<usize> {
         Probe::Ph => Some(0),
         Probe::DissolvedOxygen => Some(1),
         Probe::Conductivity => Some(2),
-        Probe::Turbidity | Probe::WaterLevel => None,
+        _ => None,
     }
 }
 
@@ -159,7 +159,7 @@ where
             Probe::Ph => self.ph.as_mut()?.calibrate(command).is_ok(),
             Probe::DissolvedOxygen => self.dissolved_oxygen.as_mut()?.calibrate(command).is_ok(),
             Probe::Conductivity => self.conductivity.as_mut()?.calibrate(command).is_ok(),
-            Probe::Turbidity | Probe::WaterLevel => false,
+            _ => false,
         };
         if !done {
             return None;

@@ -258,6 +258,7 @@ impl<S: Sampler> Node<S> {
             let warm_up = self.sampler.warm_up_ms();
             let sleeps = warm_up > 0 && u64::from(self.config.sample_interval_ms) >= 2 * warm_up;
             self.sampler.set_duty_cycling(sleeps);
+            self.sampler.set_time(u32::try_from(wall_ms / 1_000).unwrap_or(0));
             self.sampler.sample(uptime_ms);
             self.next_prepare_ms = sleeps.then(|| self.next_sample_ms.saturating_sub(warm_up));
         }

@@ -4,6 +4,18 @@ use protocol::Body;
 use protocol::command::CalibrationStep;
 
 use crate::calibration::Calibration;
+use crate::convert::gas::GasCalibration;
+
+/// What a calibration step leaves for the node to keep in flash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calibrated {
+    /// A water probe's calibration points.
+    Probe(Calibration),
+    /// A gas cell's zeros and sensitivity.
+    Gas(GasCalibration),
+    /// A gas cell back on its certificate values: its record in flash goes.
+    GasCleared,
+}
 
 /// Reads a station's sensors and averages them over a reporting interval.
 pub trait Sampler {
@@ -20,9 +32,15 @@ pub trait Sampler {
     /// the probe's calibration with it added, for the node to keep in flash; `None` if this
     /// station has no such probe or the probe cannot be read now. `now_s` is Unix seconds (0 when
     /// the clock is not synced).
-    fn calibrate(&mut self, step: CalibrationStep, now_s: u32) -> Option<Calibration> {
+    fn calibrate(&mut self, step: CalibrationStep, now_s: u32) -> Option<Calibrated> {
         let _ = (step, now_s);
         None
+    }
+
+    /// The wall clock before each sample, Unix s (0 when not synced): for sensors whose
+    /// calibration falls due.
+    fn set_time(&mut self, now_s: u32) {
+        let _ = now_s;
     }
 
     /// How long before a reading the sensors need waking (a fan's warm-up); 0 if they need no

@@ -7,7 +7,7 @@ use protocol::command::CalibrationStep;
 use protocol::{Body, QualityFlags, WaterSample};
 
 use super::mean::{Mean, sample_count};
-use super::sampler::Sampler;
+use super::sampler::{Calibrated, Sampler};
 use super::stuck::{StuckDetector, fingerprint};
 use crate::calibration::Calibration;
 use crate::convert::pss78;
@@ -196,7 +196,7 @@ impl<P: WaterProbe> Sampler for WaterSampler<P> {
         }))
     }
 
-    fn calibrate(&mut self, step: CalibrationStep, now_s: u32) -> Option<Calibration> {
-        self.probe.calibrate(step, now_s)
+    fn calibrate(&mut self, step: CalibrationStep, now_s: u32) -> Option<Calibrated> {
+        self.probe.calibrate(step, now_s).map(Calibrated::Probe)
     }
 }

@@ -1,5 +1,5 @@
-//! What the node keeps across reboots: boot counter, downlink counter, reporting interval and
-//! probe calibrations, as a key-value map on flash (`sequential_storage::map`).
+//! What the node keeps across reboots: boot counter, downlink counter, reporting interval, probe
+//! calibrations and gas-cell calibrations, as a key-value map on flash (`sequential_storage::map`).
 
 use core::ops::Range;
 
@@ -10,6 +10,7 @@ use sequential_storage::map::{MapConfig, MapStorage};
 
 use super::error::StorageError;
 use crate::calibration::Calibration;
+use crate::convert::gas::GasCalibration;
 use crate::exec::block_on;
 
 /// Map keys. Stable: a firmware update must read what the previous one wrote.
@@ -17,7 +18,8 @@ mod key {
     pub const BOOT: u8 = 0x01;
     pub const DOWNLINK_COUNTER: u8 = 0x02;
     pub const REPORT_INTERVAL_S: u8 = 0x03;
-    /// Calibrations are `CALIBRATION + probe index` (the probe's wire index, `FORMAT.md` §9).
+    /// Calibrations are `CALIBRATION + probe index` (the probe's wire index, `FORMAT.md` §9);
+    /// a gas probe's key holds a gas-cell record, the others a probe record.
     pub const CALIBRATION: u8 = 0x10;
 }
 
@@ -45,6 +47,10 @@ fn probe_key(probe: Probe) -> u8 {
             Probe::Conductivity => 2,
             Probe::Turbidity => 3,
             Probe::WaterLevel => 4,
+            Probe::CarbonMonoxide => 5,
+            Probe::NitrogenDioxide => 6,
+            Probe::SulphurDioxide => 7,
+            Probe::Ozone => 8,
         }
 }
 
@@ -186,5 +192,47 @@ impl<F: MultiwriteNorFlash> Settings<F> {
             &probe_key(probe),
             &&bytes[..],
         ))?)
+    }
+
+    /// A gas cell's field calibration, if one was taken (otherwise it reads with its certificate
+    /// values).
+    ///
+    /// # Errors
+    ///
+    /// The flash failed, or the record is not one this firmware wrote.
+    pub fn gas_calibration(
+        &mut self,
+        probe: Probe,
+    ) -> Result<Option<GasCalibration>, StorageError<F::Error>> {
+        let mut buf = [0u8; BUFFER];
+        let stored = block_on(self.map.fetch_item::<&[u8]>(&mut buf, &probe_key(probe)))?;
+        match stored {
+            None => Ok(None),
+            Some(bytes) => GasCalibration::from_bytes(bytes)
+                .map(Some)
+                .ok_or(StorageError::Corrupted),
+        }
+    }
+
+    /// Keeps a gas cell's field calibration, or with `None` removes it (the cell goes back to its
+    /// certificate values).
+    ///
+    /// # Errors
+    ///
+    /// The flash failed.
+    pub fn set_gas_calibration(
+        &mut self,
+        probe: Probe,
+        calibration: Option<&GasCalibration>,
+    ) -> Result<(), StorageError<F::Error>> {
+        let mut buf = [0u8; BUFFER];
+        let key = probe_key(probe);
+        match calibration {
+            Some(calibration) => {
+                let bytes = calibration.to_bytes();
+                Ok(block_on(self.map.store_item(&mut buf, &key, &&bytes[..]))?)
+            }
+            None => Ok(block_on(self.map.remove_item(&mut buf, &key))?),
+        }
     }
 }

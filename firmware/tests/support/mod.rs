@@ -429,3 +429,80 @@ impl i2c::I2c for FakeBme {
         Ok(())
     }
 }
+
+/// State of the fake ADS1115.
+#[derive(Debug, Default)]
+pub struct FakeAdsState {
+    /// AIN0..AIN3 in µV.
+    pub inputs_uv: [i64; 4],
+    /// Every transfer is NACKed while set.
+    pub silent: bool,
+    /// Every conversion returns this count while set.
+    pub frozen: Option<i16>,
+    /// Conversions started.
+    pub conversions: u32,
+}
+
+/// A minimal ADS1115 for node tests: single-ended conversions of `state.inputs_uv` at the gain
+/// written, finished at once, with a count of noise on about half the conversions so that steady
+/// inputs are not a stuck sensor.
+#[derive(Debug, Default, Clone)]
+pub struct FakeAds {
+    pub state: Rc<RefCell<FakeAdsState>>,
+    pointer: Rc<RefCell<u8>>,
+    config: Rc<RefCell<u16>>,
+    conversion: Rc<RefCell<i16>>,
+}
+
+impl i2c::ErrorType for FakeAds {
+    type Error = ErrorKind;
+}
+
+impl i2c::I2c for FakeAds {
+    fn transaction(&mut self, _address: u8, operations: &mut [Operation<'_>]) -> Result<(), ErrorKind> {
+        let mut state = self.state.borrow_mut();
+        if state.silent {
+            return Err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address));
+        }
+        for op in operations {
+            match op {
+                Operation::Write(bytes) => {
+                    *self.pointer.borrow_mut() = bytes[0];
+                    if bytes[0] == 0x01 && bytes.len() == 3 {
+                        let config = u16::from_be_bytes([bytes[1], bytes[2]]);
+                        *self.config.borrow_mut() = config | 0x8000;
+                        state.conversions += 1;
+                        let input = usize::from((config >> 12) & 0x3);
+                        let full_scale_uv: i64 = match (config >> 9) & 0x7 {
+                            0 => 6_144_000,
+                            1 => 4_096_000,
+                            2 => 2_048_000,
+                            3 => 1_024_000,
+                            4 => 512_000,
+                            _ => 256_000,
+                        };
+                        let count = (state.inputs_uv[input] * 32_768 / full_scale_uv)
+                            .clamp(i64::from(i16::MIN), i64::from(i16::MAX));
+                        // A scrambled counter, so the noise does not repeat with the pattern of
+                        // conversions a reading makes.
+                        let noise = i64::from(state.conversions.wrapping_mul(2_654_435_761) >> 31);
+                        let count = if count == i64::from(i16::MAX) {
+                            count
+                        } else {
+                            count + noise
+                        };
+                        *self.conversion.borrow_mut() = state.frozen.unwrap_or(count as i16);
+                    }
+                }
+                Operation::Read(buf) => {
+                    let word = match *self.pointer.borrow() {
+                        0x00 => self.conversion.borrow().to_be_bytes(),
+                        _ => self.config.borrow().to_be_bytes(),
+                    };
+                    buf.copy_from_slice(&word[..buf.len()]);
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use embedded_hal::i2c::{ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation};
 
-/// The address the emulated part answers on (ADDR to GND).
+/// The address the emulated part answers on by default (ADDR to GND).
 pub const ADS1115_ADDRESS: u8 = 0x48;
 
 #[derive(Debug)]
@@ -17,6 +17,8 @@ struct State {
     silent: bool,
     hung: bool,
     frozen: Option<i16>,
+    /// Add a count of noise (−1, 0 or +1) to each conversion.
+    noise: bool,
     conversions: u64,
 }
 
@@ -50,16 +52,23 @@ impl Ads1115Handle {
         lock(&self.0).frozen = count;
     }
 
+    /// While set, each conversion is off by −1, 0 or +1 count, as a real input's noise makes it:
+    /// without it a steady emulated input would look stuck to the node.
+    pub fn set_noise(&self, noise: bool) {
+        lock(&self.0).noise = noise;
+    }
+
     /// Conversions started since power-up.
     pub fn conversions(&self) -> u64 {
         lock(&self.0).conversions
     }
 }
 
-/// An emulated ADS1115 at [`ADS1115_ADDRESS`].
+/// An emulated ADS1115, at [`ADS1115_ADDRESS`] unless built with [`EmulatedAds1115::new_at`].
 #[derive(Debug)]
 pub struct EmulatedAds1115 {
     shared: Arc<Mutex<State>>,
+    address: u8,
     pointer: u8,
     config: u16,
     conversion: i16,
@@ -68,15 +77,22 @@ pub struct EmulatedAds1115 {
 impl EmulatedAds1115 {
     /// An ADC with `volts` on AIN0..AIN3.
     pub fn new(volts: [f64; 4]) -> Self {
+        Self::new_at(ADS1115_ADDRESS, volts)
+    }
+
+    /// An ADC answering on `address` (its ADDR pin strapped elsewhere), with `volts` on AIN0..AIN3.
+    pub fn new_at(address: u8, volts: [f64; 4]) -> Self {
         let state = State {
             inputs: volts,
             silent: false,
             hung: false,
             frozen: None,
+            noise: false,
             conversions: 0,
         };
         EmulatedAds1115 {
             shared: Arc::new(Mutex::new(state)),
+            address,
             pointer: 0,
             // Power-up default: idle, AIN0−AIN1, ±2.048 V, single-shot, 128 SPS, comparator off.
             config: 0x8583,
@@ -99,7 +115,20 @@ impl EmulatedAds1115 {
             let mut state = lock(&self.shared);
             if config & 0x8000 != 0 {
                 state.conversions += 1;
-                self.conversion = state.frozen.unwrap_or_else(|| convert(&state.inputs, config));
+                // A scrambled conversion counter picks the noise, so it does not repeat with the
+                // node's pattern of conversions.
+                let noise = if state.noise {
+                    (state.conversions.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 62) as i16 % 3 - 1
+                } else {
+                    0
+                };
+                self.conversion = state.frozen.unwrap_or_else(|| {
+                    // A clipped input stays clipped: noise does not bring it back in range.
+                    match convert(&state.inputs, config) {
+                        count @ (i16::MIN | i16::MAX) => count,
+                        count => count.saturating_add(noise),
+                    }
+                });
                 // OS reads 0 while converting: forever when hung; an answer is instant otherwise.
                 self.config = if state.hung {
                     config & 0x7FFF
@@ -149,7 +178,7 @@ impl ErrorType for EmulatedAds1115 {
 
 impl I2c for EmulatedAds1115 {
     fn transaction(&mut self, address: u8, operations: &mut [Operation<'_>]) -> Result<(), ErrorKind> {
-        if address != ADS1115_ADDRESS || lock(&self.shared).silent {
+        if address != self.address || lock(&self.shared).silent {
             return Err(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address));
         }
         for op in operations {

@@ -9,6 +9,7 @@ mod ads1115;
 mod bme280;
 mod delay;
 mod ezo;
+mod gas;
 mod pms5003;
 mod sds011;
 mod sht4x;
@@ -27,6 +28,7 @@ pub use ads1115::{
 pub use bme280::{BME280_ADDRESS, Bme280Handle, EmulatedBme280, Weather};
 pub use delay::NoDelay;
 pub use ezo::{EmulatedEzo, EzoCircuit, EzoHandle, EzoStationHandle, PH_UNCALIBRATED_OFFSET, ezo_station};
+pub use gas::{GasAir, GasBoardHandle, TrueCell, gas_board, restart_gas_board};
 pub use pms5003::{EmulatedPms5003, PmLevels, Pms5003Handle, PmsMode, UartTimeout};
 pub use sds011::{EmulatedSds011, Sds011Handle};
 pub use sht4x::{Climate, EmulatedSht4x, SHT4X_ADDRESS, Sht4xHandle};
