@@ -47,7 +47,11 @@ async fn wait_ready(client: &reqwest::Client, url: &str, process: &mut ChildProc
 async fn alerts_acks_and_thresholds_survive_a_kill_9() -> Result<()> {
     let binary = binary()?;
     let dir = tempfile::tempdir()?;
-    let mosquitto = Mosquitto::start(MosquittoOptions { persistence: false }).await?;
+    let mosquitto = Mosquitto::start(MosquittoOptions {
+        persistence: false,
+        ..MosquittoOptions::default()
+    })
+    .await?;
     let registry = simulators::stations::hau_giang(2, 0);
     let registry_path = dir.path().join("nodes.toml");
     std::fs::write(&registry_path, registry.to_toml())?;

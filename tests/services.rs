@@ -49,7 +49,11 @@ async fn mosquitto_qos1_publish_reaches_subscriber() -> Result<()> {
 /// message queued for it while it was offline.
 #[tokio::test]
 async fn mosquitto_restart_with_persistence_keeps_queued_qos1_message() -> Result<()> {
-    let mut broker = Mosquitto::start(MosquittoOptions { persistence: true }).await?;
+    let mut broker = Mosquitto::start(MosquittoOptions {
+        persistence: true,
+        ..MosquittoOptions::default()
+    })
+    .await?;
     let topic = "city/haugiang/node/7/telemetry";
     let mut collector = TestClient::connect(broker.port(), "harness-collector", false).await?;
     collector.subscribe(topic, QoS::AtLeastOnce).await?;
@@ -74,7 +78,11 @@ async fn mosquitto_restart_with_persistence_keeps_queued_qos1_message() -> Resul
 /// Proves the previous check can fail: without persistence the restart forgets the session.
 #[tokio::test]
 async fn mosquitto_restart_without_persistence_forgets_session() -> Result<()> {
-    let mut broker = Mosquitto::start(MosquittoOptions { persistence: false }).await?;
+    let mut broker = Mosquitto::start(MosquittoOptions {
+        persistence: false,
+        ..MosquittoOptions::default()
+    })
+    .await?;
     let mut collector = TestClient::connect(broker.port(), "harness-collector", false).await?;
     collector.subscribe("city/#", QoS::AtLeastOnce).await?;
     collector.disconnect().await?;

@@ -10,40 +10,17 @@ mod common;
 use std::time::Duration;
 
 use anyhow::Result;
-use common::{Broker, CollectorProcess, NodeStream, StreamConfig};
+use common::{Bed, CollectorProcess};
 use rand::Rng;
-use support::Influx1;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_every_few_seconds_loses_and_duplicates_nothing() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let broker = Broker::start(1_000, false).await?;
-    let influx = Influx1::start().await?;
-    influx.create_database(common::DATABASE).await?;
-    let registry = common::registry(20);
-    let registry_path = common::write_registry(&registry, dir.path());
-    let config = common::config(
-        broker.port(),
-        "crash-collector",
-        &registry_path,
-        &influx.url(),
-        dir.path(),
-    );
-    let mut collector = CollectorProcess::spawn(config, dir.path())?;
+    let bed = Bed::start(common::registry(20)).await?;
+    let mut collector = CollectorProcess::spawn(bed.config("crash-collector"), bed.dir.path())?;
     collector.wait_ready().await?;
 
     // 20 nodes x 300 frames at 400 frames/s: about 15 s of stream.
-    let stream = NodeStream::start(
-        &registry,
-        StreamConfig {
-            port: broker.port(),
-            rate: 400,
-            frames_per_node: 300,
-            connections: 4,
-            boot: 1,
-        },
-        "crash",
-    );
+    let stream = bed.stream(400, 300, 4, "crash");
     let mut kills = 0;
     let mut published_at_kills = Vec::new();
     for _ in 0..6 {
@@ -57,13 +34,7 @@ async fn kill_9_every_few_seconds_loses_and_duplicates_nothing() -> Result<()> {
         collector.wait_ready().await?;
     }
     let published = stream.finish(Duration::from_secs(60)).await?;
-    let want = published.len();
-    let mut stored = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while stored < want && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        stored = common::stored_points(&influx).await?.len();
-    }
+    common::wait_for_points(&bed.influx, published.len(), Duration::from_secs(60)).await?;
     let metrics = collector.metrics().await?;
     // SIGTERM drains within the grace period (5 s in the test config).
     let stopping = std::time::Instant::now();
@@ -76,7 +47,7 @@ async fn kill_9_every_few_seconds_loses_and_duplicates_nothing() -> Result<()> {
         metrics.get("received_total").copied().unwrap_or_default(),
         metrics.get("duplicates_total").copied().unwrap_or_default()
     );
-    common::verify_exactly_once(&influx, &published, "kill -9 loop").await?;
+    common::verify_exactly_once(&bed.influx, &published, "kill -9 loop").await?;
     Ok(())
 }
 
@@ -85,36 +56,15 @@ async fn kill_9_every_few_seconds_loses_and_duplicates_nothing() -> Result<()> {
 /// broker), and the restarted collector drains the spool once InfluxDB returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_while_spooling_loses_nothing() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let broker = Broker::start(1_000, false).await?;
-    let mut influx = Influx1::start().await?;
-    influx.create_database(common::DATABASE).await?;
-    let registry = common::registry(20);
-    let registry_path = common::write_registry(&registry, dir.path());
-    let config = common::config(
-        broker.port(),
-        "spool-crash",
-        &registry_path,
-        &influx.url(),
-        dir.path(),
-    );
+    let mut bed = Bed::start(common::registry(20)).await?;
+    let config = bed.config("spool-crash");
     let spool_dir = config.spool.dir.clone();
-    let mut collector = CollectorProcess::spawn(config, dir.path())?;
+    let mut collector = CollectorProcess::spawn(config, bed.dir.path())?;
     collector.wait_ready().await?;
-    influx.stop().await?;
+    bed.influx.stop().await?;
 
     // 20 nodes x 200 frames at 400 frames/s: 10 s of stream, all of it while InfluxDB is down.
-    let stream = NodeStream::start(
-        &registry,
-        StreamConfig {
-            port: broker.port(),
-            rate: 400,
-            frames_per_node: 200,
-            connections: 4,
-            boot: 1,
-        },
-        "spool-crash",
-    );
+    let stream = bed.stream(400, 200, 4, "spool-crash");
     let mut spooled_at_kills = Vec::new();
     for _ in 0..4 {
         let pause = rand::rng().random_range(1_000..2_000);
@@ -131,14 +81,8 @@ async fn kill_9_while_spooling_loses_nothing() -> Result<()> {
         .filter_map(Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
         .count();
-    influx.start_again().await?;
-    let want = published.len();
-    let mut stored = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while stored < want && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        stored = common::stored_points(&influx).await?.len();
-    }
+    bed.influx.start_again().await?;
+    common::wait_for_points(&bed.influx, published.len(), Duration::from_secs(60)).await?;
     collector.stop().await?;
     eprintln!(
         "kill -9 while spooling: 4 kills with the spool at {spooled_at_kills:?} bytes; {segments} segment(s) on disk before InfluxDB returned"
@@ -147,6 +91,6 @@ async fn kill_9_while_spooling_loses_nothing() -> Result<()> {
         spooled_at_kills.iter().any(|b| *b > 0),
         "the kills hit a non-empty spool"
     );
-    common::verify_exactly_once(&influx, &published, "kill -9 while spooling").await?;
+    common::verify_exactly_once(&bed.influx, &published, "kill -9 while spooling").await?;
     Ok(())
 }

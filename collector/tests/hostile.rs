@@ -12,15 +12,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use collector::Collector;
 use collector::dead_letter::read_all;
-use common::Broker;
 use common::stream::{frame_bytes, wall_ms};
+use common::{Bed, InProcess};
 use protocol::inbound::accept;
 use protocol::topic::DEFAULT_PREFIX;
 use rand::{Rng, SeedableRng};
-use support::{Influx1, TestClient};
-use tokio_util::sync::CancellationToken;
+use rumqttc::MqttOptions;
+use support::TestClient;
 
 fn topic(node: u32) -> String {
     format!("{DEFAULT_PREFIX}/node/{node}/telemetry")
@@ -28,34 +27,20 @@ fn topic(node: u32) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_frames_are_dead_lettered_with_the_right_reason_and_nothing_is_stored() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let broker = Broker::start(1_000, false).await?;
-    let influx = Influx1::start().await?;
-    influx.create_database(common::DATABASE).await?;
-    let registry = common::registry(3);
-    let registry_path = common::write_registry(&registry, dir.path());
-    let config = common::config(
-        broker.port(),
-        "hostile-collector",
-        &registry_path,
-        &influx.url(),
-        dir.path(),
-    );
-    let config_path = dir.path().join("collector.toml");
+    let bed = Bed::start(common::registry(3)).await?;
+    let registry = &bed.registry;
+    let config = bed.config("hostile-collector");
+    let config_path = bed.dir.path().join("collector.toml");
     std::fs::write(&config_path, toml::to_string(&config)?)?;
     let dead_letter_path = config.dead_letter.path.clone();
-    let collector = Collector::new(config, registry.clone())?;
-    let stats = collector.stats();
-    let metrics_url = format!("http://{}/metrics", collector.http_addr()?);
-    let mut subscribed = collector.subscribed();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(collector.run(stop.clone().cancelled_owned()));
-    subscribed.wait_for(|s| *s).await?;
+    let collector = InProcess::start(config, registry.clone()).await?;
+    let stats = &collector.stats;
+    let metrics_url = format!("http://{}/metrics", collector.http);
 
     // A legitimate history first: node 101, boot 2, seqs 0..=199.
     let start = wall_ms() - 3_600_000;
-    let good = |boot: u32, seq: u32| frame_bytes(&registry, 101, boot, seq, start + u64::from(seq) * 1_000);
-    let mut client = TestClient::connect(broker.port(), "hostile-publisher", true).await?;
+    let good = |boot: u32, seq: u32| frame_bytes(registry, 101, boot, seq, start + u64::from(seq) * 1_000);
+    let mut client = TestClient::connect(bed.broker.port(), "hostile-publisher", true).await?;
     for seq in 0..200 {
         client.publish_qos1(&topic(101), &good(2, seq)).await?;
     }
@@ -92,7 +77,7 @@ async fn hostile_frames_are_dead_lettered_with_the_right_reason_and_nothing_is_s
         };
         // Random bytes fail in many ways; the shared acceptance rule says which.
         let node = if i % 3 == 2 { 101 } else { 102 };
-        let reason = accept(&registry, DEFAULT_PREFIX, &topic(node), &bytes)
+        let reason = accept(registry, DEFAULT_PREFIX, &topic(node), &bytes)
             .err()
             .context("random bytes must not be accepted")?
             .reason;
@@ -118,7 +103,10 @@ async fn hostile_frames_are_dead_lettered_with_the_right_reason_and_nothing_is_s
     hostile.push((topic(999), stranger, "unknown_node"));
     for (t, payload, _) in &hostile {
         if payload.len() > 10_000 {
-            publish_large(broker.port(), t, payload).await?;
+            // Larger than the test client's packet limit.
+            let mut options = MqttOptions::new("hostile-large", "127.0.0.1", bed.broker.port());
+            options.set_max_packet_size(1 << 20, 1 << 20);
+            common::publish_once(options, t, payload.clone()).await?;
         } else {
             client.publish_qos1(t, payload).await?;
         }
@@ -138,7 +126,7 @@ async fn hostile_frames_are_dead_lettered_with_the_right_reason_and_nothing_is_s
         },
     )
     .await?;
-    ensure!(!task.is_finished(), "no panic, still running");
+    ensure!(collector.is_running(), "no panic, still running");
 
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
     for (_, _, reason) in &hostile {
@@ -170,7 +158,7 @@ async fn hostile_frames_are_dead_lettered_with_the_right_reason_and_nothing_is_s
             .with_context(|| format!("no dead letter keeps the raw bytes of a {reason} frame"))?;
         ensure!(record.reason == *reason, "{record:?} should say {reason}");
     }
-    let points = common::stored_points(&influx).await?;
+    let points = common::stored_points(&bed.influx).await?;
     ensure!(
         points.len() == 201,
         "only the 201 valid frames are stored, found {}",
@@ -194,35 +182,11 @@ async fn hostile_frames_are_dead_lettered_with_the_right_reason_and_nothing_is_s
                 .any(|l| l.starts_with("total") && l.ends_with(&want.to_string())),
         "dead-letters summary:\n{summary}"
     );
-    stop.cancel();
-    task.await?;
+    collector.stop().await?;
     eprintln!(
         "hostile input: {want} published, {want} dead-lettered ({expected:?}), 1 exact repeat acked without a write, 201 valid stored, 0 hostile stored"
     );
     eprintln!("{summary}");
-    Ok(())
-}
-
-/// Publishes one QoS 1 message larger than the test client's packet limit, and waits for the
-/// broker's PUBACK.
-async fn publish_large(port: u16, topic: &str, payload: &[u8]) -> Result<()> {
-    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-    let mut options = MqttOptions::new("hostile-large", "127.0.0.1", port);
-    options.set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut eventloop) = AsyncClient::new(options, 10);
-    client
-        .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
-        .await?;
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Event::Incoming(Packet::PubAck(_)) = eventloop.poll().await? {
-                return Ok::<_, anyhow::Error>(());
-            }
-        }
-    })
-    .await??;
-    client.disconnect().await?;
-    let _ = tokio::time::timeout(Duration::from_secs(2), eventloop.poll()).await;
     Ok(())
 }
 
@@ -235,19 +199,6 @@ async fn points_influxdb_refuses_are_isolated_and_dead_lettered_with_its_message
     use protocol::registry::{NodeInfo, Registry, StationKind};
     use protocol::{Body, Frame, MAX_FRAME_LEN, NodeKey, WaterSample};
 
-    let dir = tempfile::tempdir()?;
-    let broker = Broker::start(1_000, false).await?;
-    let influx = Influx1::start().await?;
-    influx.create_database(common::DATABASE).await?;
-    // The conflict: `ph` is an integer field in this shard (field types are per shard, so the
-    // point is an hour old like the frames), the collector writes a float.
-    let start = wall_ms() - 3_600_000;
-    influx
-        .write(
-            common::DATABASE,
-            &format!("water_quality,node=0 ph=7i {}", start - 1),
-        )
-        .await?;
     let mut nodes: Vec<NodeInfo> = common::registry(2).nodes().cloned().collect();
     nodes.push(NodeInfo {
         id: 201,
@@ -258,23 +209,22 @@ async fn points_influxdb_refuses_are_isolated_and_dead_lettered_with_its_message
         location: None,
         key: Some(NodeKey::new([42; 32])),
     });
-    let registry = Registry::from_nodes(nodes)?;
-    let registry_path = common::write_registry(&registry, dir.path());
-    let mut config = common::config(
-        broker.port(),
-        "refused-collector",
-        &registry_path,
-        &influx.url(),
-        dir.path(),
-    );
+    let bed = Bed::start(Registry::from_nodes(nodes)?).await?;
+    let registry = &bed.registry;
+    // The conflict: `ph` is an integer field in this shard (field types are per shard, so the
+    // point is an hour old like the frames), the collector writes a float.
+    let start = wall_ms() - 3_600_000;
+    bed.influx
+        .write(
+            common::DATABASE,
+            &format!("water_quality,node=0 ph=7i {}", start - 1),
+        )
+        .await?;
+    let mut config = bed.config("refused-collector");
     config.batch.max_age_ms = 500;
     let dead_letter_path = config.dead_letter.path.clone();
-    let collector = Collector::new(config, registry.clone())?;
-    let stats = collector.stats();
-    let mut subscribed = collector.subscribed();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(collector.run(stop.clone().cancelled_owned()));
-    subscribed.wait_for(|s| *s).await?;
+    let collector = InProcess::start(config, registry.clone()).await?;
+    let stats = &collector.stats;
 
     let water = |seq: u32| -> Result<Vec<u8>> {
         let frame = Frame {
@@ -293,14 +243,14 @@ async fn points_influxdb_refuses_are_isolated_and_dead_lettered_with_its_message
         let mut buf = [0u8; MAX_FRAME_LEN];
         Ok(frame.encode(key, &mut buf)?.to_vec())
     };
-    let mut client = TestClient::connect(broker.port(), "refused-publisher", true).await?;
+    let mut client = TestClient::connect(bed.broker.port(), "refused-publisher", true).await?;
     // One batch: air and water frames interleaved.
     for seq in 0..20 {
         for node in [101, 102] {
             client
                 .publish_qos1(
                     &topic(node),
-                    &frame_bytes(&registry, node, 1, seq, start + u64::from(seq) * 1_000),
+                    &frame_bytes(registry, node, 1, seq, start + u64::from(seq) * 1_000),
                 )
                 .await?;
         }
@@ -336,11 +286,10 @@ async fn points_influxdb_refuses_are_isolated_and_dead_lettered_with_its_message
         );
     }
     ensure!(
-        common::stored_points(&influx).await?.len() == 40,
+        common::stored_points(&bed.influx).await?.len() == 40,
         "every air point is stored"
     );
-    stop.cancel();
-    task.await?;
+    collector.stop().await?;
     eprintln!(
         "InfluxDB refused 5 of 45 points (field type conflict): split, 40 written, 5 dead-lettered with \"{}\"",
         records[0].detail.chars().take(120).collect::<String>()

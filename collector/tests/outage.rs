@@ -10,49 +10,21 @@ mod common;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use collector::Collector;
-use common::{Broker, NodeStream, StreamConfig};
-use support::Influx1;
-use tokio_util::sync::CancellationToken;
+use common::{Bed, InProcess};
+use support::MosquittoOptions;
 
 const OUTAGE: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn influx_down_for_60_s_spools_then_drains_everything() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let broker = Broker::start(1_000, false).await?;
-    let mut influx = Influx1::start().await?;
-    influx.create_database(common::DATABASE).await?;
-    let registry = common::registry(20);
-    let registry_path = common::write_registry(&registry, dir.path());
-    let config = common::config(
-        broker.port(),
-        "outage-collector",
-        &registry_path,
-        &influx.url(),
-        dir.path(),
-    );
-    let collector = Collector::new(config, registry.clone())?;
-    let stats = collector.stats();
-    let mut subscribed = collector.subscribed();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(collector.run(stop.clone().cancelled_owned()));
-    subscribed.wait_for(|s| *s).await?;
+    let mut bed = Bed::start(common::registry(20)).await?;
+    let collector = InProcess::start(bed.config("outage-collector"), bed.registry.clone()).await?;
+    let stats = &collector.stats;
 
     // 20 nodes x 650 frames at 200 frames/s: 65 s of stream around a 60 s outage.
-    let stream = NodeStream::start(
-        &registry,
-        StreamConfig {
-            port: broker.port(),
-            rate: 200,
-            frames_per_node: 650,
-            connections: 2,
-            boot: 1,
-        },
-        "outage",
-    );
+    let stream = bed.stream(200, 650, 2, "outage");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    influx.stop().await?;
+    bed.influx.stop().await?;
     let down_at = stats.snapshot();
     let mut max_spool = 0;
     let started = tokio::time::Instant::now();
@@ -60,7 +32,7 @@ async fn influx_down_for_60_s_spools_then_drains_everything() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let s = stats.snapshot();
         max_spool = max_spool.max(s.spool_bytes);
-        ensure!(!task.is_finished(), "the collector stopped during the outage");
+        ensure!(collector.is_running(), "the collector stopped during the outage");
     }
     let during = stats.snapshot();
     ensure!(during.spooled > 0, "nothing was spooled: {during:?}");
@@ -71,7 +43,7 @@ async fn influx_down_for_60_s_spools_then_drains_everything() -> Result<()> {
         during.acked
     );
     ensure!(!during.spool_full, "a 60 s outage fits the default spool");
-    influx.start_again().await?;
+    bed.influx.start_again().await?;
 
     let published = stream.finish(Duration::from_secs(60)).await?;
     common::wait_until("the spool to drain", Duration::from_secs(60), || {
@@ -80,8 +52,7 @@ async fn influx_down_for_60_s_spools_then_drains_everything() -> Result<()> {
     })
     .await?;
     let end = stats.snapshot();
-    stop.cancel();
-    task.await?;
+    collector.stop().await?;
     eprintln!(
         "InfluxDB down {} s: spooled {} frames (spool peaked at {max_spool} bytes), drained {}, write failures {}, acked during the outage {}",
         OUTAGE.as_secs(),
@@ -90,7 +61,7 @@ async fn influx_down_for_60_s_spools_then_drains_everything() -> Result<()> {
         end.write_failures,
         during.acked - down_at.acked
     );
-    common::verify_exactly_once(&influx, &published, "60 s InfluxDB outage").await?;
+    common::verify_exactly_once(&bed.influx, &published, "60 s InfluxDB outage").await?;
     Ok(())
 }
 
@@ -109,46 +80,28 @@ async fn a_broker_without_an_inflight_limit_cannot_wedge_the_collector() -> Resu
 }
 
 async fn past_the_spool(broker_inflight: usize, label: &str) -> Result<()> {
-    let dir = tempfile::tempdir()?;
     let max_unacked = 1_000;
-    let broker = Broker::start(broker_inflight, false).await?;
-    let mut influx = Influx1::start().await?;
-    influx.create_database(common::DATABASE).await?;
-    let registry = common::registry(20);
-    let registry_path = common::write_registry(&registry, dir.path());
-    let mut config = common::config(
-        broker.port(),
-        "overflow-collector",
-        &registry_path,
-        &influx.url(),
-        dir.path(),
-    );
+    let mut bed = Bed::start_with(
+        common::registry(20),
+        MosquittoOptions {
+            max_inflight_messages: broker_inflight,
+            ..MosquittoOptions::default()
+        },
+    )
+    .await?;
+    let mut config = bed.config("overflow-collector");
     config.batch.max_frames = 50;
     config.batch.max_unacked = max_unacked;
     // About three batches of 50 frames fit.
     config.spool.max_bytes = 64 * 1024;
     config.spool.segment_bytes = 16 * 1024;
-    let collector = Collector::new(config, registry.clone())?;
-    let stats = collector.stats();
-    let mut subscribed = collector.subscribed();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(collector.run(stop.clone().cancelled_owned()));
-    subscribed.wait_for(|s| *s).await?;
+    let collector = InProcess::start(config, bed.registry.clone()).await?;
+    let stats = &collector.stats;
 
     // 20 nodes x 200 frames at 250 frames/s: 16 s of stream; InfluxDB is down for 12 s of it.
-    let stream = NodeStream::start(
-        &registry,
-        StreamConfig {
-            port: broker.port(),
-            rate: 250,
-            frames_per_node: 200,
-            connections: 2,
-            boot: 1,
-        },
-        "overflow",
-    );
+    let stream = bed.stream(250, 200, 2, "overflow");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    influx.stop().await?;
+    bed.influx.stop().await?;
     common::wait_until("the spool to fill", Duration::from_secs(20), || {
         stats.snapshot().spool_full
     })
@@ -157,7 +110,7 @@ async fn past_the_spool(broker_inflight: usize, label: &str) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(4)).await;
     let later = stats.snapshot();
     ensure!(
-        !task.is_finished(),
+        collector.is_running(),
         "the collector stopped while the spool was full"
     );
     ensure!(later.spool_full, "still full: {later:?}");
@@ -178,7 +131,7 @@ async fn past_the_spool(broker_inflight: usize, label: &str) -> Result<()> {
     }
     let published_while_full = stream.published_count().await;
     tokio::time::sleep(Duration::from_secs(6)).await;
-    influx.start_again().await?;
+    bed.influx.start_again().await?;
 
     let published = stream.finish(Duration::from_secs(60)).await?;
     common::wait_until("every frame to be written", Duration::from_secs(60), || {
@@ -188,12 +141,11 @@ async fn past_the_spool(broker_inflight: usize, label: &str) -> Result<()> {
     .await?;
     let end = stats.snapshot();
     ensure!(!end.spool_full, "the spool is no longer full: {end:?}");
-    stop.cancel();
-    task.await?;
+    collector.stop().await?;
     eprintln!(
         "{label}: spool full at {} bytes with {} messages unacknowledged ({} published by then; the broker held the rest); acked stayed at {} for 4 s; spooled {}, drained {}",
         full.spool_bytes, later.unacked, published_while_full, later.acked, end.spooled, end.drained
     );
-    common::verify_exactly_once(&influx, &published, label).await?;
+    common::verify_exactly_once(&bed.influx, &published, label).await?;
     Ok(())
 }

@@ -14,8 +14,7 @@ mod common;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use common::{Broker, CollectorProcess, NodeStream, StreamConfig};
-use support::Influx1;
+use common::{Bed, CollectorProcess};
 
 fn written(metrics: &std::collections::BTreeMap<String, f64>) -> u64 {
     metrics.get("written_total").copied().unwrap_or_default() as u64
@@ -23,16 +22,11 @@ fn written(metrics: &std::collections::BTreeMap<String, f64>) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_collectors_split_the_stream_and_survive_one_being_killed() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let broker = Broker::start(1_000, false).await?;
-    let influx = Influx1::start().await?;
-    influx.create_database(common::DATABASE).await?;
-    let registry = common::registry(20);
-    let registry_path = common::write_registry(&registry, dir.path());
+    let bed = Bed::start(common::registry(20)).await?;
     let member = |id: &str| {
-        let mut config = common::config(broker.port(), id, &registry_path, &influx.url(), dir.path());
+        let mut config = bed.config(id);
         config.mqtt.shared_group = Some("collectors".into());
-        CollectorProcess::spawn(config, dir.path())
+        CollectorProcess::spawn(config, bed.dir.path())
     };
     let mut a = member("shared-a")?;
     let mut b = member("shared-b")?;
@@ -40,17 +34,7 @@ async fn two_collectors_split_the_stream_and_survive_one_being_killed() -> Resul
     b.wait_ready().await?;
 
     // 20 nodes x 450 frames at 300 frames/s: 30 s of stream.
-    let stream = NodeStream::start(
-        &registry,
-        StreamConfig {
-            port: broker.port(),
-            rate: 300,
-            frames_per_node: 450,
-            connections: 4,
-            boot: 1,
-        },
-        "shared",
-    );
+    let stream = bed.stream(300, 450, 4, "shared");
     tokio::time::sleep(Duration::from_secs(8)).await;
     let (a_before, b_before) = (written(&a.metrics().await?), written(&b.metrics().await?));
     let total_before = a_before + b_before;
@@ -69,15 +53,7 @@ async fn two_collectors_split_the_stream_and_survive_one_being_killed() -> Resul
     a.wait_ready().await?;
 
     let published = stream.finish(Duration::from_secs(60)).await?;
-    let want = published.len();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let stored = common::stored_points(&influx).await?.len();
-        if stored >= want || tokio::time::Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    common::wait_for_points(&bed.influx, published.len(), Duration::from_secs(60)).await?;
     let (a_after, b_after) = (written(&a.metrics().await?), written(&b.metrics().await?));
     a.stop().await?;
     b.stop().await?;
@@ -85,6 +61,11 @@ async fn two_collectors_split_the_stream_and_survive_one_being_killed() -> Resul
         "shared subscription: before the kill a wrote {a_before}, b wrote {b_before}; while a was down ({published_while_down} published) b wrote {b_while}; \
          a's restarted run wrote {a_after} (its session's backlog and its share since), b wrote {b_after} in all"
     );
-    common::verify_exactly_once(&influx, &published, "shared subscription with a member killed").await?;
+    common::verify_exactly_once(
+        &bed.influx,
+        &published,
+        "shared subscription with a member killed",
+    )
+    .await?;
     Ok(())
 }

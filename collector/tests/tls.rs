@@ -14,12 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use collector::Collector;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use common::InProcess;
+use rumqttc::{MqttOptions, TlsConfiguration, Transport};
 use service::Secret;
 use service::mqtt::TlsConfig;
 use support::{ChildProcess, Influx1, with_free_ports};
-use tokio_util::sync::CancellationToken;
 
 fn openssl(dir: &Path, args: &[&str]) -> Result<()> {
     let out = Command::new("openssl")
@@ -144,31 +143,25 @@ async fn the_collector_speaks_tls_with_a_password_to_the_broker() -> Result<()> 
         client_cert_file: None,
         client_key_file: None,
     };
+    let config = |client_id: &str, password: &str| {
+        let mut config = common::config(port, client_id, &registry_path, &influx.url(), dir.path());
+        config.mqtt.tls = Some(tls.clone());
+        config.mqtt.username = Some("collector".into());
+        config.mqtt.password = Some(Secret::new(password));
+        config
+    };
 
     // Wrong password: the broker refuses, the collector never reports itself subscribed.
-    let mut config = common::config(port, "tls-wrong", &registry_path, &influx.url(), dir.path());
-    config.mqtt.tls = Some(tls.clone());
-    config.mqtt.username = Some("collector".into());
-    config.mqtt.password = Some(Secret::new("wrong"));
-    let refused = Collector::new(config, registry.clone())?;
-    let mut subscribed = refused.subscribed();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(refused.run(stop.clone().cancelled_owned()));
-    let waited = tokio::time::timeout(Duration::from_secs(3), subscribed.wait_for(|s| *s)).await;
-    ensure!(waited.is_err(), "a wrong password must not get a session");
-    stop.cancel();
-    task.await?;
+    let mut refused = InProcess::spawn(config("tls-wrong", "wrong"), registry.clone())?;
+    ensure!(
+        refused.subscribed(Duration::from_secs(3)).await.is_err(),
+        "a wrong password must not get a session"
+    );
+    refused.stop().await?;
 
-    let mut config = common::config(port, "tls-collector", &registry_path, &influx.url(), dir.path());
-    config.mqtt.tls = Some(tls.clone());
-    config.mqtt.username = Some("collector".into());
-    config.mqtt.password = Some(Secret::new("s3cret"));
-    let collector = Collector::new(config, registry.clone())?;
-    let stats = collector.stats();
-    let mut subscribed = collector.subscribed();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(collector.run(stop.clone().cancelled_owned()));
-    tokio::time::timeout(Duration::from_secs(15), subscribed.wait_for(|s| *s)).await??;
+    let mut collector = InProcess::spawn(config("tls-collector", "s3cret"), registry.clone())?;
+    collector.subscribed(Duration::from_secs(15)).await?;
+    let stats = &collector.stats;
 
     // A node publishing over TLS with the same credentials.
     let mut options = MqttOptions::new("tls-node", "127.0.0.1", port);
@@ -177,25 +170,13 @@ async fn the_collector_speaks_tls_with_a_password_to_the_broker() -> Result<()> 
         .set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(
             tls.client_config()?,
         ))));
-    let (client, mut eventloop) = AsyncClient::new(options, 10);
     let frame = common::stream::frame_bytes(&registry, 101, 1, 0, common::stream::wall_ms() - 60_000);
-    client
-        .publish("city/haugiang/node/101/telemetry", QoS::AtLeastOnce, false, frame)
-        .await?;
-    tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Event::Incoming(Packet::PubAck(_)) = eventloop.poll().await? {
-                return Ok::<_, anyhow::Error>(());
-            }
-        }
-    })
-    .await??;
+    common::publish_once(options, "city/haugiang/node/101/telemetry", frame).await?;
     common::wait_until("the frame to be written", Duration::from_secs(15), || {
         stats.snapshot().written == 1
     })
     .await?;
-    stop.cancel();
-    task.await?;
+    collector.stop().await?;
     ensure!(common::stored_points(&influx).await?.len() == 1);
     eprintln!(
         "TLS (rustls/ring) with user and password: wrong password refused, 1 frame published over TLS, 1 stored"

@@ -20,6 +20,10 @@ pub struct MosquittoOptions {
     /// (`persistence true` with `persistence_location` in the broker's temp dir). Mosquitto writes the
     /// file when it stops gracefully ([`Mosquitto::restart`], [`Mosquitto::stop`]), not on a kill.
     pub persistence: bool,
+    /// `max_inflight_messages`: QoS 1 messages the broker sends a client before it waits for
+    /// their acks. 0 (the default) is unlimited; the collector's tests set the collector's
+    /// `batch.max_unacked`, as `docs/collector.md` tells operators to.
+    pub max_inflight_messages: usize,
 }
 
 /// A running `mosquitto -c <conf>` child; killed and reaped on drop.
@@ -51,13 +55,13 @@ impl Mosquitto {
         let mut config = format!(
             "listener {port} 127.0.0.1\n\
              allow_anonymous true\n\
-             # 0 = unlimited; the default (20 in flight) throttles a collector that acks after writing.\n\
-             max_inflight_messages 0\n\
+             # 0 = unlimited; mosquitto's default (20) throttles a collector that acks after writing.\n\
+             max_inflight_messages {}\n\
              max_queued_messages 0\n\
              log_dest stderr\n\
              log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
              persistence {}\n",
-            options.persistence
+            options.max_inflight_messages, options.persistence
         );
         if options.persistence {
             // Saved as `<dir>/mosquitto.db` on a graceful stop (2.0 adds the slash itself).

@@ -56,7 +56,7 @@ pub async fn node_red(args: &Args, workload: &Workload) -> Result<Row> {
     let dir = tempfile::Builder::new().prefix("bench-node-red-").tempdir()?;
     std::os::unix::fs::symlink(install.join("node_modules"), dir.path().join("node_modules"))?;
     let flow = std::fs::read_to_string(repo().join("collector/bench/node-red-flow.json"))?
-        .replace("@MQTT_PORT@", &broker.port.to_string())
+        .replace("@MQTT_PORT@", &broker.port().to_string())
         .replace("@INFLUX_URL@", &victoria.url());
     std::fs::write(dir.path().join("flows.json"), flow)?;
     let ui = free_port()?;
@@ -99,7 +99,13 @@ pub async fn node_red(args: &Args, workload: &Workload) -> Result<Row> {
         }
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let started = publish_all(broker.port, workload.json_messages(), args.publishers, "node-red").await?;
+    let started = publish_all(
+        broker.port(),
+        workload.json_messages(),
+        args.publishers,
+        "node-red",
+    )
+    .await?;
     let (done, _) = wait_stored(&victoria, workload.frames as u64).await?;
     let stored = victoria_count(&victoria).await?;
     let rss = rss_mb(child.0.id());
@@ -144,7 +150,7 @@ pub async fn python(args: &Args, workload: &Workload) -> Result<Row> {
         .arg(repo().join("collector/bench/peer_collector.py"))
         .args([
             "--port",
-            &broker.port.to_string(),
+            &broker.port().to_string(),
             "--url",
             &victoria.url(),
             "--batch",
@@ -162,7 +168,7 @@ pub async fn python(args: &Args, workload: &Workload) -> Result<Row> {
         Some(Ok(line)) if line.contains("subscribed") => {}
         other => bail!("the Python peer did not subscribe: {other:?}"),
     }
-    let started = publish_all(broker.port, workload.messages(), args.publishers, "python").await?;
+    let started = publish_all(broker.port(), workload.messages(), args.publishers, "python").await?;
     let (done, _) = wait_stored(&victoria, workload.frames as u64).await?;
     let stored = victoria_count(&victoria).await?;
     let rss = rss_mb(child.0.id());

@@ -11,48 +11,18 @@ use anyhow::{Context, Result, bail};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tempfile::TempDir;
 
-use crate::support::{ChildProcess, Influx1, VictoriaMetrics, free_port, with_free_ports};
+use crate::support::{Influx1, Mosquitto, MosquittoOptions, VictoriaMetrics, free_port};
 use crate::workload::Workload;
 use crate::{Args, Row};
 
 /// Broker-side limit on unacknowledged messages per client; the collector's `max_unacked`.
 pub const MAX_INFLIGHT: usize = 10_000;
 
-pub struct Broker {
-    _process: ChildProcess,
-    pub port: u16,
-    _dir: TempDir,
-}
-
 /// mosquitto as the collector's docs configure it.
-pub async fn broker() -> Result<Broker> {
-    with_free_ports(1, |ports| async move {
-        let port = ports[0];
-        let dir = tempfile::Builder::new().prefix("bench-mosquitto-").tempdir()?;
-        let mut conf = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages {MAX_INFLIGHT}\n\
-             max_queued_messages 0\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n"
-        );
-        if rustix::process::getuid().is_root() {
-            conf.push_str("user root\n");
-        }
-        std::fs::write(dir.path().join("m.conf"), conf)?;
-        let mut process = ChildProcess::spawn(
-            "mosquitto",
-            "mosquitto",
-            vec!["-c".into(), dir.path().join("m.conf").display().to_string()],
-            dir.path().join("m.log"),
-        )?;
-        process
-            .wait_ready(Duration::from_secs(15), || async move {
-                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            })
-            .await?;
-        Ok(Broker {
-            _process: process,
-            port,
-            _dir: dir,
-        })
+pub async fn broker() -> Result<Mosquitto> {
+    Mosquitto::start(MosquittoOptions {
+        max_inflight_messages: MAX_INFLIGHT,
+        ..MosquittoOptions::default()
     })
     .await
 }
@@ -120,7 +90,7 @@ pub async fn publish_all(
 /// mosquitto alone: N publishers -> broker -> one QoS 1 subscriber that acks on receipt.
 pub async fn passthrough(args: &Args) -> Result<Row> {
     let broker = broker().await?;
-    let mut options = MqttOptions::new("bench-sink", "127.0.0.1", broker.port);
+    let mut options = MqttOptions::new("bench-sink", "127.0.0.1", broker.port());
     options
         .set_keep_alive(Duration::from_secs(60))
         .set_clean_session(true);
@@ -144,7 +114,7 @@ pub async fn passthrough(args: &Args) -> Result<Row> {
     let messages = (0..args.frames)
         .map(|i| (format!("bench/{}", i % 100), vec![0x5a; 48]))
         .collect();
-    let started = publish_all(broker.port, messages, args.publishers, "passthrough").await?;
+    let started = publish_all(broker.port(), messages, args.publishers, "passthrough").await?;
     let (done, got) = receiver.await?;
     let row = Row {
         what: format!(
@@ -334,14 +304,14 @@ async fn run_collector(
     name: &str,
 ) -> Result<(Instant, Instant, Option<f64>, String)> {
     let broker = broker().await?;
-    let run = CollectorRun::start(sink, broker.port, workload)?;
+    let run = CollectorRun::start(sink, broker.port(), workload)?;
     run.wait_ready().await?;
     let messages = workload.messages();
     let (cpu_before, busy_before) = (
         run.cpu_seconds().unwrap_or(0.0),
         machine_busy_seconds().unwrap_or(0.0),
     );
-    let started = publish_all(broker.port, messages, args.publishers, name).await?;
+    let started = publish_all(broker.port(), messages, args.publishers, name).await?;
     let want = workload.frames as f64;
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut samples = 0u32;

@@ -1,6 +1,7 @@
 //! The end-of-test check: every published frame is in InfluxDB exactly once, with its seq.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
@@ -48,6 +49,19 @@ pub async fn stored_points(influx: &Influx1) -> Result<Vec<StoredPoint>> {
     }
     points.sort();
     Ok(points)
+}
+
+/// Polls the database every 500 ms until it holds `want` points or `limit` has passed; the
+/// check that follows says what is missing.
+///
+/// # Errors
+/// A failed query.
+pub async fn wait_for_points(influx: &Influx1, want: usize, limit: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + limit;
+    while stored_points(influx).await?.len() < want && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
 }
 
 /// Figures of one check.

@@ -1,13 +1,14 @@
-//! What the collector's integration tests share: a mosquitto with the settings the collector
-//! documents, a stream of signed frames from simulated nodes, the collector as a library or as
-//! its own process, and the check that every published frame is in InfluxDB exactly once.
+//! What the collector's integration tests share: mosquitto with the settings the collector
+//! documents and InfluxDB (`bed`), a stream of signed frames from simulated nodes, the collector
+//! in-process or as its own process, and the check that every published frame is in InfluxDB
+//! exactly once.
 //!
 //! Each test file includes this with `mod common;` beside `mod support;` (the parts of the
 //! workspace's real-service harness the collector uses).
 
 #![allow(dead_code, unused_imports, clippy::print_stderr)]
 
-pub mod broker;
+pub mod bed;
 pub mod check;
 pub mod process;
 pub mod stream;
@@ -23,8 +24,8 @@ use protocol::NodeKey;
 use protocol::registry::{NodeInfo, Registry, StationKind};
 use service::mqtt::MqttConfig;
 
-pub use broker::Broker;
-pub use check::{StoredPoint, stored_points, verify_exactly_once};
+pub use bed::{Bed, InProcess, MAX_UNACKED};
+pub use check::{StoredPoint, stored_points, verify_exactly_once, wait_for_points};
 pub use process::CollectorProcess;
 pub use stream::{NodeStream, StreamConfig};
 
@@ -65,7 +66,7 @@ pub fn config(mqtt_port: u16, client_id: &str, registry_path: &Path, influx_url:
         batch: BatchConfig {
             max_frames: 200,
             max_age_ms: 100,
-            max_unacked: 1_000,
+            max_unacked: MAX_UNACKED,
         },
         dead_letter: DeadLetterConfig::at(dir.join(format!("{client_id}-dead-letter.jsonl"))),
         spool: SpoolConfig::at(dir.join(format!("{client_id}-spool"))),
@@ -81,6 +82,32 @@ pub fn write_registry(registry: &Registry, dir: &Path) -> PathBuf {
     let path = dir.join("nodes.toml");
     std::fs::write(&path, registry.to_toml()).expect("write registry");
     path
+}
+
+/// Publishes one QoS 1 message over a connection of its own made with `options`, waits (10 s at
+/// most) for the broker's PUBACK, and disconnects.
+///
+/// # Errors
+/// When the broker does not acknowledge it in time.
+pub async fn publish_once(
+    options: rumqttc::MqttOptions,
+    topic: &str,
+    payload: Vec<u8>,
+) -> anyhow::Result<()> {
+    use rumqttc::{AsyncClient, Event, Packet, QoS};
+    let (client, mut eventloop) = AsyncClient::new(options, 10);
+    client.publish(topic, QoS::AtLeastOnce, false, payload).await?;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Event::Incoming(Packet::PubAck(_)) = eventloop.poll().await? {
+                return Ok::<_, anyhow::Error>(());
+            }
+        }
+    })
+    .await??;
+    client.disconnect().await?;
+    let _ = tokio::time::timeout(Duration::from_secs(2), eventloop.poll()).await;
+    Ok(())
 }
 
 /// Polls `done` every 50 ms until it is true or `limit` passes.
