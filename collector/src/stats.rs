@@ -1,7 +1,7 @@
 //! Counters and gauges the collector keeps about itself, read by tests, logs and `/metrics`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -191,114 +191,92 @@ impl Stats {
     /// count would blow up every scrape.
     pub fn render_prometheus(&self, now_ms: u64) -> String {
         let s = self.snapshot();
-        let mut out = String::with_capacity(4096);
-        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(out, "# HELP citysense_collector_{name} {help}");
-            let _ = writeln!(out, "# TYPE citysense_collector_{name} {kind}");
-            let _ = writeln!(out, "citysense_collector_{name} {value}");
-        };
-        metric(
-            "received_total",
-            "counter",
-            "MQTT messages taken from the broker.",
-            s.received.to_string(),
-        );
-        metric(
-            "written_total",
-            "counter",
-            "Frames written to the sink (live and from the spool).",
-            s.written.to_string(),
-        );
-        metric(
-            "acked_total",
-            "counter",
-            "Messages acknowledged to the broker.",
-            s.acked.to_string(),
-        );
-        metric(
-            "duplicates_total",
-            "counter",
-            "Frames seen before (same node, boot, seq); acked, not written again.",
-            s.duplicates.to_string(),
-        );
-        metric(
-            "write_failures_total",
-            "counter",
-            "Write attempts that failed.",
-            s.write_failures.to_string(),
-        );
-        metric(
-            "spooled_total",
-            "counter",
-            "Frames put in the disk spool.",
-            s.spooled.to_string(),
-        );
-        metric(
-            "drained_total",
-            "counter",
-            "Frames written from the disk spool.",
-            s.drained.to_string(),
-        );
-        metric(
-            "unacked_messages",
-            "gauge",
-            "Messages taken from the broker and not yet acknowledged (in flight).",
-            s.unacked.to_string(),
-        );
-        metric(
-            "spool_bytes",
-            "gauge",
-            "Bytes in the disk spool.",
-            s.spool_bytes.to_string(),
-        );
-        metric(
-            "spool_max_bytes",
-            "gauge",
-            "The disk spool's bound.",
-            self.spool_max_bytes.load(Ordering::Relaxed).to_string(),
-        );
-        let oldest = self.spool_oldest_ms.load(Ordering::Relaxed);
-        let age = if oldest == 0 {
+        let load = |value: &AtomicU64| value.load(Ordering::Relaxed);
+        let flag = |value: &AtomicBool| u8::from(value.load(Ordering::Relaxed));
+        let oldest = load(&self.spool_oldest_ms);
+        let oldest_age_s = if oldest == 0 {
             0.0
         } else {
             now_ms.saturating_sub(oldest) as f64 / 1000.0
         };
-        metric(
-            "spool_oldest_age_seconds",
-            "gauge",
-            "Age of the oldest batch waiting in the spool (0 when empty).",
-            format!("{age:.3}"),
-        );
-        metric(
-            "spool_full",
-            "gauge",
-            "1 while the spool is full and the collector has stopped acknowledging.",
-            u8::from(s.spool_full).to_string(),
-        );
-        metric(
-            "spool_corrupt_records_total",
-            "counter",
-            "Spool records found damaged on disk.",
-            self.spool_corrupt_records.load(Ordering::Relaxed).to_string(),
-        );
-        metric(
-            "mqtt_connected",
-            "gauge",
-            "1 while connected to the broker.",
-            u8::from(self.mqtt_connected.load(Ordering::Relaxed)).to_string(),
-        );
-        metric(
-            "sink_healthy",
-            "gauge",
-            "1 while the last write to the sink succeeded.",
-            u8::from(self.sink_healthy()).to_string(),
-        );
-        metric(
-            "dead_letters_dropped_total",
-            "counter",
-            "Dead-letter records dropped to keep the store within its bound.",
-            self.dead_letters_dropped.load(Ordering::Relaxed).to_string(),
-        );
+        let samples: [(&str, &str, &dyn fmt::Display); 16] = [
+            (
+                "received_total",
+                "MQTT messages taken from the broker.",
+                &s.received,
+            ),
+            (
+                "written_total",
+                "Frames written to the sink (live and from the spool).",
+                &s.written,
+            ),
+            ("acked_total", "Messages acknowledged to the broker.", &s.acked),
+            (
+                "duplicates_total",
+                "Frames seen before (same node, boot, seq); acked, not written again.",
+                &s.duplicates,
+            ),
+            (
+                "write_failures_total",
+                "Write attempts that failed.",
+                &s.write_failures,
+            ),
+            ("spooled_total", "Frames put in the disk spool.", &s.spooled),
+            ("drained_total", "Frames written from the disk spool.", &s.drained),
+            (
+                "unacked_messages",
+                "Messages taken from the broker and not yet acknowledged (in flight).",
+                &s.unacked,
+            ),
+            ("spool_bytes", "Bytes in the disk spool.", &s.spool_bytes),
+            (
+                "spool_max_bytes",
+                "The disk spool's bound.",
+                &load(&self.spool_max_bytes),
+            ),
+            (
+                "spool_oldest_age_seconds",
+                "Age of the oldest batch waiting in the spool (0 when empty).",
+                &format!("{oldest_age_s:.3}"),
+            ),
+            (
+                "spool_full",
+                "1 while the spool is full and the collector has stopped acknowledging.",
+                &u8::from(s.spool_full),
+            ),
+            (
+                "spool_corrupt_records_total",
+                "Spool records found damaged on disk.",
+                &load(&self.spool_corrupt_records),
+            ),
+            (
+                "mqtt_connected",
+                "1 while connected to the broker.",
+                &flag(&self.mqtt_connected),
+            ),
+            (
+                "sink_healthy",
+                "1 while the last write to the sink succeeded.",
+                &flag(&self.sink_healthy),
+            ),
+            (
+                "dead_letters_dropped_total",
+                "Dead-letter records dropped to keep the store within its bound.",
+                &load(&self.dead_letters_dropped),
+            ),
+        ];
+        let mut out = String::with_capacity(4096);
+        for (name, help, value) in samples {
+            // Prometheus' naming rule: counters, and only they, end in `_total`.
+            let kind = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            let _ = writeln!(out, "# HELP citysense_collector_{name} {help}");
+            let _ = writeln!(out, "# TYPE citysense_collector_{name} {kind}");
+            let _ = writeln!(out, "citysense_collector_{name} {value}");
+        }
 
         let _ = writeln!(
             out,
