@@ -9,6 +9,10 @@ use clap::{Parser, Subcommand};
 use collector::Config;
 use collector::config::DEFAULT_CONFIG;
 
+/// The variable that names the config file, and the file used without it.
+const CONFIG_ENV: &str = "CITYSENSE_COLLECTOR_CONFIG";
+const CONFIG_FILE: &str = "collector.toml";
+
 /// Takes sensor-node frames from an MQTT broker, verifies and decodes them, and writes them to
 /// InfluxDB; acknowledges each message only once it is written.
 #[derive(Parser)]
@@ -23,12 +27,7 @@ enum Command {
     /// Run the collector until SIGINT/SIGTERM, then drain and exit.
     Run {
         /// Configuration file (see `print-default-config`).
-        #[arg(
-            short,
-            long,
-            env = "CITYSENSE_COLLECTOR_CONFIG",
-            default_value = "collector.toml"
-        )]
+        #[arg(short, long, env = CONFIG_ENV, default_value = CONFIG_FILE)]
         config: PathBuf,
     },
     /// Print a commented configuration with every field and its default.
@@ -37,12 +36,7 @@ enum Command {
     /// reason, the topic and the raw bytes.
     DeadLetters {
         /// Configuration whose `[dead_letter] path` names the store.
-        #[arg(
-            short,
-            long,
-            env = "CITYSENSE_COLLECTOR_CONFIG",
-            default_value = "collector.toml"
-        )]
+        #[arg(short, long, env = CONFIG_ENV, default_value = CONFIG_FILE)]
         config: PathBuf,
         /// List records (newest last) instead of the summary by reason.
         #[arg(long)]
@@ -57,12 +51,7 @@ enum Command {
     /// Check a configuration file (with environment overrides) and say what is wrong, if anything.
     CheckConfig {
         /// The file to check.
-        #[arg(
-            short,
-            long,
-            env = "CITYSENSE_COLLECTOR_CONFIG",
-            default_value = "collector.toml"
-        )]
+        #[arg(short, long, env = CONFIG_ENV, default_value = CONFIG_FILE)]
         config: PathBuf,
     },
     /// Send a line-protocol file written by the `file` sink to the InfluxDB the config names.
@@ -70,12 +59,7 @@ enum Command {
         /// The file to send.
         file: PathBuf,
         /// Configuration whose `[sink]` names the target InfluxDB.
-        #[arg(
-            short,
-            long,
-            env = "CITYSENSE_COLLECTOR_CONFIG",
-            default_value = "collector.toml"
-        )]
+        #[arg(short, long, env = CONFIG_ENV, default_value = CONFIG_FILE)]
         config: PathBuf,
     },
 }
@@ -83,23 +67,24 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     service::cli::init_tracing("info");
-    match Cli::parse().command {
+    let result = match Cli::parse().command {
         Command::PrintDefaultConfig => {
             print!("{DEFAULT_CONFIG}");
-            ExitCode::SUCCESS
+            Ok(())
         }
-        Command::Run { config } => report(run(&config).await),
-        Command::Ship { file, config } => report(ship(&file, &config).await),
+        Command::Run { config } => run(&config).await,
+        Command::Ship { file, config } => ship(&file, &config).await,
         Command::DeadLetters {
             config,
             list,
             reason,
             limit,
-        } => report(dead_letters(&config, list, reason.as_deref(), limit)),
-        Command::CheckConfig { config } => report(load(&config).map(|_| {
+        } => dead_letters(&config, list, reason.as_deref(), limit),
+        Command::CheckConfig { config } => load(&config).map(|_| {
             println!("{}: valid", config.display());
-        })),
-    }
+        }),
+    };
+    service::cli::exit_code(result)
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {
@@ -163,14 +148,4 @@ async fn ship(file: &std::path::Path, config: &std::path::Path) -> anyhow::Resul
     std::fs::rename(file, &done)?;
     eprintln!("Shipped {shipped} points; the file is now {}.", done.display());
     Ok(())
-}
-
-fn report(result: anyhow::Result<()>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
 }

@@ -131,6 +131,11 @@ fn token(config: PathBuf, database: Option<PathBuf>, action: TokenAction) -> any
     Ok(())
 }
 
+async fn run(config: &std::path::Path) -> anyhow::Result<()> {
+    let config = service::config::load::<Config>(config)?;
+    ioc_api::run(config, service::cli::shutdown_signal()).await
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     service::cli::init_tracing("info");
@@ -144,22 +149,7 @@ async fn main() -> ExitCode {
             database,
             action,
         } => token(config, database, action),
-        Command::Run { config } => {
-            async {
-                ioc_api::run(
-                    service::config::load::<Config>(&config)?,
-                    service::cli::shutdown_signal(),
-                )
-                .await
-            }
-            .await
-        }
+        Command::Run { config } => run(&config).await,
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    service::cli::exit_code(result)
 }

@@ -1,4 +1,7 @@
-//! What every binary does the same way: logs and the shutdown signal.
+//! What every binary does the same way: logs, the shutdown signal and the exit status.
+
+use std::fmt::Display;
+use std::process::ExitCode;
 
 /// Logs to stderr, filtered by `RUST_LOG` or else by `default_filter` (e.g. `"info"`).
 pub fn init_tracing(default_filter: &str) {
@@ -19,6 +22,18 @@ pub async fn shutdown_signal() {
         },
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// The exit status of a command: success, or failure after printing `error: ` and the error
+/// with its causes (`{:#}`, as `anyhow` shows them) on stderr.
+pub fn exit_code<E: Display>(result: Result<(), E>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }
