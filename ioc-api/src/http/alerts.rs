@@ -10,9 +10,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ApiError;
 use super::extract::{ApiJson, ApiQuery, Operator, Reader, path_id};
-use crate::alerts::{Alert, AlertChange, AlertState, LifecycleError, TransitionRecord};
+use crate::alerts::{Alert, AlertChange, AlertState, Engine, LifecycleError, TransitionRecord};
+use crate::auth::Caller;
 use crate::state::AppState;
-use crate::store::AlertFilter;
+use crate::store::{AlertFilter, Store};
 use crate::time_fmt::rfc3339;
 
 /// Alert filters.
@@ -138,23 +139,14 @@ pub(crate) async fn acknowledge(
     Path(id): Path<String>,
     ApiJson(note): ApiJson<Note>,
 ) -> Result<Json<AlertChange>, ApiError> {
-    let id = path_id("id", &id)?;
-    let comment = check_note(&note)?;
-    let now = OffsetDateTime::now_utc();
-    let change = state
-        .engine()
-        .acknowledge(&state.store, id, &caller.name, comment, now)
-        .map_err(lifecycle_error)?;
-    state.store.audit(
-        &rfc3339(now),
-        &caller.name,
-        caller.role_name(),
+    by_hand(
+        &state,
+        &caller,
+        &id,
+        &note,
         "alert.acknowledge",
-        &format!("alert/{id}"),
-        &serde_json::json!({ "comment": comment }).to_string(),
-    )?;
-    state.announce(vec![change.clone()]);
-    Ok(Json(change))
+        Engine::acknowledge,
+    )
 }
 
 /// Resolves a stale (or sensor-fault) alert by hand (operator).
@@ -169,18 +161,32 @@ pub(crate) async fn resolve(
     Path(id): Path<String>,
     ApiJson(note): ApiJson<Note>,
 ) -> Result<Json<AlertChange>, ApiError> {
-    let id = path_id("id", &id)?;
-    let comment = check_note(&note)?;
+    by_hand(&state, &caller, &id, &note, "alert.resolve", Engine::resolve)
+}
+
+/// An engine method that changes one alert by hand: (store, alert id, actor, comment, now).
+type ByHand =
+    fn(&mut Engine, &Store, i64, &str, Option<&str>, OffsetDateTime) -> Result<AlertChange, LifecycleError>;
+
+/// An operator's change to alert `id`: applied by `change`, audited as `action`, announced.
+fn by_hand(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    note: &Note,
+    action: &str,
+    change: ByHand,
+) -> Result<Json<AlertChange>, ApiError> {
+    let id = path_id("id", id)?;
+    let comment = check_note(note)?;
     let now = OffsetDateTime::now_utc();
-    let change = state
-        .engine()
-        .resolve(&state.store, id, &caller.name, comment, now)
-        .map_err(lifecycle_error)?;
+    let change =
+        change(&mut state.engine(), &state.store, id, &caller.name, comment, now).map_err(lifecycle_error)?;
     state.store.audit(
         &rfc3339(now),
         &caller.name,
         caller.role_name(),
-        "alert.resolve",
+        action,
         &format!("alert/{id}"),
         &serde_json::json!({ "comment": comment }).to_string(),
     )?;
