@@ -16,8 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ApiError;
 use super::extract::{ApiQuery, Reader};
-use super::stations::{fields_of, time_range};
-use crate::history::quote;
+use super::stations::{bucket_means, time_range, values_of};
+use crate::live::Param;
 use crate::state::AppState;
 use crate::time_fmt::{rfc3339, rfc3339_ms};
 
@@ -92,32 +92,10 @@ async fn rows(
     {
         return Err(ApiError::not_found(format!("no station with id {id:?}")));
     }
-    let influx = state.influx.as_ref().ok_or_else(|| {
-        ApiError::unavailable("no InfluxDB is configured ([influx] in the config); exports are not available")
-    })?;
     let meta: BTreeMap<&str, &NodeInfo> = state.registry.nodes().map(|n| (n.station.as_str(), n)).collect();
     let mut out = Vec::new();
     for water in kinds {
-        let (measurement, fields) = fields_of(water);
-        let select = fields
-            .iter()
-            .map(|p| format!("mean(\"{0}\") AS \"{0}\"", p.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let station_filter = q
-            .station
-            .as_ref()
-            .map(|s| format!(" AND \"station\" = {}", quote(s)))
-            .unwrap_or_default();
-        let query = format!(
-            "SELECT {select} FROM \"{measurement}\" WHERE time >= {}ms AND time < {}ms{station_filter} GROUP BY time(1h), \"station\" fill(none)",
-            from.unix_timestamp_nanos() / 1_000_000,
-            to.unix_timestamp_nanos() / 1_000_000
-        );
-        let series = influx.query(&query).await.map_err(|e| {
-            tracing::warn!(error = %e, "Export query failed.");
-            ApiError::unavailable("InfluxDB did not answer the export query")
-        })?;
+        let series = bucket_means(state, water, q.station.as_deref(), (from, to), "1h", "export").await?;
         for s in series {
             let Some(info) = s.tags.get("station").and_then(|id| meta.get(id.as_str())) else {
                 continue;
@@ -131,11 +109,9 @@ async fn rows(
                     lon: info.location.map(|l| l.0),
                     lat: info.location.map(|l| l.1),
                     hour_start: rfc3339_ms(i128::from(p.time_ms)),
-                    values: s
-                        .columns
-                        .iter()
-                        .zip(&p.values)
-                        .filter_map(|(c, v)| v.map(|v| (c.clone(), (v * 1_000.0).round() / 1_000.0)))
+                    values: values_of(&s, p)
+                        .into_iter()
+                        .map(|(c, v)| (c, (v * 1_000.0).round() / 1_000.0))
                         .collect(),
                 });
             }
@@ -146,10 +122,9 @@ async fn rows(
 }
 
 fn units() -> BTreeMap<&'static str, &'static str> {
-    let (_, air) = fields_of(false);
-    let (_, water) = fields_of(true);
-    air.into_iter()
-        .chain(water)
+    Param::AIR
+        .into_iter()
+        .chain(Param::WATER)
         .map(|p| (p.as_str(), p.unit()))
         .collect()
 }

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ApiError;
 use super::extract::{ApiQuery, Reader};
-use crate::history::quote;
+use crate::history::{Point, SeriesRows, quote};
 use crate::live::{HOUR_MS, Param, StationView};
 use crate::state::AppState;
 use crate::time_fmt::{rfc3339, rfc3339_ms};
@@ -131,34 +131,50 @@ pub(crate) fn time_range(
     Ok((from, to))
 }
 
-/// The measurement and fields of a station kind.
-pub(crate) fn fields_of(water: bool) -> (&'static str, Vec<Param>) {
-    if water {
-        let fields = vec![
-            Param::Ph,
-            Param::DissolvedOxygen,
-            Param::Conductivity,
-            Param::Temperature,
-            Param::Turbidity,
-            Param::WaterLevel,
-            Param::Salinity,
-        ];
-        ("water_quality", fields)
-    } else {
-        let fields = vec![
-            Param::Pm1_0,
-            Param::Pm2_5,
-            Param::Pm10,
-            Param::Temperature,
-            Param::Humidity,
-            Param::Pressure,
-            Param::Co,
-            Param::No2,
-            Param::So2,
-            Param::O3,
-        ];
-        ("air_quality", fields)
-    }
+/// The means of a station kind's fields per `every` bucket (an InfluxQL duration) over
+/// [`from`, `to`), one series per station (tag `station`), or only `station`'s. `purpose` names
+/// the read in the error messages.
+pub(crate) async fn bucket_means(
+    state: &AppState,
+    water: bool,
+    station: Option<&str>,
+    (from, to): (OffsetDateTime, OffsetDateTime),
+    every: &str,
+    purpose: &str,
+) -> Result<Vec<SeriesRows>, ApiError> {
+    let influx = state.influx.as_ref().ok_or_else(|| {
+        ApiError::unavailable(format!(
+            "no InfluxDB is configured ([influx] in the config); {purpose} is not available"
+        ))
+    })?;
+    let (measurement, fields) = Param::measurement(water);
+    let select = fields
+        .iter()
+        .map(|p| format!("mean(\"{0}\") AS \"{0}\"", p.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let station_filter = station
+        .map(|s| format!(" AND \"station\" = {}", quote(s)))
+        .unwrap_or_default();
+    let query = format!(
+        "SELECT {select} FROM \"{measurement}\" WHERE time >= {}ms AND time < {}ms{station_filter} GROUP BY time({every}), \"station\" fill(none)",
+        from.unix_timestamp_nanos() / 1_000_000,
+        to.unix_timestamp_nanos() / 1_000_000
+    );
+    influx.query(&query).await.map_err(|e| {
+        tracing::warn!(error = %e, purpose, "InfluxDB query failed.");
+        ApiError::unavailable(format!("InfluxDB did not answer the {purpose} query"))
+    })
+}
+
+/// A row's values by column, nulls left out.
+pub(crate) fn values_of(series: &SeriesRows, point: &Point) -> BTreeMap<String, f64> {
+    series
+        .columns
+        .iter()
+        .zip(&point.values)
+        .filter_map(|(c, v)| v.map(|v| (c.clone(), v)))
+        .collect()
 }
 
 /// A station's history from InfluxDB: means per bucket.
@@ -193,36 +209,21 @@ pub(crate) async fn readings(
             .ok_or_else(|| ApiError::not_found(format!("no station with id {id:?}")))?;
         station.is_water()
     };
-    let influx = state.influx.as_ref().ok_or_else(|| {
-        ApiError::unavailable("no InfluxDB is configured ([influx] in the config); history is not available")
-    })?;
-    let (measurement, fields) = fields_of(water);
-    let select = fields
-        .iter()
-        .map(|p| format!("mean(\"{0}\") AS \"{0}\"", p.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let query = format!(
-        "SELECT {select} FROM \"{measurement}\" WHERE \"station\" = {} AND time >= {}ms AND time < {}ms GROUP BY time({step}s) fill(none)",
-        quote(&id),
-        from.unix_timestamp_nanos() / 1_000_000,
-        to.unix_timestamp_nanos() / 1_000_000
-    );
-    let series = influx.query(&query).await.map_err(|e| {
-        tracing::warn!(error = %e, "History query failed.");
-        ApiError::unavailable("InfluxDB did not answer the history query")
-    })?;
+    let series = bucket_means(
+        &state,
+        water,
+        Some(&id),
+        (from, to),
+        &format!("{step}s"),
+        "history",
+    )
+    .await?;
     let points = series
         .iter()
         .flat_map(|s| {
             s.points.iter().map(|p| HistoryPoint {
                 time: rfc3339_ms(i128::from(p.time_ms)),
-                values: s
-                    .columns
-                    .iter()
-                    .zip(&p.values)
-                    .filter_map(|(c, v)| v.map(|v| (c.clone(), v)))
-                    .collect(),
+                values: values_of(s, p),
             })
         })
         .collect();

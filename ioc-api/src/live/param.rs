@@ -64,6 +64,40 @@ impl Param {
         Param::Salinity,
     ];
 
+    /// The fields of an air station's points (`air_quality`).
+    pub const AIR: [Param; 10] = [
+        Param::Pm1_0,
+        Param::Pm2_5,
+        Param::Pm10,
+        Param::Temperature,
+        Param::Humidity,
+        Param::Pressure,
+        Param::Co,
+        Param::No2,
+        Param::So2,
+        Param::O3,
+    ];
+
+    /// The fields of a water station's points (`water_quality`).
+    pub const WATER: [Param; 7] = [
+        Param::Ph,
+        Param::DissolvedOxygen,
+        Param::Conductivity,
+        Param::Temperature,
+        Param::Turbidity,
+        Param::WaterLevel,
+        Param::Salinity,
+    ];
+
+    /// The InfluxDB measurement of a station kind and its fields.
+    pub fn measurement(water: bool) -> (&'static str, &'static [Param]) {
+        if water {
+            ("water_quality", &Param::WATER)
+        } else {
+            ("air_quality", &Param::AIR)
+        }
+    }
+
     /// The field name.
     pub fn as_str(self) -> &'static str {
         match self {
