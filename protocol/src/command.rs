@@ -188,6 +188,75 @@ impl fmt::Display for CommandError {
 #[cfg(feature = "std")]
 impl std::error::Error for CommandError {}
 
+impl Probe {
+    /// Every probe, in wire order.
+    pub const ALL: [Probe; 9] = [
+        Probe::Ph,
+        Probe::DissolvedOxygen,
+        Probe::Conductivity,
+        Probe::Turbidity,
+        Probe::WaterLevel,
+        Probe::CarbonMonoxide,
+        Probe::NitrogenDioxide,
+        Probe::SulphurDioxide,
+        Probe::Ozone,
+    ];
+
+    /// The name hosts give the probe (the IOC API's JSON): the frame field it measures, as
+    /// `FORMAT.md` §4 and InfluxDB name it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Probe::Ph => "ph",
+            Probe::DissolvedOxygen => "dissolved_oxygen",
+            Probe::Conductivity => "conductivity",
+            Probe::Turbidity => "turbidity",
+            Probe::WaterLevel => "water_level",
+            Probe::CarbonMonoxide => "co",
+            Probe::NitrogenDioxide => "no2",
+            Probe::SulphurDioxide => "so2",
+            Probe::Ozone => "o3",
+        }
+    }
+
+    /// The probe with [`Probe::name`] `name`.
+    pub fn from_name(name: &str) -> Option<Probe> {
+        Probe::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+impl CalibrationPoint {
+    /// Every calibration point, in wire order.
+    pub const ALL: [CalibrationPoint; 8] = [
+        CalibrationPoint::Clear,
+        CalibrationPoint::Dry,
+        CalibrationPoint::Zero,
+        CalibrationPoint::Air,
+        CalibrationPoint::Low,
+        CalibrationPoint::Mid,
+        CalibrationPoint::High,
+        CalibrationPoint::Single,
+    ];
+
+    /// The name hosts give the point (the IOC API's JSON).
+    pub const fn name(self) -> &'static str {
+        match self {
+            CalibrationPoint::Clear => "clear",
+            CalibrationPoint::Dry => "dry",
+            CalibrationPoint::Zero => "zero",
+            CalibrationPoint::Air => "air",
+            CalibrationPoint::Low => "low",
+            CalibrationPoint::Mid => "mid",
+            CalibrationPoint::High => "high",
+            CalibrationPoint::Single => "single",
+        }
+    }
+
+    /// The point with [`CalibrationPoint::name`] `name`.
+    pub fn from_name(name: &str) -> Option<CalibrationPoint> {
+        CalibrationPoint::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
 impl Command {
     /// Checks arguments against their ranges.
     fn validate(&self) -> Result<(), (&'static str, i64)> {
@@ -203,10 +272,9 @@ impl Command {
                     Probe::Turbidity => 0..=40_000,
                     Probe::WaterLevel => -20_000..=20_000,
                     // Span gases are certified by volume: ppb, up to 1 000 ppm.
-                    Probe::CarbonMonoxide
-                    | Probe::NitrogenDioxide
-                    | Probe::SulphurDioxide
-                    | Probe::Ozone => 0..=1_000_000,
+                    Probe::CarbonMonoxide | Probe::NitrogenDioxide | Probe::SulphurDioxide | Probe::Ozone => {
+                        0..=1_000_000
+                    }
                 };
                 if range.contains(&step.reference) {
                     Ok(())
@@ -392,6 +460,23 @@ mod tests {
         let frame_style = tag::compute(Some(&KEY), &b[..signed_len]);
         b[signed_len..].copy_from_slice(&frame_style);
         assert_eq!(decode(&b, &KEY), Err(DecodeError::BadTag));
+    }
+
+    #[test]
+    fn all_lists_every_probe_and_point_in_wire_order_with_unique_names() {
+        let mut buf = [0u8; 4];
+        for (i, probe) in Probe::ALL.into_iter().enumerate() {
+            assert_eq!(postcard::to_slice(&probe, &mut buf).expect("encodes"), [i as u8]);
+            assert_eq!(Probe::from_name(probe.name()), Some(probe));
+        }
+        for (i, point) in CalibrationPoint::ALL.into_iter().enumerate() {
+            assert_eq!(postcard::to_slice(&point, &mut buf).expect("encodes"), [i as u8]);
+            assert_eq!(CalibrationPoint::from_name(point.name()), Some(point));
+        }
+        // Nothing on the wire beyond the lists.
+        assert!(postcard::from_bytes::<Probe>(&[Probe::ALL.len() as u8]).is_err());
+        assert!(postcard::from_bytes::<CalibrationPoint>(&[CalibrationPoint::ALL.len() as u8]).is_err());
+        assert_eq!(Probe::from_name("Ph"), None);
     }
 
     #[test]
