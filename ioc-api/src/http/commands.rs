@@ -13,50 +13,13 @@ use protocol::topic::{NodeChannel, NodeTopic};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 use super::ApiError;
 use super::extract::{ApiJson, Operator};
 use crate::notify::Outbound;
 use crate::state::AppState;
 use crate::time_fmt::rfc3339;
-
-/// A probe to calibrate.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum ProbeName {
-    /// pH; reference in 0.001 pH.
-    Ph,
-    /// Dissolved oxygen; reference in 0.01 mg/L.
-    DissolvedOxygen,
-    /// Conductivity; reference in µS/cm.
-    Conductivity,
-    /// Turbidity; reference in 0.1 NTU.
-    Turbidity,
-    /// Water level; reference in mm.
-    WaterLevel,
-}
-
-/// A calibration point (Atlas EZO command set).
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum PointName {
-    /// Forget the calibration.
-    Clear,
-    /// Dry probe.
-    Dry,
-    /// Zero solution.
-    Zero,
-    /// In air.
-    Air,
-    /// Low buffer.
-    Low,
-    /// Mid buffer.
-    Mid,
-    /// High buffer.
-    High,
-    /// Single-point standard.
-    Single,
-}
 
 /// The command, as operators write it.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -69,11 +32,16 @@ pub(crate) enum CommandRequest {
     },
     /// Take one calibration point.
     Calibrate {
-        /// The probe.
-        probe: ProbeName,
-        /// The point.
-        point: PointName,
-        /// The standard's value in the probe's frame unit; 0 for clear, dry, zero, air.
+        /// The probe: the reading field it measures (`protocol::command::Probe::name`).
+        #[serde(with = "by_name")]
+        #[schema(schema_with = probe_schema)]
+        probe: Probe,
+        /// The point (Atlas EZO command set; a gas cell takes `zero` and `single`).
+        #[serde(with = "by_name")]
+        #[schema(schema_with = point_schema)]
+        point: CalibrationPoint,
+        /// The standard's value in the probe's frame unit (ppb for a gas cell); 0 for clear,
+        /// dry, zero, air.
         #[serde(default)]
         reference: i32,
     },
@@ -92,29 +60,85 @@ impl CommandRequest {
                 point,
                 reference,
             } => Command::Calibrate(CalibrationStep {
-                probe: match probe {
-                    ProbeName::Ph => Probe::Ph,
-                    ProbeName::DissolvedOxygen => Probe::DissolvedOxygen,
-                    ProbeName::Conductivity => Probe::Conductivity,
-                    ProbeName::Turbidity => Probe::Turbidity,
-                    ProbeName::WaterLevel => Probe::WaterLevel,
-                },
-                point: match point {
-                    PointName::Clear => CalibrationPoint::Clear,
-                    PointName::Dry => CalibrationPoint::Dry,
-                    PointName::Zero => CalibrationPoint::Zero,
-                    PointName::Air => CalibrationPoint::Air,
-                    PointName::Low => CalibrationPoint::Low,
-                    PointName::Mid => CalibrationPoint::Mid,
-                    PointName::High => CalibrationPoint::High,
-                    PointName::Single => CalibrationPoint::Single,
-                },
+                probe,
+                point,
                 reference,
             }),
             CommandRequest::RequestStatus => Command::RequestStatus,
             CommandRequest::Reboot => Command::Reboot,
         }
     }
+}
+
+/// A protocol enum that hosts name in text.
+trait Named: Copy + 'static {
+    /// What a value is, for messages.
+    const WHAT: &'static str;
+    fn all() -> &'static [Self];
+    fn name(self) -> &'static str;
+}
+
+impl Named for Probe {
+    const WHAT: &'static str = "probe";
+    fn all() -> &'static [Self] {
+        &Probe::ALL
+    }
+    fn name(self) -> &'static str {
+        Probe::name(self)
+    }
+}
+
+impl Named for CalibrationPoint {
+    const WHAT: &'static str = "calibration point";
+    fn all() -> &'static [Self] {
+        &CalibrationPoint::ALL
+    }
+    fn name(self) -> &'static str {
+        CalibrationPoint::name(self)
+    }
+}
+
+/// Probes and calibration points in JSON, by the protocol's names for them.
+mod by_name {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Named;
+
+    pub(super) fn serialize<T: Named, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(value.name())
+    }
+
+    pub(super) fn deserialize<'de, T: Named, D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        T::all()
+            .iter()
+            .copied()
+            .find(|v| v.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = T::all().iter().map(|v| v.name()).collect();
+                D::Error::custom(format!(
+                    "unknown {} `{name}`, expected one of {}",
+                    T::WHAT,
+                    known.join(", ")
+                ))
+            })
+    }
+}
+
+fn names_schema<T: Named>() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(T::all().iter().map(|v| v.name())))
+        .build()
+}
+
+fn probe_schema() -> Object {
+    names_schema::<Probe>()
+}
+
+fn point_schema() -> Object {
+    names_schema::<CalibrationPoint>()
 }
 
 /// What was sent.
@@ -208,4 +232,53 @@ pub(crate) async fn send(
             command: request,
         }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn calibrations_name_every_probe_and_point_of_the_protocol() {
+        let request: CommandRequest = serde_json::from_value(
+            json!({"command": "calibrate", "probe": "ph", "point": "mid", "reference": 7000}),
+        )
+        .expect("valid");
+        let step = CalibrationStep {
+            probe: Probe::Ph,
+            point: CalibrationPoint::Mid,
+            reference: 7_000,
+        };
+        assert_eq!(request.to_command(), Command::Calibrate(step));
+        assert_eq!(serde_json::to_value(&request).expect("serialises")["probe"], "ph");
+        for probe in Probe::ALL {
+            let request: CommandRequest = serde_json::from_value(
+                json!({"command": "calibrate", "probe": probe.name(), "point": "zero"}),
+            )
+            .expect("every probe of the protocol");
+            assert!(
+                matches!(request.to_command(), Command::Calibrate(s) if s.probe == probe && s.reference == 0)
+            );
+        }
+        let err = serde_json::from_value::<CommandRequest>(
+            json!({"command": "calibrate", "probe": "pH", "point": "mid"}),
+        )
+        .expect_err("names are exact")
+        .to_string();
+        assert!(
+            err.contains("unknown probe `pH`") && err.contains("dissolved_oxygen"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_openapi_schema_lists_the_protocol_names() {
+        let schema = serde_json::to_value(point_schema()).expect("serialises");
+        let names: Vec<&str> = CalibrationPoint::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(schema["enum"], json!(names));
+        let schema = serde_json::to_value(probe_schema()).expect("serialises");
+        assert_eq!(schema["enum"].as_array().map(Vec::len), Some(Probe::ALL.len()));
+    }
 }
