@@ -18,7 +18,9 @@
 //! - Flash: the top of the 4 MiB code memory (RAM in QEMU, so writable) holds the settings map and
 //!   the store-and-forward queue; the provisioning block (node id and key) is loaded at
 //!   0x003F_0000 by the host, as a factory would program it. Without one the node is id 1, keyless.
-//! - No SHT4x on this machine: the I²C bus NACKs, so frames carry PM only and the sensor-fault flag.
+//! - A full air node's sensors: the PMS5003; an SHT4x, a BME280 beside it for pressure and the gas
+//!   cells (CO, NO2, SO2, O3 on two ADS1115s) on I²C. This machine has no I²C controller: the bus
+//!   NACKs, so frames carry PM only and the sensor-fault flag, but the image holds every driver.
 //!   The node's clock is not synced (`time_ms` 0): the collector stamps the points.
 #![no_std]
 #![no_main]
@@ -42,9 +44,12 @@ use cortex_m::interrupt::Mutex;
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
 use embassy_time::{Duration, Timer, with_timeout};
-use firmware::drivers::{Pms5003, Sht4x};
+use firmware::convert::gas::Gas;
+use firmware::drivers::ads1115::Address;
+use firmware::drivers::{Ads1115, Bme280, Pms5003, Sht4x};
 use firmware::node::{
-    AirSampler, ForwardPolicy, LinkStatus, Node, NodeConfig, NodeIdentity, StoreAndForward,
+    AirSampler, ForwardPolicy, GasFrontEnd, GasWiring, LinkStatus, Node, NodeConfig, NodeIdentity,
+    StoreAndForward,
 };
 use firmware::storage::{FrameQueue, Settings};
 use firmware::uplink::{self, Link, RX_BUFFER, TX_BUFFER, Topics};
@@ -74,6 +79,8 @@ const READ_TIMEOUT_MS: u64 = 200;
 const STATUS_INTERVAL_MS: u64 = 10 * 60_000;
 /// How long to wait for the broker's CONNACK, and between attempts.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a reboot waits for the frame in flight to be acknowledged.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(2);
 const RECONNECT_DELAY_MS: u64 = 2_000;
 
 /// Milliseconds since SysTick started.
@@ -134,7 +141,14 @@ fn provisioning() -> (u32, Option<NodeKey>) {
     (word(4), Some(NodeKey::new(key)))
 }
 
-type AirNode = Node<AirSampler<Pms5003<SensorUart>, Sht4x<NoI2c, SpinDelay>>>;
+type AirNode = Node<
+    AirSampler<
+        Pms5003<SensorUart>,
+        Sht4x<NoI2c, SpinDelay>,
+        Bme280<NoI2c, SpinDelay>,
+        GasFrontEnd<NoI2c, SpinDelay>,
+    >,
+>;
 
 /// Everything the node keeps between connections.
 struct Board {
@@ -180,6 +194,17 @@ impl Board {
         );
     }
 
+    /// Runs `future` to its end while ticking the schedule at every poll (every SysTick: the
+    /// executor below polls on each), so samples stay on time while the link waits on the network.
+    async fn ticking<F: Future>(&mut self, future: F) -> F::Output {
+        let mut future = pin!(future);
+        poll_fn(|cx| {
+            self.tick();
+            future.as_mut().poll(cx)
+        })
+        .await
+    }
+
     /// One connection: open, then forward frames and take commands until it fails. Returns true
     /// if a reboot was commanded.
     async fn connection(&mut self, modem: &mut ModemUart, topics: &Topics, client_id: &str) -> bool {
@@ -197,12 +222,10 @@ impl Board {
         else {
             return false;
         };
-        let Ok(Ok(mut link)) = with_timeout(
-            CONNECT_TIMEOUT,
-            Link::open(&mut session, &mut *modem, topics, birth),
-        )
-        .await
-        else {
+        // The handshake can take seconds on a cellular link: the schedule keeps sampling (into the
+        // flash queue) while it waits, as it does while the link is down.
+        let opening = self.ticking(Link::open(&mut session, &mut *modem, topics, birth));
+        let Ok(Ok(mut link)) = with_timeout(CONNECT_TIMEOUT, opening).await else {
             return false;
         };
         self.outbox.set_connected(true);
@@ -229,7 +252,10 @@ impl Board {
                         "command refused"
                     });
                     if let Ok(Command::Reboot) = result {
-                        // Planned: the queue is on flash; DISCONNECT so no death frame is sent.
+                        // Planned: the frame in flight gets its PUBACK first, so it is not sent
+                        // again after the restart; the rest of the queue is on flash; DISCONNECT
+                        // so no death frame is sent.
+                        let _ = with_timeout(SETTLE_TIMEOUT, link.settle(&mut self.outbox)).await;
                         let _ = link.close().await;
                         self.outbox.set_connected(false);
                         return true;
@@ -314,9 +340,22 @@ fn main() -> ! {
     }
     let pms = Pms5003::new(SensorUart(CmsdkUart::new(UART0_BASE, 9_600)));
     let sht = Sht4x::new(NoI2c, SpinDelay);
+    let bme = Bme280::new(NoI2c, SpinDelay);
+    let mut gas = GasFrontEnd::new(
+        Ads1115::new(NoI2c, SpinDelay),
+        Ads1115::new_with_address(NoI2c, SpinDelay, Address::Vdd),
+        GasWiring::default(),
+    );
+    for cell in Gas::ALL {
+        // A record that cannot be read leaves the cell on its certificate values.
+        if let Ok(Some(calibration)) = settings.gas_calibration(cell.probe()) {
+            gas.set_calibration(cell, calibration);
+        }
+    }
+    let sampler = AirSampler::new(pms, sht).with_second_climate(bme).with_gas(gas);
     let identity = NodeIdentity { node_id, boot, key };
     let mut board = Board {
-        node: Node::new(identity, config, AirSampler::new(pms, sht)),
+        node: Node::new(identity, config, sampler),
         outbox: StoreAndForward::new(queue, ForwardPolicy::default()),
         settings,
         console,
