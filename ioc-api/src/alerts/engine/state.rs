@@ -1,0 +1,264 @@
+//! The engine's state: rules, pending conditions and open alerts by slot; the rules in force;
+//! the stored transitions every change goes through.
+
+use std::collections::HashMap;
+
+use time::{Date, OffsetDateTime};
+
+use crate::alerts::alert::{Alert, AlertChange, AlertState, Transition, TransitionRecord};
+use crate::alerts::threshold::{Direction, Level, StationRule, Threshold, Watch, Window};
+use crate::store::{AlertFilter, Store, StoreError};
+use crate::time_fmt::{rfc3339, rfc3339_ms};
+
+/// Who a station is, for rule selection and alert records.
+#[derive(Debug, Clone, Copy)]
+pub struct StationRef<'a> {
+    /// Station id.
+    pub station: &'a str,
+    /// Node id.
+    pub node_id: u32,
+    /// District.
+    pub district: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct Slot {
+    pub(super) station: String,
+    pub(super) watch: Watch,
+    window: Window,
+    level: Level,
+    direction: Direction,
+}
+
+impl Slot {
+    pub(super) fn of(station: &str, rule: &Threshold) -> Slot {
+        Slot {
+            station: station.to_owned(),
+            watch: rule.spec.parameter,
+            window: rule.spec.window,
+            level: rule.spec.level,
+            direction: rule.spec.direction,
+        }
+    }
+
+    fn of_alert(alert: &Alert) -> Option<Slot> {
+        Some(Slot {
+            station: alert.station.clone(),
+            watch: Watch::parse(&alert.parameter)?,
+            window: Window::parse(&alert.window)?,
+            level: alert.level,
+            direction: if alert.direction == "below" {
+                Direction::Below
+            } else {
+                Direction::Above
+            },
+        })
+    }
+}
+
+/// Rules, pending conditions and open alerts.
+#[derive(Debug, Default)]
+pub struct Engine {
+    pub(super) rules: Vec<Threshold>,
+    /// When each slot's condition started holding and when it was last seen holding (node
+    /// clock, ms), before it fired.
+    pub(super) pending: HashMap<Slot, (u64, u64)>,
+    /// Open alerts by slot.
+    pub(super) open: HashMap<Slot, Alert>,
+    /// When the engine was loaded: after a restart, an input not heard from since counts as
+    /// fresh from this moment, not as stale from the start.
+    pub(super) loaded_at: Option<OffsetDateTime>,
+}
+
+/// Why a lifecycle request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// No such alert.
+    #[error("no alert with id {0}")]
+    NotFound(i64),
+    /// The alert is not in a state that allows it.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The actor of the changes the engine makes by itself.
+pub(super) const SYSTEM: &str = "system";
+
+/// Stores a transition of `alert` with its record, and returns the change to announce.
+pub(super) fn transition(
+    store: &Store,
+    alert: &Alert,
+    transition: Transition,
+    actor: &str,
+    comment: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<AlertChange, StoreError> {
+    let record = TransitionRecord {
+        alert_id: alert.id,
+        kind: transition.as_str().into(),
+        at: rfc3339(now),
+        actor: actor.into(),
+        comment: comment.map(str::to_owned),
+    };
+    store.update_alert(alert, Some(&record))?;
+    Ok(AlertChange {
+        transition,
+        alert: alert.clone(),
+    })
+}
+
+/// Resolves `alert` (already out of the open map, or about to leave it) and stores it;
+/// `at_ms` is the node time of a recovery, else the resolution is stamped `now`.
+pub(super) fn close(
+    store: &Store,
+    alert: &mut Alert,
+    resolution: &str,
+    actor: &str,
+    comment: Option<&str>,
+    at_ms: Option<u64>,
+    now: OffsetDateTime,
+) -> Result<AlertChange, StoreError> {
+    alert.state = AlertState::Resolved;
+    alert.resolved_at = Some(at_ms.map_or_else(|| rfc3339(now), |t| rfc3339_ms(i128::from(t))));
+    alert.resolved_by = Some(actor.into());
+    alert.resolution = Some(resolution.into());
+    transition(store, alert, Transition::Resolved, actor, comment, now)
+}
+
+/// [`close`] by the engine itself: the resolution is the record's comment.
+pub(super) fn close_by_system(
+    store: &Store,
+    alert: &mut Alert,
+    resolution: &str,
+    at_ms: Option<u64>,
+    now: OffsetDateTime,
+) -> Result<AlertChange, StoreError> {
+    close(store, alert, resolution, SYSTEM, Some(resolution), at_ms, now)
+}
+
+impl Engine {
+    /// The engine with the stored rules and open alerts (after a restart, alerts and their
+    /// acknowledgements come back from the database).
+    ///
+    /// # Errors
+    ///
+    /// The database refused.
+    pub fn load(store: &Store) -> Result<Engine, StoreError> {
+        let mut engine = Engine {
+            rules: store.thresholds()?,
+            loaded_at: Some(OffsetDateTime::now_utc()),
+            ..Engine::default()
+        };
+        let open = store.alerts(&AlertFilter {
+            open: true,
+            ..AlertFilter::default()
+        })?;
+        for alert in open {
+            if let Some(slot) = Slot::of_alert(&alert) {
+                engine.open.insert(slot, alert);
+            }
+        }
+        Ok(engine)
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &[Threshold] {
+        &self.rules
+    }
+
+    /// Replaces the rules after a change; open alerts whose slot no longer has a rule for their
+    /// station resolve (`rule_removed`).
+    ///
+    /// # Errors
+    ///
+    /// The database refused.
+    pub fn set_rules(
+        &mut self,
+        store: &Store,
+        rules: Vec<Threshold>,
+        districts: &HashMap<String, String>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<AlertChange>, StoreError> {
+        self.rules = rules;
+        let orphaned: Vec<Slot> = self
+            .open
+            .keys()
+            .filter(|slot| {
+                let district = districts.get(&slot.station).map_or("", String::as_str);
+                !self.rules.iter().any(|r| {
+                    Slot::of(&slot.station, r) == **slot
+                        && r.spec.enabled
+                        && r.spec.covers(&slot.station, district)
+                })
+            })
+            .cloned()
+            .collect();
+        self.pending.retain(|slot, _| !orphaned.contains(slot));
+        let mut changes = Vec::new();
+        for slot in orphaned {
+            if let Some(mut alert) = self.open.remove(&slot) {
+                changes.push(close_by_system(store, &mut alert, "rule_removed", None, now)?);
+            }
+        }
+        Ok(changes)
+    }
+
+    /// The rules that apply to `station` for `watch` on `day`: per slot, the most specific.
+    pub fn applicable(&self, station: StationRef<'_>, watch: Watch, day: Date) -> Vec<&Threshold> {
+        let mut best: HashMap<(Window, Level, Direction), &Threshold> = HashMap::new();
+        for rule in &self.rules {
+            let spec = &rule.spec;
+            if spec.parameter != watch
+                || !spec.valid_on(day)
+                || !spec.covers(station.station, station.district)
+            {
+                continue;
+            }
+            let key = (spec.window, spec.level, spec.direction);
+            let replace = best.get(&key).is_none_or(|b| {
+                let (rank, best_rank) = (spec.rank(), b.spec.rank());
+                rank > best_rank || (rank == best_rank && rule.id > b.id)
+            });
+            if replace {
+                best.insert(key, rule);
+            }
+        }
+        let mut rules: Vec<&Threshold> = best.into_values().collect();
+        rules.sort_by_key(|r| r.id);
+        rules
+    }
+
+    /// Whether the station has an open offline alert.
+    pub fn is_offline(&self, station: &str) -> bool {
+        self.open
+            .keys()
+            .any(|s| s.station == station && s.watch == Watch::Station(StationRule::StationOffline))
+    }
+
+    /// Open alerts, newest first.
+    pub fn open_alerts(&self) -> Vec<Alert> {
+        let mut alerts: Vec<Alert> = self.open.values().cloned().collect();
+        alerts.sort_by_key(|a| std::cmp::Reverse(a.id));
+        alerts
+    }
+
+    /// The open alert with this id, with its running values.
+    pub fn open_alert(&self, id: i64) -> Option<&Alert> {
+        self.open.values().find(|a| a.id == id)
+    }
+
+    /// Open alerts of one station.
+    pub fn open_for(&self, station: &str) -> Vec<Alert> {
+        let mut alerts: Vec<Alert> = self
+            .open
+            .iter()
+            .filter(|(s, _)| s.station == station)
+            .map(|(_, a)| a.clone())
+            .collect();
+        alerts.sort_by_key(|a| a.id);
+        alerts
+    }
+}
