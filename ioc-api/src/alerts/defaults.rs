@@ -46,6 +46,26 @@ fn rule(
     }
 }
 
+/// A rule on the station itself, for every station: fires on its latest state, never stale.
+fn station_rule(rule: StationRule, trigger: f64, source: &str) -> ThresholdSpec {
+    ThresholdSpec {
+        parameter: Watch::Station(rule),
+        scope: ScopeKind::All,
+        target: None,
+        window: Window::Latest,
+        level: Level::Warning,
+        direction: Direction::Above,
+        trigger,
+        recovery: None,
+        pending_s: 0,
+        stale_after_s: 0,
+        valid_from: None,
+        valid_until: None,
+        enabled: true,
+        source: source.into(),
+    }
+}
+
 fn until(mut spec: ThresholdSpec, day: Option<Date>) -> ThresholdSpec {
     spec.valid_until = day;
     spec
@@ -119,38 +139,16 @@ pub fn default_rules(offline_after_s: u64) -> Vec<ThresholdSpec> {
             Below => 6.2,
         });
     }
-    rules.push(ThresholdSpec {
-        parameter: Watch::Station(StationRule::StationOffline),
-        scope: ScopeKind::All,
-        target: None,
-        window: Window::Latest,
-        level: Warning,
-        direction: Above,
-        trigger: offline_after_s as f64,
-        recovery: None,
-        pending_s: 0,
-        stale_after_s: 0,
-        valid_from: None,
-        valid_until: None,
-        enabled: true,
-        source: "no frame for the configured time, or a death status".into(),
-    });
-    rules.push(ThresholdSpec {
-        parameter: Watch::Station(StationRule::SensorFault),
-        scope: ScopeKind::All,
-        target: None,
-        window: Window::Latest,
-        level: Warning,
-        direction: Above,
-        trigger: 0.0,
-        recovery: None,
-        pending_s: 0,
-        stale_after_s: 0,
-        valid_from: None,
-        valid_until: None,
-        enabled: true,
-        source: "frame quality flags: sensor fault, out of range, stuck value (FORMAT.md §4)".into(),
-    });
+    rules.push(station_rule(
+        StationRule::StationOffline,
+        offline_after_s as f64,
+        "no frame for the configured time, or a death status",
+    ));
+    rules.push(station_rule(
+        StationRule::SensorFault,
+        0.0,
+        "frame quality flags: sensor fault, out of range, stuck value (FORMAT.md §4)",
+    ));
     rules
 }
 
