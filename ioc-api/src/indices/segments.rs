@@ -28,17 +28,19 @@ pub fn continuous(points: &[(f64, f64)], c: f64) -> Option<f64> {
 /// EPA-style discrete segments `(C_lo, C_hi, I_lo, I_hi)` (domain.md §2.1). The concentration is
 /// truncated by the caller; a value in a gap between segments (impossible after truncation) takes
 /// the upper segment. Above the top segment the index is capped at its top.
-pub fn discrete(segments: &[(f64, f64, f64, f64)], c: f64) -> Option<f64> {
+pub fn discrete(segments: impl IntoIterator<Item = (f64, f64, f64, f64)>, c: f64) -> Option<f64> {
     if !c.is_finite() || c < 0.0 {
         return None;
     }
-    for &(c_lo, c_hi, i_lo, i_hi) in segments {
+    let mut top = None;
+    for (c_lo, c_hi, i_lo, i_hi) in segments {
         if c <= c_hi {
             let c = c.max(c_lo);
             return Some((i_hi - i_lo) / (c_hi - c_lo) * (c - c_lo) + i_lo);
         }
+        top = Some(i_hi);
     }
-    segments.last().map(|&(_, _, _, i_hi)| i_hi)
+    top
 }
 
 /// Truncates (towards zero) to `decimals` places, as EPA truncates before the table lookup.

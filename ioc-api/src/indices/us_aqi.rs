@@ -40,95 +40,139 @@ pub enum Pm25TopBand {
     SplitTo500,
 }
 
-type Segments = &'static [(f64, f64, f64, f64)];
-
-const PM25_LOW: [(f64, f64, f64, f64); 5] = [
-    (0.0, 9.0, 0.0, 50.0),
-    (9.1, 35.4, 51.0, 100.0),
-    (35.5, 55.4, 101.0, 150.0),
-    (55.5, 125.4, 151.0, 200.0),
-    (125.5, 225.4, 201.0, 300.0),
-];
-const PM10: Segments = &[
-    (0.0, 54.0, 0.0, 50.0),
-    (55.0, 154.0, 51.0, 100.0),
-    (155.0, 254.0, 101.0, 150.0),
-    (255.0, 354.0, 151.0, 200.0),
-    (355.0, 424.0, 201.0, 300.0),
-    (425.0, 504.0, 301.0, 400.0),
-    (505.0, 604.0, 401.0, 500.0),
-];
-/// O3 8-hour, ppm; the table defines no AQI above 300.
-const O3_8H: Segments = &[
-    (0.0, 0.054, 0.0, 50.0),
-    (0.055, 0.070, 51.0, 100.0),
-    (0.071, 0.085, 101.0, 150.0),
-    (0.086, 0.105, 151.0, 200.0),
-    (0.106, 0.200, 201.0, 300.0),
-];
-/// O3 1-hour, ppm; defined from AQI 101 up.
-const O3_1H: Segments = &[
-    (0.125, 0.164, 101.0, 150.0),
-    (0.165, 0.204, 151.0, 200.0),
-    (0.205, 0.404, 201.0, 300.0),
-    (0.405, 0.504, 301.0, 400.0),
-    (0.505, 0.604, 401.0, 500.0),
-];
-/// CO 8-hour, ppm.
-const CO_8H: Segments = &[
-    (0.0, 4.4, 0.0, 50.0),
-    (4.5, 9.4, 51.0, 100.0),
-    (9.5, 12.4, 101.0, 150.0),
-    (12.5, 15.4, 151.0, 200.0),
-    (15.5, 30.4, 201.0, 300.0),
-    (30.5, 40.4, 301.0, 400.0),
-    (40.5, 50.4, 401.0, 500.0),
-];
-/// SO2 1-hour, ppb; covers AQI ≤ 200 only.
-const SO2_1H: Segments = &[
-    (0.0, 35.0, 0.0, 50.0),
-    (36.0, 75.0, 51.0, 100.0),
-    (76.0, 185.0, 101.0, 150.0),
-    (186.0, 304.0, 151.0, 200.0),
-];
-/// SO2 24-hour, ppb, for AQI above 200.
-const SO2_24H: Segments = &[
-    (305.0, 604.0, 201.0, 300.0),
-    (605.0, 804.0, 301.0, 400.0),
-    (805.0, 1_004.0, 401.0, 500.0),
-];
-/// NO2 1-hour, ppb.
-const NO2_1H: Segments = &[
-    (0.0, 53.0, 0.0, 50.0),
-    (54.0, 100.0, 51.0, 100.0),
-    (101.0, 360.0, 101.0, 150.0),
-    (361.0, 649.0, 151.0, 200.0),
-    (650.0, 1_249.0, 201.0, 300.0),
-    (1_250.0, 1_649.0, 301.0, 400.0),
-    (1_650.0, 2_049.0, 401.0, 500.0),
+/// The AQI rows of the EPA's breakpoint table (40 CFR 58 App. G, Table 6), the same for every
+/// pollutant: each pollutant's column gives the concentrations of the rows it covers.
+const AQI_ROWS: [(f64, f64); 7] = [
+    (0.0, 50.0),
+    (51.0, 100.0),
+    (101.0, 150.0),
+    (151.0, 200.0),
+    (201.0, 300.0),
+    (301.0, 400.0),
+    (401.0, 500.0),
 ];
 
-/// The PM2.5 segments with the chosen top band.
-pub fn pm2_5_segments(top: Pm25TopBand) -> Vec<(f64, f64, f64, f64)> {
-    let mut segments = PM25_LOW.to_vec();
-    match top {
-        Pm25TopBand::SingleTo325 => segments.push((225.5, 325.4, 301.0, 500.0)),
-        Pm25TopBand::SplitTo500 => {
-            segments.push((225.5, 325.4, 301.0, 400.0));
-            segments.push((325.5, 500.4, 401.0, 500.0));
-        }
-    }
-    segments
+/// One pollutant's column of the table: the concentration range (truncated units) of each AQI
+/// row it covers, from row `first` on.
+#[derive(Debug, Clone, Copy)]
+struct Column {
+    first: usize,
+    ranges: &'static [(f64, f64)],
 }
+
+impl Column {
+    /// The column as discrete segments `(C_lo, C_hi, I_lo, I_hi)`.
+    fn segments(self) -> impl Iterator<Item = (f64, f64, f64, f64)> {
+        self.ranges
+            .iter()
+            .zip(&AQI_ROWS[self.first..])
+            .map(|(&(c_lo, c_hi), &(i_lo, i_hi))| (c_lo, c_hi, i_lo, i_hi))
+    }
+
+    /// The index of a truncated concentration.
+    fn index(self, c: f64) -> Option<f64> {
+        discrete(self.segments(), c)
+    }
+}
+
+/// PM2.5, µg/m³, with the top band split at 325.4 (S6); S7 reads the last two rows as one.
+const PM25: Column = Column {
+    first: 0,
+    ranges: &[
+        (0.0, 9.0),
+        (9.1, 35.4),
+        (35.5, 55.4),
+        (55.5, 125.4),
+        (125.5, 225.4),
+        (225.5, 325.4),
+        (325.5, 500.4),
+    ],
+};
+const PM10: Column = Column {
+    first: 0,
+    ranges: &[
+        (0.0, 54.0),
+        (55.0, 154.0),
+        (155.0, 254.0),
+        (255.0, 354.0),
+        (355.0, 424.0),
+        (425.0, 504.0),
+        (505.0, 604.0),
+    ],
+};
+/// O3 8-hour, ppm; the table defines no AQI above 300.
+const O3_8H: Column = Column {
+    first: 0,
+    ranges: &[
+        (0.0, 0.054),
+        (0.055, 0.070),
+        (0.071, 0.085),
+        (0.086, 0.105),
+        (0.106, 0.200),
+    ],
+};
+/// O3 1-hour, ppm; defined from AQI 101 up.
+const O3_1H: Column = Column {
+    first: 2,
+    ranges: &[
+        (0.125, 0.164),
+        (0.165, 0.204),
+        (0.205, 0.404),
+        (0.405, 0.504),
+        (0.505, 0.604),
+    ],
+};
+/// CO 8-hour, ppm.
+const CO_8H: Column = Column {
+    first: 0,
+    ranges: &[
+        (0.0, 4.4),
+        (4.5, 9.4),
+        (9.5, 12.4),
+        (12.5, 15.4),
+        (15.5, 30.4),
+        (30.5, 40.4),
+        (40.5, 50.4),
+    ],
+};
+/// SO2 1-hour, ppb; covers AQI ≤ 200 only.
+const SO2_1H: Column = Column {
+    first: 0,
+    ranges: &[(0.0, 35.0), (36.0, 75.0), (76.0, 185.0), (186.0, 304.0)],
+};
+/// SO2 24-hour, ppb, for AQI above 200.
+const SO2_24H: Column = Column {
+    first: 4,
+    ranges: &[(305.0, 604.0), (605.0, 804.0), (805.0, 1_004.0)],
+};
+/// NO2 1-hour, ppb.
+const NO2_1H: Column = Column {
+    first: 0,
+    ranges: &[
+        (0.0, 53.0),
+        (54.0, 100.0),
+        (101.0, 360.0),
+        (361.0, 649.0),
+        (650.0, 1_249.0),
+        (1_250.0, 1_649.0),
+        (1_650.0, 2_049.0),
+    ],
+};
 
 /// The PM2.5 index of a concentration (µg/m³) already averaged as the caller wants.
 pub fn pm2_5_index(c: f64, top: Pm25TopBand) -> Option<f64> {
-    discrete(&pm2_5_segments(top), truncate(c, 1))
+    let c = truncate(c, 1);
+    match top {
+        Pm25TopBand::SplitTo500 => PM25.index(c),
+        Pm25TopBand::SingleTo325 => {
+            discrete(PM25.segments().take(5).chain([(225.5, 325.4, 301.0, 500.0)]), c)
+        }
+    }
 }
 
 /// The PM10 index.
 pub fn pm10_index(c: f64) -> Option<f64> {
-    discrete(PM10, truncate(c, 0))
+    PM10.index(truncate(c, 0))
 }
 
 fn mean(values: &[Option<f64>], min: usize) -> Option<f64> {
@@ -136,12 +180,12 @@ fn mean(values: &[Option<f64>], min: usize) -> Option<f64> {
     (present.len() >= min.max(1)).then(|| present.iter().sum::<f64>() / present.len() as f64)
 }
 
-fn ppm(pollutant: Pollutant, ug: f64) -> f64 {
-    ug / ug_per_ppb(pollutant).unwrap_or(1.0) / 1_000.0
-}
-
 fn ppb(pollutant: Pollutant, ug: f64) -> f64 {
     ug / ug_per_ppb(pollutant).unwrap_or(1.0)
+}
+
+fn ppm(pollutant: Pollutant, ug: f64) -> f64 {
+    ppb(pollutant, ug) / 1_000.0
 }
 
 fn part(pollutant: Pollutant, basis: &'static str, c_ug: f64, index: f64) -> (f64, SubIndex) {
@@ -192,14 +236,14 @@ pub fn current(
                 let eight = nowcast(window(8), None).and_then(|c_ug| {
                     let c_ppm = truncate(ppb(pollutant, c_ug), 0) / 1_000.0;
                     (c_ppm <= 0.200)
-                        .then(|| discrete(O3_8H, c_ppm))
+                        .then(|| O3_8H.index(c_ppm))
                         .flatten()
                         .map(|i| part(pollutant, "nowcast_8h", c_ug, i))
                 });
                 let one = c1.and_then(|c_ug| {
                     let c_ppm = truncate(ppm(pollutant, c_ug), 3);
                     (c_ppm >= 0.125)
-                        .then(|| discrete(O3_1H, c_ppm))
+                        .then(|| O3_1H.index(c_ppm))
                         .flatten()
                         .map(|i| part(pollutant, "1h", c_ug, i))
                 });
@@ -214,7 +258,7 @@ pub fn current(
             }
             Pollutant::Co => {
                 if let Some(c_ug) = mean(window(8), min_hours_8h)
-                    && let Some(i) = discrete(CO_8H, truncate(ppm(pollutant, c_ug), 1))
+                    && let Some(i) = CO_8H.index(truncate(ppm(pollutant, c_ug), 1))
                 {
                     parts.push(part(pollutant, "8h", c_ug, i));
                 }
@@ -223,7 +267,7 @@ pub fn current(
                 let one = c1.map(|c| (c, truncate(ppb(pollutant, c), 0)));
                 match one {
                     Some((c_ug, c_ppb)) if c_ppb <= 304.0 => {
-                        if let Some(i) = discrete(SO2_1H, c_ppb) {
+                        if let Some(i) = SO2_1H.index(c_ppb) {
                             parts.push(part(pollutant, "1h", c_ug, i));
                         }
                     }
@@ -232,7 +276,7 @@ pub fn current(
                         if let Some(c_ug) = mean(window(24), min_hours_24h) {
                             let c_ppb = truncate(ppb(pollutant, c_ug), 0);
                             let table = if c_ppb <= 304.0 { SO2_1H } else { SO2_24H };
-                            if let Some(i) = discrete(table, c_ppb) {
+                            if let Some(i) = table.index(c_ppb) {
                                 parts.push(part(pollutant, "24h", c_ug, i));
                             }
                         }
@@ -241,7 +285,7 @@ pub fn current(
             }
             Pollutant::No2 => {
                 if let Some(c_ug) = c1
-                    && let Some(i) = discrete(NO2_1H, truncate(ppb(pollutant, c_ug), 0))
+                    && let Some(i) = NO2_1H.index(truncate(ppb(pollutant, c_ug), 0))
                 {
                     parts.push(part(pollutant, "1h", c_ug, i));
                 }
