@@ -123,8 +123,8 @@ async fn rows(
 
 fn units() -> BTreeMap<&'static str, &'static str> {
     Param::AIR
-        .into_iter()
-        .chain(Param::WATER)
+        .iter()
+        .chain(&Param::WATER)
         .map(|p| (p.as_str(), p.unit()))
         .collect()
 }

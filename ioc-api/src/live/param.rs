@@ -44,7 +44,7 @@ pub enum Param {
 }
 
 impl Param {
-    /// Every parameter.
+    /// Every parameter: the air fields first, then the water fields air points do not carry.
     pub const ALL: [Param; 16] = [
         Param::Pm1_0,
         Param::Pm2_5,
@@ -64,19 +64,8 @@ impl Param {
         Param::Salinity,
     ];
 
-    /// The fields of an air station's points (`air_quality`).
-    pub const AIR: [Param; 10] = [
-        Param::Pm1_0,
-        Param::Pm2_5,
-        Param::Pm10,
-        Param::Temperature,
-        Param::Humidity,
-        Param::Pressure,
-        Param::Co,
-        Param::No2,
-        Param::So2,
-        Param::O3,
-    ];
+    /// The fields of an air station's points (`air_quality`): the first ten of [`Param::ALL`].
+    pub const AIR: &'static [Param] = Param::ALL.split_at(10).0;
 
     /// The fields of a water station's points (`water_quality`).
     pub const WATER: [Param; 7] = [
@@ -94,7 +83,7 @@ impl Param {
         if water {
             ("water_quality", &Param::WATER)
         } else {
-            ("air_quality", &Param::AIR)
+            ("air_quality", Param::AIR)
         }
     }
 
