@@ -3,10 +3,11 @@
 //!
 //! # Layout
 //!
-//! - `devices`: byte-level emulations of PMS5003 and SDS011 (UART), SHT4x, BME280, ADS1115 and the
-//!   Atlas EZO circuits (I²C), each with a handle for setting
-//!   what it measures and injecting faults; a delay that does not sleep.
-//! - `fit`: which sensors a simulated air node carries (PMS5003 or SDS011, SHT4x and/or BME280).
+//! - `devices`: byte-level emulations of PMS5003 and SDS011 (UART), SHT4x, BME280, ADS1115, the
+//!   Atlas EZO circuits and the electrochemical gas cells behind two ADS1115s (I²C), each with a
+//!   handle for setting what it measures and injecting faults; a delay that does not sleep.
+//! - `fit`: which sensors a simulated air node carries (PMS5003 or SDS011, SHT4x and/or BME280,
+//!   gas cells).
 //! - `node`: [`node::SimNode`], one firmware node on emulated sensors, polled in simulated time,
 //!   with its settings flash and store-and-forward outbox, and its reboot.
 //! - `signal`: plausible air and water conditions over the day, with pollution episodes.
@@ -14,7 +15,8 @@
 //! - `clock`: simulated time, real or accelerated.
 //! - `net`: a TCP socket as the firmware's `embedded-io-async` byte stream.
 //! - `downlink`: sign and send a downlink command to a node, as the IOC API will.
-//! - `fleet`: many `SimNode`s publishing to MQTT through the firmware's own MQTT client.
+//! - `fleet`: many `SimNode`s publishing to MQTT through the firmware's own outbox and MQTT
+//!   client, rebooting on command.
 
 pub mod clock;
 pub mod devices;
