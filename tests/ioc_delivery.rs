@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use service::Secret;
 use sha2::Sha256;
 use simulators::clock::wall_ms;
-use support::{Mosquitto, MosquittoOptions, TestClient, ioc_config, start_ioc};
+use support::{Mosquitto, MosquittoOptions, TestClient, ioc_config, start_ioc, take_events};
 use tokio::sync::mpsc;
 
 const SECRET: &str = "webhook-secret-0123456789";
@@ -87,15 +87,8 @@ async fn sse(url: &str, last_event_id: Option<u64>, want: usize) -> Result<Vec<(
             .context("stream stalled")?
             .context("stream ended")??;
         buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            let field = |name: &str| {
-                block
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .map(|v| v.trim_start().to_owned())
-            };
-            if let (Some(id), Some(kind), Some(data)) = (field("id:"), field("event:"), field("data:")) {
+        for block in take_events(&mut buffer) {
+            if let (Some(id), Some(kind), Some(data)) = (block.id, block.event, block.data) {
                 events.push((
                     id.parse()?,
                     kind,

@@ -25,7 +25,7 @@ use service::mqtt::MqttConfig;
 use simulators::clock::{SimClock, Speed, wall_ms};
 use simulators::fleet::{self, FleetConfig, FleetReport, SentFrame};
 use simulators::signal::{Episode, Scenario};
-use support::{Influx1, Mosquitto, MosquittoOptions, TestClient, VictoriaMetrics};
+use support::{Influx1, Mosquitto, MosquittoOptions, TestClient, VictoriaMetrics, take_events};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -86,15 +86,8 @@ fn follow_stream(url: String, stop: CancellationToken) -> mpsc::UnboundedReceive
             };
             let Some(Ok(chunk)) = chunk else { return };
             buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find("\n\n") {
-                let block: String = buffer.drain(..end + 2).collect();
-                let field = |name: &str| {
-                    block
-                        .lines()
-                        .find_map(|l| l.strip_prefix(name))
-                        .map(|v| v.trim_start().to_owned())
-                };
-                if let (Some(kind), Some(data)) = (field("event:"), field("data:"))
+            for block in take_events(&mut buffer) {
+                if let (Some(kind), Some(data)) = (block.event, block.data)
                     && let Ok(data) = serde_json::from_str(&data)
                 {
                     let _ = tx.send(SseEvent { kind, data });
@@ -147,15 +140,7 @@ async fn frames_flow_from_simulated_nodes_to_both_databases_and_raise_an_alert()
 
     // Two collectors, each with its own session on the same topics: v1 API to InfluxDB 1.6, v2 API
     // to VictoriaMetrics.
-    let v1_sink = SinkConfig::InfluxV1 {
-        url: influx.url(),
-        database: DATABASE.into(),
-        retention_policy: None,
-        username: None,
-        password: None,
-        gzip: true,
-        timeout_ms: 10_000,
-    };
+    let v1_sink = SinkConfig::influx_v1(influx.url(), DATABASE);
     let v2_sink = SinkConfig::InfluxV2 {
         url: victoria.url(),
         org: "haugiang".into(),

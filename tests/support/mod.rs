@@ -8,6 +8,7 @@
 //! - `process`: the child-process guard (binary lookup, log capture, readiness polling, stop/start).
 //! - `mosquitto`, `influx1`, `victoria`: one service each.
 //! - `mqtt`: a small rumqttc client for checks through the broker.
+//! - `sse`: server-sent event blocks, for the tests that follow the IOC API's stream.
 //! - `ioc`: the IOC API in-process and a simulated fleet feeding it.
 //! - `chromium`: headless Chromium over the DevTools protocol, for the dashboard test.
 
@@ -22,6 +23,7 @@ mod mosquitto;
 mod mqtt;
 mod ports;
 mod process;
+mod sse;
 mod victoria;
 
 pub use chromium::{Chromium, Page};
@@ -29,6 +31,7 @@ pub use influx1::Influx1;
 pub use ioc::{FleetPlan, RunningIoc, ioc_config, start_fleet, start_ioc};
 pub use mosquitto::{Mosquitto, MosquittoOptions};
 pub use mqtt::TestClient;
-pub use ports::{free_port, free_ports, with_free_ports};
+pub use ports::{free_port, free_ports, loopback_client, with_free_ports};
 pub use process::{ChildProcess, find_program};
+pub use sse::{SseBlock, take_events};
 pub use victoria::{ExportedSeries, VictoriaMetrics, VictoriaOptions};
