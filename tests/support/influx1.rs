@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use super::ports::with_free_ports;
+use super::ports::{loopback_client, with_free_ports};
 use super::process::ChildProcess;
 
 /// How long influxd may take to answer `/ping` (it opens its shards first; slow on 2 busy cores).
@@ -52,12 +52,7 @@ impl Influx1 {
 
         let args = vec!["-config".to_owned(), config_path.display().to_string()];
         let process = ChildProcess::spawn("influxd", "influxdb", args, dir.path().join("influxd.log"))?;
-        let client = reqwest::Client::builder()
-            // A proxy from the environment must not see loopback traffic.
-            .no_proxy()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .context("building the HTTP client")?;
+        let client = loopback_client(Duration::from_secs(30))?;
         let mut server = Self {
             process,
             http_port,

@@ -1,12 +1,26 @@
-//! Free TCP ports on the loopback interface.
+//! Free TCP ports on the loopback interface, and an HTTP client for the services on them.
 
 use std::future::Future;
 use std::net::TcpListener;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
 /// How many times a service start is tried when a port it was given got taken meanwhile.
 const PORT_ATTEMPTS: usize = 3;
+
+/// An HTTP client for services on 127.0.0.1, each request bounded by `timeout`. A proxy from the
+/// environment must not see loopback traffic.
+///
+/// # Errors
+/// When the client cannot be built.
+pub fn loopback_client(timeout: Duration) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(timeout)
+        .build()
+        .context("building the HTTP client")
+}
 
 /// Asks the kernel for a free port on 127.0.0.1 and releases it for a child process to bind.
 ///

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use tempfile::TempDir;
 
-use super::ports::with_free_ports;
+use super::ports::{loopback_client, with_free_ports};
 use super::process::ChildProcess;
 
 /// How long victoria-metrics may take to answer `/health`.
@@ -89,12 +89,7 @@ impl VictoriaMetrics {
             args,
             dir.path().join("victoria.log"),
         )?;
-        let client = reqwest::Client::builder()
-            // A proxy from the environment must not see loopback traffic.
-            .no_proxy()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .context("building the HTTP client")?;
+        let client = loopback_client(Duration::from_secs(30))?;
         let mut server = Self {
             process,
             port,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use collector::Config;
 
-use crate::support::{ChildProcess, free_port};
+use crate::support::{ChildProcess, free_port, loopback_client};
 
 /// `citysense-collector run -c <file>` as a child process; killed on drop.
 pub struct CollectorProcess {
@@ -43,10 +43,7 @@ impl CollectorProcess {
         Ok(CollectorProcess {
             process,
             http: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(5))
-                .build()?,
+            client: loopback_client(Duration::from_secs(5))?,
             config: kept,
             path: config_path,
         })

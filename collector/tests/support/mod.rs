@@ -21,6 +21,6 @@ mod victoria;
 pub use influx1::Influx1;
 pub use mosquitto::{Mosquitto, MosquittoOptions};
 pub use mqtt::TestClient;
-pub use ports::{free_port, free_ports, with_free_ports};
+pub use ports::{free_port, free_ports, loopback_client, with_free_ports};
 pub use process::{ChildProcess, find_program};
 pub use victoria::{ExportedSeries, VictoriaMetrics, VictoriaOptions};
