@@ -28,15 +28,7 @@ async fn schemathesis_finds_no_server_error() -> Result<()> {
     let registry_path = dir.path().join("nodes.toml");
     std::fs::write(&registry_path, registry.to_toml())?;
     let mut config = ioc_config(&mosquitto, "ioc-fuzz", &registry_path, dir.path());
-    config.influx = Some(ioc_api::config::InfluxConfig {
-        url: influx.url(),
-        database: "citysense".into(),
-        username: None,
-        password: None,
-        token_auth: false,
-        timeout_s: 10,
-        rebuild_at_start: true,
-    });
+    config.influx = Some(ioc_api::config::InfluxConfig::new(influx.url(), "citysense"));
     let ioc = start_ioc(config, &registry).await?;
     let admin = ioc
         .state

@@ -77,15 +77,7 @@ async fn history_is_rebuilt_from_influxdb_and_served() -> Result<()> {
     influx.write(DATABASE, &lines).await?;
 
     let mut config = ioc_config(&mosquitto, "ioc-history", &registry_path, dir.path());
-    config.influx = Some(ioc_api::config::InfluxConfig {
-        url: influx.url(),
-        database: DATABASE.into(),
-        username: None,
-        password: None,
-        token_auth: false,
-        timeout_s: 10,
-        rebuild_at_start: true,
-    });
+    config.influx = Some(ioc_api::config::InfluxConfig::new(influx.url(), DATABASE));
     let ioc = start_ioc(config, &registry).await?;
     let (status, ready) = get(&format!("{}/readyz", ioc.url)).await?;
     ensure!(

@@ -93,15 +93,7 @@ async fn the_board_in_qemu_gets_its_signed_frames_into_influxdb() -> Result<()> 
     let config = collector::Config {
         mqtt: MqttConfig::new(mosquitto.host(), mosquitto.port(), "collector-qemu"),
         registry: RegistryConfig { path: registry_path },
-        sink: SinkConfig::InfluxV1 {
-            url: influx.url(),
-            database: DATABASE.into(),
-            retention_policy: None,
-            username: None,
-            password: None,
-            gzip: true,
-            timeout_ms: 10_000,
-        },
+        sink: SinkConfig::influx_v1(influx.url(), DATABASE),
         batch: BatchConfig {
             max_frames: 100,
             max_age_ms: 100,

@@ -189,6 +189,22 @@ pub enum SinkConfig {
     },
 }
 
+impl SinkConfig {
+    /// InfluxDB 1.x's `database` at `url` through the v1 API, without credentials, with the
+    /// defaults (gzip, 10 s per request).
+    pub fn influx_v1(url: impl Into<String>, database: impl Into<String>) -> Self {
+        SinkConfig::InfluxV1 {
+            url: url.into(),
+            database: database.into(),
+            retention_policy: None,
+            username: None,
+            password: None,
+            gzip: default_true(),
+            timeout_ms: default_timeout_ms(),
+        }
+    }
+}
+
 /// How points are grouped into writes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -151,6 +151,22 @@ pub struct InfluxConfig {
     pub rebuild_at_start: bool,
 }
 
+impl InfluxConfig {
+    /// InfluxDB at `url`, database `database`, without credentials, with the default timeout,
+    /// rebuilding the history at start.
+    pub fn new(url: impl Into<String>, database: impl Into<String>) -> Self {
+        InfluxConfig {
+            url: url.into(),
+            database: database.into(),
+            username: None,
+            password: None,
+            token_auth: false,
+            timeout_s: default_influx_timeout_s(),
+            rebuild_at_start: true,
+        }
+    }
+}
+
 /// Index settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
