@@ -192,6 +192,23 @@ async fn influx1_stop_and_start_again_keeps_points() -> Result<()> {
     Ok(())
 }
 
+/// Writes a redelivery of the PM2.5 point at `T0`, then a point one minute later so the export
+/// has moved on.
+async fn redeliver_then_move_on(vm: &VictoriaMetrics) -> Result<()> {
+    vm.write_v2(
+        "citysense",
+        "telemetry",
+        &format!("air_quality,node=101 pm2_5=35.3 {T0}"),
+    )
+    .await?;
+    vm.write_v2(
+        "citysense",
+        "telemetry",
+        &format!("air_quality,node=101 pm2_5=36 {}", T0 + 60_000),
+    )
+    .await
+}
+
 /// Proves: VictoriaMetrics 1.79 takes line protocol on `/api/v2/write?precision=ms`, exports it as
 /// `measurement_field{tags}`, and under `-dedup.minScrapeInterval=1ms` a same-timestamp duplicate
 /// counts once.
@@ -214,19 +231,7 @@ async fn victoria_v2_write_export_and_duplicate_counts_once() -> Result<()> {
     );
     assert_eq!(series[1].metric["__name__"], "air_quality_pm2_5");
 
-    // A redelivery of the same point, then a point one minute later so the export has moved on.
-    vm.write_v2(
-        "citysense",
-        "telemetry",
-        &format!("air_quality,node=101 pm2_5=35.3 {T0}"),
-    )
-    .await?;
-    vm.write_v2(
-        "citysense",
-        "telemetry",
-        &format!("air_quality,node=101 pm2_5=36 {}", T0 + 60_000),
-    )
-    .await?;
+    redeliver_then_move_on(&vm).await?;
     let pm2_5 = r#"air_quality_pm2_5{node="101"}"#;
     let series = vm
         .wait_for_export(pm2_5, DEADLINE, |s| s.iter().any(|s| s.timestamps.len() >= 2))
@@ -251,18 +256,7 @@ async fn victoria_without_dedup_flag_keeps_both_duplicates() -> Result<()> {
         &format!("air_quality,node=101 pm2_5=35.3 {T0}"),
     )
     .await?;
-    vm.write_v2(
-        "citysense",
-        "telemetry",
-        &format!("air_quality,node=101 pm2_5=35.3 {T0}"),
-    )
-    .await?;
-    vm.write_v2(
-        "citysense",
-        "telemetry",
-        &format!("air_quality,node=101 pm2_5=36 {}", T0 + 60_000),
-    )
-    .await?;
+    redeliver_then_move_on(&vm).await?;
     let series = vm
         .wait_for_export(r#"{__name__="air_quality_pm2_5"}"#, DEADLINE, |s| {
             s.iter().any(|s| s.timestamps.last() == Some(&(T0 + 60_000)))
