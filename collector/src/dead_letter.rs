@@ -162,8 +162,9 @@ pub fn read_all(path: &Path) -> io::Result<(Vec<DeadLetter>, usize)> {
             Err(e) if e.kind() == io::ErrorKind::NotFound && file != path => continue,
             Err(e) => return Err(e),
         };
-        for line in reader.lines() {
-            match serde_json::from_str(&line?) {
+        // Bytes, not text: a line torn by a crash can end inside a character.
+        for line in reader.split(b'\n') {
+            match serde_json::from_slice(&line?) {
                 Ok(record) => records.push(record),
                 Err(_) => unreadable += 1,
             }
@@ -200,5 +201,28 @@ mod tests {
         let record = DeadLetter::new("t", "oversized", String::new(), &vec![7u8; 100_000]);
         assert_eq!(record.payload_len, 100_000);
         assert_eq!(record.payload_hex.len(), 2 * MAX_KEPT_PAYLOAD);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_counted_even_cut_inside_a_character() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("dl.jsonl");
+        let mut store = DeadLetterStore::open(&path, 1 << 20).expect("open");
+        let record = DeadLetter::new("p/node/1/telemetry", "bad_tag", "trạm".into(), &[1, 2]);
+        store.append(&record).expect("append");
+        store.sync().expect("sync");
+        // A crash mid-append: the next record cut inside the two bytes of "ạ".
+        let mut line = serde_json::to_vec(&record).expect("json");
+        let cut = line
+            .iter()
+            .position(|b| *b >= 0x80)
+            .expect("a multi-byte character")
+            + 1;
+        line.truncate(cut);
+        let mut bytes = fs::read(&path).expect("read");
+        bytes.extend_from_slice(&line);
+        fs::write(&path, bytes).expect("write");
+        let (records, unreadable) = read_all(&path).expect("a torn line is no reason to fail");
+        assert_eq!((records, unreadable), (vec![record], 1));
     }
 }
