@@ -267,15 +267,7 @@ impl Stats {
         ];
         let mut out = String::with_capacity(4096);
         for (name, help, value) in samples {
-            // Prometheus' naming rule: counters, and only they, end in `_total`.
-            let kind = if name.ends_with("_total") {
-                "counter"
-            } else {
-                "gauge"
-            };
-            let _ = writeln!(out, "# HELP citysense_collector_{name} {help}");
-            let _ = writeln!(out, "# TYPE citysense_collector_{name} {kind}");
-            let _ = writeln!(out, "citysense_collector_{name} {value}");
+            service::metrics::sample(&mut out, &format!("citysense_collector_{name}"), help, value);
         }
 
         let _ = writeln!(

@@ -1,7 +1,7 @@
 //! Prometheus text for `/metrics`: counters kept in atomics, gauges read from the state. No
 //! per-station labels: cardinality stays fixed however many stations a province has.
 
-use std::fmt::Write;
+use std::fmt::Display;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::state::AppState;
@@ -19,49 +19,9 @@ pub struct Metrics {
     pub commands_sent: AtomicU64,
 }
 
-fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-}
-
 /// The exposition text.
 pub fn render(state: &AppState) -> String {
-    let mut out = String::new();
     let m = &state.metrics;
-    metric(
-        &mut out,
-        "citysense_ioc_frames_accepted_total",
-        "counter",
-        "Verified frames taken into the live state.",
-        m.frames_accepted.load(Ordering::Relaxed),
-    );
-    metric(
-        &mut out,
-        "citysense_ioc_frames_rejected_total",
-        "counter",
-        "Frames refused by the acceptance rule.",
-        state.rejected(),
-    );
-    metric(
-        &mut out,
-        "citysense_ioc_alert_changes_total",
-        "counter",
-        "Alert transitions announced.",
-        m.alert_changes.load(Ordering::Relaxed),
-    );
-    metric(
-        &mut out,
-        "citysense_ioc_mqtt_dropped_total",
-        "counter",
-        "Outbound MQTT messages dropped on a full queue.",
-        m.mqtt_dropped.load(Ordering::Relaxed),
-    );
-    metric(
-        &mut out,
-        "citysense_ioc_commands_sent_total",
-        "counter",
-        "Downlink commands queued for the broker.",
-        m.commands_sent.load(Ordering::Relaxed),
-    );
     let (open, stations, online) = {
         let open = state.engine().open_alerts().len();
         let stations = state.stations();
@@ -76,40 +36,57 @@ pub fn render(state: &AppState) -> String {
             .count();
         (open, stations.len(), online)
     };
-    metric(
-        &mut out,
-        "citysense_ioc_alerts_open",
-        "gauge",
-        "Alerts firing or acknowledged.",
-        open,
-    );
-    metric(
-        &mut out,
-        "citysense_ioc_stations",
-        "gauge",
-        "Registered stations.",
-        stations,
-    );
-    metric(
-        &mut out,
-        "citysense_ioc_stations_online",
-        "gauge",
-        "Stations heard from within the offline timeout.",
-        online,
-    );
-    metric(
-        &mut out,
-        "citysense_ioc_stream_clients",
-        "gauge",
-        "Connected event-stream clients.",
-        state.hub.clients(),
-    );
-    metric(
-        &mut out,
-        "citysense_ioc_mqtt_connected",
-        "gauge",
-        "1 while connected to the broker.",
-        u8::from(state.mqtt_connected.load(Ordering::Relaxed)),
-    );
+    let samples: [(&str, &str, &dyn Display); 10] = [
+        (
+            "citysense_ioc_frames_accepted_total",
+            "Verified frames taken into the live state.",
+            &m.frames_accepted.load(Ordering::Relaxed),
+        ),
+        (
+            "citysense_ioc_frames_rejected_total",
+            "Frames refused by the acceptance rule.",
+            &state.rejected(),
+        ),
+        (
+            "citysense_ioc_alert_changes_total",
+            "Alert transitions announced.",
+            &m.alert_changes.load(Ordering::Relaxed),
+        ),
+        (
+            "citysense_ioc_mqtt_dropped_total",
+            "Outbound MQTT messages dropped on a full queue.",
+            &m.mqtt_dropped.load(Ordering::Relaxed),
+        ),
+        (
+            "citysense_ioc_commands_sent_total",
+            "Downlink commands queued for the broker.",
+            &m.commands_sent.load(Ordering::Relaxed),
+        ),
+        (
+            "citysense_ioc_alerts_open",
+            "Alerts firing or acknowledged.",
+            &open,
+        ),
+        ("citysense_ioc_stations", "Registered stations.", &stations),
+        (
+            "citysense_ioc_stations_online",
+            "Stations heard from within the offline timeout.",
+            &online,
+        ),
+        (
+            "citysense_ioc_stream_clients",
+            "Connected event-stream clients.",
+            &state.hub.clients(),
+        ),
+        (
+            "citysense_ioc_mqtt_connected",
+            "1 while connected to the broker.",
+            &u8::from(state.mqtt_connected.load(Ordering::Relaxed)),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, help, value) in samples {
+        service::metrics::sample(&mut out, name, help, value);
+    }
     out
 }

@@ -6,10 +6,12 @@
 //! - `config`: loading a TOML config file and validating it, with errors that name the field.
 //! - `mqtt`: the broker connection settings and the subscribe-on-every-connect rule.
 //! - `secret`: a string that never shows in logs.
-//! - `cli`: tracing set-up and the SIGINT/SIGTERM future for binaries.
+//! - `cli`: tracing set-up, the SIGINT/SIGTERM future and the exit status for binaries.
+//! - `metrics`: Prometheus text exposition.
 
 pub mod cli;
 pub mod config;
+pub mod metrics;
 pub mod mqtt;
 mod secret;
 
