@@ -194,23 +194,32 @@ impl AppState {
 
     /// Lab values per water station, for VN_WQI.
     pub(crate) fn lab_values(&self, now: OffsetDateTime) -> HashMap<String, Vec<(WqiParameter, f64)>> {
+        let water: Vec<String> = read(&self.stations)
+            .iter()
+            .filter(|s| s.is_water())
+            .map(|s| s.info.station.clone())
+            .collect();
+        water
+            .into_iter()
+            .filter_map(|station| Some((station.clone(), self.lab_values_of(&station, now)?)))
+            .collect()
+    }
+
+    /// The latest lab value of each parameter of one station within `indices.lab_max_age_days`;
+    /// `None` when the database does not answer.
+    fn lab_values_of(&self, station: &str, now: OffsetDateTime) -> Option<Vec<(WqiParameter, f64)>> {
         let since = rfc3339(now - time::Duration::days(i64::from(self.settings.indices.lab_max_age_days)));
-        let mut out = HashMap::new();
-        for station in read(&self.stations).iter().filter(|s| s.is_water()) {
-            let Ok(results) = self.store.latest_lab_results(&station.info.station, &since) else {
-                continue;
-            };
-            let values = results
+        let results = self.store.latest_lab_results(station, &since).ok()?;
+        Some(
+            results
                 .into_iter()
                 .filter_map(|r| {
                     serde_json::from_value::<WqiParameter>(serde_json::Value::String(r.parameter))
                         .ok()
                         .map(|p| (p, r.value))
                 })
-                .collect();
-            out.insert(station.info.station.clone(), values);
-        }
-        out
+                .collect(),
+        )
     }
 
     /// Every station's view.
@@ -232,7 +241,14 @@ impl AppState {
 
     /// One station's view.
     pub fn view(&self, station_id: &str, now: OffsetDateTime) -> Option<StationView> {
-        let lab = self.lab_values(now);
+        // Only this station's lab values (a water station's), not every station's.
+        let water = self.stations().by_station(station_id)?.is_water();
+        let lab: HashMap<String, _> = water
+            .then(|| self.lab_values_of(station_id, now))
+            .flatten()
+            .map(|values| (station_id.to_owned(), values))
+            .into_iter()
+            .collect();
         let open = self.engine().open_for(station_id).len();
         self.stations()
             .by_station(station_id)

@@ -364,6 +364,9 @@ async fn water_station_wqi_from_probes_and_lab_results_with_salinity() {
     // coliform 3750 → 87.5; √(86.97 × 87.5) = 87.23 → 87, Good.
     assert_eq!(result["wqi"], 87, "{wqi}");
     assert_eq!(result["band"]["code"], "good");
+    // The station's own view carries the same index from the same lab results.
+    let (_, station) = api.get("/api/v1/stations/HG-VT-W01").await;
+    assert_eq!(station["wqi"]["value"], 87, "{station}");
     let (status, body) = api
         .post(
             "/api/v1/stations/HG-VT-W01/lab-results",
