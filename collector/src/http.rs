@@ -40,15 +40,16 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let subscribed = *state.subscribed.borrow();
+    let ready = state.stats.ready(subscribed);
     let s = state.stats.snapshot();
     let body = serde_json::json!({
-        "ready": state.stats.ready(subscribed),
+        "ready": ready,
         "subscribed": subscribed,
         "spool_full": s.spool_full,
         "spool_bytes": s.spool_bytes,
         "unacked": s.unacked,
     });
-    let status = if state.stats.ready(subscribed) {
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

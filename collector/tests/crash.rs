@@ -34,7 +34,7 @@ async fn kill_9_every_few_seconds_loses_and_duplicates_nothing() -> Result<()> {
         collector.wait_ready().await?;
     }
     let published = stream.finish(Duration::from_secs(60)).await?;
-    common::wait_for_points(&bed.influx, published.len(), Duration::from_secs(60)).await?;
+    common::wait_for_points(&bed.influx, published.len(), Duration::from_secs(60)).await;
     let metrics = collector.metrics().await?;
     // SIGTERM drains within the grace period (5 s in the test config).
     let stopping = std::time::Instant::now();
@@ -82,7 +82,7 @@ async fn kill_9_while_spooling_loses_nothing() -> Result<()> {
         .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
         .count();
     bed.influx.start_again().await?;
-    common::wait_for_points(&bed.influx, published.len(), Duration::from_secs(60)).await?;
+    common::wait_for_points(&bed.influx, published.len(), Duration::from_secs(60)).await;
     collector.stop().await?;
     eprintln!(
         "kill -9 while spooling: 4 kills with the spool at {spooled_at_kills:?} bytes; {segments} segment(s) on disk before InfluxDB returned"

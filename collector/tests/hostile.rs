@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use collector::dead_letter::read_all;
+use collector::pipeline::window::BOOTS;
 use common::stream::{frame_bytes, wall_ms};
 use common::{Bed, InProcess};
 use protocol::inbound::accept;
@@ -20,6 +21,10 @@ use protocol::topic::DEFAULT_PREFIX;
 use rand::{Rng, SeedableRng};
 use rumqttc::MqttOptions;
 use support::TestClient;
+
+/// The boot of node 101's legitimate history: late enough that a boot the replay window has
+/// forgotten exists.
+const HISTORY_BOOT: u32 = BOOTS + 4;
 
 fn topic(node: u32) -> String {
     format!("{DEFAULT_PREFIX}/node/{node}/telemetry")
@@ -37,12 +42,12 @@ async fn hostile_frames_are_dead_lettered_with_the_right_reason_and_nothing_is_s
     let stats = &collector.stats;
     let metrics_url = format!("http://{}/metrics", collector.http);
 
-    // A legitimate history first: node 101, boot 2, seqs 0..=199.
+    // A legitimate history first: node 101, boot 20, seqs 0..=199.
     let start = wall_ms() - 3_600_000;
     let good = |boot: u32, seq: u32| frame_bytes(registry, 101, boot, seq, start + u64::from(seq) * 1_000);
     let mut client = TestClient::connect(bed.broker.port(), "hostile-publisher", true).await?;
     for seq in 0..200 {
-        client.publish_qos1(&topic(101), &good(2, seq)).await?;
+        client.publish_qos1(&topic(101), &good(HISTORY_BOOT, seq)).await?;
     }
     common::wait_until("the history to be written", Duration::from_secs(30), || {
         stats.snapshot().written == 200
@@ -52,7 +57,7 @@ async fn hostile_frames_are_dead_lettered_with_the_right_reason_and_nothing_is_s
     // The hostile set, each with the reason the collector must give.
     let mut hostile: Vec<(String, Vec<u8>, &str)> = Vec::new();
     let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
-    let valid = good(2, 200);
+    let valid = good(HISTORY_BOOT, 200);
     for i in 0..30 {
         let len = rng.random_range(0..=protocol::MAX_FRAME_LEN);
         let noise: Vec<u8> = (0..len).map(|_| rng.random()).collect();
@@ -89,8 +94,11 @@ async fn hostile_frames_are_dead_lettered_with_the_right_reason_and_nothing_is_s
     let mut flipped = valid.clone();
     flipped[20] ^= 0x04;
     hostile.push((topic(101), flipped, "bad_tag"));
-    hostile.push((topic(101), good(1, 500), "replay"));
-    hostile.push((topic(101), good(2, 3), "replay"));
+    // Replays: a frame delivered long ago (deep in its stream, not a redelivery of the last
+    // frames), and a frame of a boot older than the window remembers. A frame of a recent earlier
+    // boot is no replay: a node's flash queue keeps its backlog across reboots.
+    hostile.push((topic(101), good(HISTORY_BOOT, 3), "replay"));
+    hostile.push((topic(101), good(HISTORY_BOOT - BOOTS, 500), "replay"));
     let stranger = {
         let mut other = common::registry(1);
         other = protocol::registry::Registry::from_nodes(other.nodes().map(|n| {
@@ -112,7 +120,7 @@ async fn hostile_frames_are_dead_lettered_with_the_right_reason_and_nothing_is_s
         }
     }
     // An exact repeat (a redelivery) and then a new valid frame: the collector still works.
-    client.publish_qos1(&topic(101), &good(2, 199)).await?;
+    client.publish_qos1(&topic(101), &good(HISTORY_BOOT, 199)).await?;
     client.publish_qos1(&topic(101), &valid).await?;
     client.disconnect().await?;
 

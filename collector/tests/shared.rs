@@ -53,7 +53,7 @@ async fn two_collectors_split_the_stream_and_survive_one_being_killed() -> Resul
     a.wait_ready().await?;
 
     let published = stream.finish(Duration::from_secs(60)).await?;
-    common::wait_for_points(&bed.influx, published.len(), Duration::from_secs(60)).await?;
+    common::wait_for_points(&bed.influx, published.len(), Duration::from_secs(60)).await;
     let (a_after, b_after) = (written(&a.metrics().await?), written(&b.metrics().await?));
     a.stop().await?;
     b.stop().await?;

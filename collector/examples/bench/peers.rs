@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::run::{broker, publish_all, victoria_count, victoria_count_fast};
+use crate::run::{broker, memory_mb, publish_all, victoria_count, victoria_count_fast};
 use crate::support::{VictoriaMetrics, free_port};
 use crate::workload::Workload;
 use crate::{Args, Row};
@@ -108,7 +108,7 @@ pub async fn node_red(args: &Args, workload: &Workload) -> Result<Row> {
     .await?;
     let (done, _) = wait_stored(&victoria, workload.frames as u64).await?;
     let stored = victoria_count(&victoria).await?;
-    let rss = rss_mb(child.0.id());
+    let rss = memory_mb(child.0.id(), "VmHWM");
     drop(child);
     let row = Row {
         what: "peer: Node-RED 4.1.8 flow (mqtt in -> influxdb batch, v2 API)".into(),
@@ -171,7 +171,7 @@ pub async fn python(args: &Args, workload: &Workload) -> Result<Row> {
     let started = publish_all(broker.port(), workload.messages(), args.publishers, "python").await?;
     let (done, _) = wait_stored(&victoria, workload.frames as u64).await?;
     let stored = victoria_count(&victoria).await?;
-    let rss = rss_mb(child.0.id());
+    let rss = memory_mb(child.0.id(), "VmHWM");
     drop(child);
     let row = Row {
         what: "peer: Python (paho-mqtt 2.2 + influxdb-client 1.50, v2 API)".into(),
@@ -185,17 +185,4 @@ pub async fn python(args: &Args, workload: &Workload) -> Result<Row> {
     };
     eprintln!("{row:?}");
     Ok(row)
-}
-
-fn rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
 }

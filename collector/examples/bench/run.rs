@@ -231,30 +231,12 @@ impl CollectorRun {
 
     /// Resident set now (VmRSS) in MB.
     pub fn rss_mb(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kb / 1024.0)
+        memory_mb(self.child.id(), "VmRSS")
     }
 
     /// Peak resident set (VmHWM) in MB.
     pub fn peak_rss_mb(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kb / 1024.0)
+        memory_mb(self.child.id(), "VmHWM")
     }
 
     pub fn stop(mut self) {
@@ -264,6 +246,20 @@ impl CollectorRun {
         );
         let _ = self.child.wait();
     }
+}
+
+/// A memory figure of `/proc/<pid>/status` (`VmRSS`, `VmHWM`: kB there) in MB.
+pub fn memory_mb(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
 }
 
 /// CPU seconds (user + system) process `pid` has used, from `/proc/<pid>/stat`.

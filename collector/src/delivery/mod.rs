@@ -89,7 +89,8 @@ pub(crate) const CONCURRENT_WRITES: usize = 2;
 pub(crate) struct Writer {
     pub(crate) sink: Sink,
     pub(crate) shared: Shared,
-    /// Frames that are durable (written, spooled or dead-lettered); saved after every batch.
+    /// Frames that are durable (written, spooled or dead-lettered); saved after every batch that
+    /// brought new ones.
     pub(crate) window: ReplayWindow,
     pub(crate) window_file: WindowFile,
     pub(crate) acker: Acker,
@@ -153,11 +154,14 @@ impl Writer {
             error!(error = %e, "Cannot sync the dead-letter file; leaving the batch unacknowledged.");
             return;
         }
-        for key in &batch.keys {
-            self.window.mark(*key);
-        }
-        if let Err(e) = self.window_file.save(&self.window) {
-            warn!(error = %e, "Cannot save the replay-window state; a restart may write redelivered frames again.");
+        // A batch of duplicates and dead letters leaves the window as it was: nothing to save.
+        if !batch.keys.is_empty() {
+            for key in &batch.keys {
+                self.window.mark(*key);
+            }
+            if let Err(e) = self.window_file.save(&self.window) {
+                warn!(error = %e, "Cannot save the replay-window state; a restart may write redelivered frames again.");
+            }
         }
         let count = batch.messages.len() as u64;
         self.shared.stats.released(count);
