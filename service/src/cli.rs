@@ -3,9 +3,10 @@
 use std::fmt::Display;
 use std::process::ExitCode;
 
-/// Logs to stderr, filtered by `RUST_LOG` or else by `default_filter` (e.g. `"info"`).
+/// Logs to stderr (stdout is for what a command prints: configs, listings, tokens), filtered by `RUST_LOG` or else by `default_filter` (e.g. `"info"`).
 pub fn init_tracing(default_filter: &str) {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
         )

@@ -306,13 +306,7 @@ async fn main() -> ExitCode {
                 .await
             }
         };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    service::cli::exit_code(result)
 }
 
 #[cfg(test)]
