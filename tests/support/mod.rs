@@ -23,6 +23,7 @@ mod mosquitto;
 mod mqtt;
 mod ports;
 mod process;
+pub mod reconnecting_node;
 mod sse;
 mod victoria;
 
