@@ -45,6 +45,11 @@ pub struct Args {
     /// Publishing MQTT connections.
     #[arg(long, default_value_t = 8)]
     pub publishers: usize,
+    /// QoS 1 messages each publisher keeps unacknowledged. 1,000 pipelines hard enough to fill the
+    /// two cores; 20 (paho-mqtt's default) is what a typical client sends, and leaves the broker
+    /// rather than the CPU as the ceiling.
+    #[arg(long, default_value_t = 1_000)]
+    pub publisher_inflight: u16,
     /// Frames for the in-process measurement.
     #[arg(long, default_value_t = 2_000_000)]
     pub inprocess_frames: usize,

@@ -99,13 +99,7 @@ pub async fn node_red(args: &Args, workload: &Workload) -> Result<Row> {
         }
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let started = publish_all(
-        broker.port(),
-        workload.json_messages(),
-        args.publishers,
-        "node-red",
-    )
-    .await?;
+    let started = publish_all(broker.port(), workload.json_messages(), args, "node-red").await?;
     let (done, _) = wait_stored(&victoria, workload.frames as u64).await?;
     let stored = victoria_count(&victoria).await?;
     let rss = memory_mb(child.0.id(), "VmHWM");
@@ -168,7 +162,7 @@ pub async fn python(args: &Args, workload: &Workload) -> Result<Row> {
         Some(Ok(line)) if line.contains("subscribed") => {}
         other => bail!("the Python peer did not subscribe: {other:?}"),
     }
-    let started = publish_all(broker.port(), workload.messages(), args.publishers, "python").await?;
+    let started = publish_all(broker.port(), workload.messages(), args, "python").await?;
     let (done, _) = wait_stored(&victoria, workload.frames as u64).await?;
     let stored = victoria_count(&victoria).await?;
     let rss = memory_mb(child.0.id(), "VmHWM");

@@ -32,9 +32,10 @@ pub async fn broker() -> Result<Mosquitto> {
 pub async fn publish_all(
     port: u16,
     messages: Vec<(String, Vec<u8>)>,
-    connections: usize,
+    args: &Args,
     name: &str,
 ) -> Result<Instant> {
+    let connections = args.publishers;
     let mut parts: Vec<Vec<(String, Vec<u8>)>> = (0..connections).map(|_| Vec::new()).collect();
     for (i, m) in messages.into_iter().enumerate() {
         parts[i % connections].push(m);
@@ -44,7 +45,7 @@ pub async fn publish_all(
         let mut options = MqttOptions::new(format!("{name}-pub-{c}"), "127.0.0.1", port);
         options
             .set_keep_alive(Duration::from_secs(60))
-            .set_inflight(1_000)
+            .set_inflight(args.publisher_inflight)
             .set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut eventloop) = AsyncClient::new(options, 1_000);
         let want = part.len() as u64;
@@ -114,12 +115,12 @@ pub async fn passthrough(args: &Args) -> Result<Row> {
     let messages = (0..args.frames)
         .map(|i| (format!("bench/{}", i % 100), vec![0x5a; 48]))
         .collect();
-    let started = publish_all(broker.port(), messages, args.publishers, "passthrough").await?;
+    let started = publish_all(broker.port(), messages, args, "passthrough").await?;
     let (done, got) = receiver.await?;
     let row = Row {
         what: format!(
-            "mosquitto QoS 1 pass-through ({} publishers -> 1 subscriber)",
-            args.publishers
+            "mosquitto QoS 1 pass-through ({} publishers, {} in flight each -> 1 subscriber)",
+            args.publishers, args.publisher_inflight
         ),
         frames: args.frames,
         seconds: (done - started).as_secs_f64(),
@@ -307,7 +308,7 @@ async fn run_collector(
         run.cpu_seconds().unwrap_or(0.0),
         machine_busy_seconds().unwrap_or(0.0),
     );
-    let started = publish_all(broker.port(), messages, args.publishers, name).await?;
+    let started = publish_all(broker.port(), messages, args, name).await?;
     let want = workload.frames as f64;
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut samples = 0u32;
@@ -365,8 +366,8 @@ pub async fn ours_influx1(args: &Args, workload: &Workload) -> Result<Row> {
         .unwrap_or(0);
     let row = Row {
         what: format!(
-            "collector -> InfluxDB 1.6 (v1 API), {} publishers",
-            args.publishers
+            "collector -> InfluxDB 1.6 (v1 API), {} publishers, {} in flight each",
+            args.publishers, args.publisher_inflight
         ),
         frames: workload.frames,
         seconds: (done - started).as_secs_f64(),
@@ -396,8 +397,8 @@ pub async fn ours_victoria(args: &Args, workload: &Workload) -> Result<Row> {
     let stored = victoria_count(&victoria).await?;
     let row = Row {
         what: format!(
-            "collector -> VictoriaMetrics (v2 API, influxdb2 crate), {} publishers",
-            args.publishers
+            "collector -> VictoriaMetrics (v2 API, influxdb2 crate), {} publishers, {} in flight each",
+            args.publishers, args.publisher_inflight
         ),
         frames: workload.frames,
         seconds: (done - started).as_secs_f64(),
