@@ -48,6 +48,12 @@ fn write_point_with_tags(out: &mut String, frame: &Frame, tags: &str, received_m
     };
     out.push_str(measurement);
     out.push_str(tags);
+    if let Body::Status(status) = &frame.body {
+        // A tag, not a field: a node builds its death frame (its MQTT will) when it connects,
+        // with the same timestamp as its birth frame, and the two must be two points.
+        out.push_str(",kind=");
+        out.push_str(status_kind(status.kind));
+    }
     out.push(' ');
 
     let mut fields = Fields { out, first: true };
@@ -114,13 +120,16 @@ fn water_fields(f: &mut Fields<'_>, s: &WaterSample) {
     f.integer("samples", s.samples.into());
 }
 
+/// The `kind` tag of a status point.
+fn status_kind(kind: StatusKind) -> &'static str {
+    match kind {
+        StatusKind::Birth => "birth",
+        StatusKind::Periodic => "periodic",
+        StatusKind::Death => "death",
+    }
+}
+
 fn status_fields(f: &mut Fields<'_>, s: &NodeStatus) {
-    let kind = match s.kind {
-        StatusKind::Birth => 0,
-        StatusKind::Periodic => 1,
-        StatusKind::Death => 2,
-    };
-    f.integer("kind", kind);
     f.integer("fw_major", s.firmware.major.into());
     f.integer("fw_minor", s.firmware.minor.into());
     f.integer("fw_patch", s.firmware.patch.into());
@@ -302,6 +311,7 @@ mod tests {
         let mut out = String::new();
         write_point(&mut out, &frame, &node(), 1_764_201_600_123);
         assert!(out.starts_with("node_status,node=101,"), "{out}");
+        assert!(out.contains(",kind=birth fw_major=0i,"), "{out}");
         assert!(out.contains("battery=3.912,"), "{out}");
         assert!(out.ends_with("clock_synced=false 1764201600123\n"), "{out}");
     }
