@@ -2,6 +2,8 @@
 //! will and publish the birth frame; sample on the simulated clock into the outbox; forward the
 //! outbox one frame at a time with QoS 1; obey commands; on a reboot command let the frame in
 //! flight be acknowledged, disconnect cleanly, restart the node from its flash and connect again.
+//! When the link fails (the broker restarts, the connection is reset) connect again, as the board
+//! does: what was not acknowledged is still in the outbox and goes after the new birth frame.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +37,32 @@ const LINK_WAIT: Duration = Duration::from_millis(20);
 const ACK_DEADLINE: Duration = Duration::from_secs(60);
 /// How long a reboot waits for the frame in flight to be acknowledged before disconnecting.
 const SETTLE_DEADLINE: Duration = Duration::from_secs(2);
+/// How long a node whose link failed waits before connecting again.
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+/// How long a node may stay without a link before the fleet gives up on it with an error.
+const OFFLINE_LIMIT: Duration = Duration::from_secs(300);
+
+/// A connection failed: the node connects again, as the board does for any [`UplinkError`].
+/// Other errors (a session that cannot be configured) end the node.
+///
+/// Design: simulated time goes on while the node is offline, but the node samples only while
+/// connected; after the reconnect it catches up on the steps it missed at once, stamped with
+/// their simulated times, as it does after a backfill. The frames are the ones an offline node
+/// would have queued, and the outbox is bounded by `QUEUE_HIGH_WATER` instead of by its flash.
+#[derive(Debug)]
+struct LinkLost {
+    node: u32,
+    what: &'static str,
+    detail: String,
+}
+
+impl std::fmt::Display for LinkLost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "node {}: {}: {}", self.node, self.what, self.detail)
+    }
+}
+
+impl std::error::Error for LinkLost {}
 
 /// How long [`NodeRun::pump`] waits for the broker before forwarding.
 #[derive(Clone, Copy)]
@@ -70,6 +98,8 @@ struct NodeRun {
     next_status: u64,
     /// The outbox paces its backlog on this real clock: the link's capacity is real time.
     started: Instant,
+    /// Set when a connection comes up; the reconnect loop clears it.
+    linked: bool,
 }
 
 /// Runs one node: connections until its frames are sent or the fleet stops, a reboot between
@@ -93,13 +123,39 @@ pub(super) async fn run_node(
         telemetry: 0,
         next_status: start_ms + STATUS_INTERVAL_MS,
         started: Instant::now(),
+        linked: false,
         config,
     };
     let (mut rx, mut tx) = ([0u8; RX_BUFFER], [0u8; TX_BUFFER]);
+    let mut offline_since: Option<Instant> = None;
     loop {
-        match run.connection(&topics, &client_id, &mut rx, &mut tx).await? {
-            Ended::Done => break,
-            Ended::Reboot => run = run.reboot(),
+        match run.connection(&topics, &client_id, &mut rx, &mut tx).await {
+            Ok(Ended::Done) => break,
+            Ok(Ended::Reboot) => run = run.reboot(),
+            Err(e) if e.is::<LinkLost>() => {
+                if std::mem::take(&mut run.linked) {
+                    offline_since = None;
+                }
+                let since = *offline_since.get_or_insert_with(Instant::now);
+                if run.cancel.is_cancelled() {
+                    warn!(node = run.info.id, error = %e, "Simulated node lost its link while stopping.");
+                    break;
+                }
+                if since.elapsed() > OFFLINE_LIMIT {
+                    return Err(e.context(format!("no link for {OFFLINE_LIMIT:?}")));
+                }
+                warn!(
+                    node = run.info.id,
+                    queued = run.node.outbox_mut().queued(),
+                    error = %e,
+                    "Simulated node lost its link; connecting again (its frames wait in the outbox)."
+                );
+                tokio::select! {
+                    () = run.cancel.cancelled() => break,
+                    () = tokio::time::sleep(RECONNECT_DELAY) => {}
+                }
+            }
+            Err(e) => return Err(e),
         }
     }
     debug!(node = run.info.id, frames = run.sent.len(), "Node finished.");
@@ -113,6 +169,14 @@ impl NodeRun {
 
     fn error(&self, what: &str, e: impl std::fmt::Display) -> anyhow::Error {
         anyhow!("node {}: {what}: {e}", self.info.id)
+    }
+
+    fn link_lost(&self, what: &'static str, e: impl std::fmt::Display) -> anyhow::Error {
+        anyhow::Error::new(LinkLost {
+            node: self.info.id,
+            what,
+            detail: e.to_string(),
+        })
     }
 
     fn sent_frame(&self, out: &Outgoing) -> SentFrame {
@@ -142,11 +206,14 @@ impl NodeRun {
         let death = self.node.status(StatusKind::Death, self.uptime(), self.t);
         let mut session = uplink::session(rx, tx, client_id, topics, &death.bytes, 30)
             .map_err(|e: UplinkError<IoError>| self.error("MQTT session", e))?;
-        let io = connect(&self.config.host, self.config.port, &self.cancel).await?;
+        let io = connect(&self.config.host, self.config.port, &self.cancel)
+            .await
+            .map_err(|e| self.link_lost("connect", format!("{e:#}")))?;
         let birth = self.node.status(StatusKind::Birth, self.uptime(), self.t);
         let mut link = Link::open(&mut session, io, topics, &birth.bytes)
             .await
-            .map_err(|e| self.error("MQTT connect", e))?;
+            .map_err(|e| self.link_lost("MQTT connect", e))?;
+        self.linked = true;
         let mut birth = Some(birth);
         self.node.outbox_mut().set_connected(true);
         let result = match self.exchange(&mut link, &mut birth).await {
@@ -260,14 +327,14 @@ impl NodeRun {
                 } => None,
             };
             if let Some(result) = inbound {
-                let command = result.map_err(|e| self.error("MQTT", e))?;
+                let command = result.map_err(|e| self.link_lost("MQTT", e))?;
                 ended = self.obey(command);
             }
         }
         while ended.is_none()
             && let Some(result) = link.poll().now_or_never()
         {
-            let command = result.map_err(|e| self.error("MQTT", e))?;
+            let command = result.map_err(|e| self.link_lost("MQTT", e))?;
             ended = self.obey(command);
         }
         self.birth_acked(link, birth);
@@ -276,7 +343,7 @@ impl NodeRun {
         let acked = link
             .forward(self.node.outbox_mut(), now)
             .await
-            .map_err(|e| self.error("forwarding", e))?;
+            .map_err(|e| self.link_lost("forwarding", e))?;
         if acked && let Some(entry) = in_flight {
             self.record(&entry);
         }
