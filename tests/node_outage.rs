@@ -13,7 +13,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use collector::Collector;
 use collector::config::{
     BatchConfig, DeadLetterConfig, HttpConfig, RegistryConfig, ShutdownConfig, SinkConfig, SpoolConfig,
 };
@@ -22,8 +21,7 @@ use protocol::topic::NodeChannel;
 use service::mqtt::MqttConfig;
 use simulators::clock::{SimClock, Speed, wall_ms};
 use support::reconnecting_node::{self, NodePlan, NodeRecord, Progress};
-use support::{Influx1, Mosquitto, MosquittoOptions};
-use tokio_util::sync::CancellationToken;
+use support::{Influx1, Mosquitto, MosquittoOptions, RunningCollector};
 
 const DATABASE: &str = "citysense";
 /// Telemetry frames per node in all.
@@ -69,17 +67,13 @@ async fn a_broker_outage_backlog_far_behind_the_live_stream_is_written_exactly_o
     let registry = simulators::stations::hau_giang(2, 1);
     let registry_path = dir.path().join("nodes.toml");
     std::fs::write(&registry_path, registry.to_toml())?;
-    let collector = Collector::new(
+    let collector = RunningCollector::start(
         collector_config(&mosquitto, &influx, &registry_path, batch, dir.path()),
         registry.clone(),
-    )?;
-    let stats = collector.stats();
-    let mut subscribed = collector.subscribed();
-    let stop = CancellationToken::new();
-    let collector_task = tokio::spawn(collector.run(stop.clone().cancelled_owned()));
-    tokio::time::timeout(DEADLINE, subscribed.wait_for(|s| *s))
-        .await
-        .context("the collector subscribing")??;
+        DEADLINE,
+    )
+    .await?;
+    let stats = Arc::clone(&collector.stats);
 
     // A frame every 10 simulated seconds at 600×: about 60 a second per node.
     let plan = NodePlan {
@@ -141,8 +135,7 @@ async fn a_broker_outage_backlog_far_behind_the_live_stream_is_written_exactly_o
         telemetry = stored_telemetry(&influx).await;
     }
     let end = stats.snapshot();
-    stop.cancel();
-    collector_task.await?;
+    collector.stop().await?;
     let status = stored(&influx, "node_status", "boot, seq, kind").await?;
 
     let (mut wills, mut acked_status) = (0, 0);

@@ -11,7 +11,6 @@ mod support;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use collector::Collector;
 use collector::config::{
     BatchConfig, DeadLetterConfig, HttpConfig, RegistryConfig, ShutdownConfig, SinkConfig, SpoolConfig,
 };
@@ -22,8 +21,7 @@ use protocol::topic::{DEFAULT_PREFIX, NodeChannel, NodeTopic};
 use serde_json::Value;
 use service::mqtt::MqttConfig;
 use simulators::devices::PmLevels;
-use support::{Influx1, Mosquitto, MosquittoOptions, TestClient};
-use tokio_util::sync::CancellationToken;
+use support::{Influx1, Mosquitto, MosquittoOptions, RunningCollector, TestClient};
 
 const DATABASE: &str = "citysense";
 const NODE_ID: u32 = 301;
@@ -106,14 +104,7 @@ async fn the_board_in_qemu_gets_its_signed_frames_into_influxdb() -> Result<()> 
         },
         shutdown: ShutdownConfig::default(),
     };
-    let collector = Collector::new(config, registry)?;
-    let stats = collector.stats();
-    let mut subscribed = collector.subscribed();
-    let stop = CancellationToken::new();
-    let collector_task = tokio::spawn(collector.run(stop.clone().cancelled_owned()));
-    tokio::time::timeout(DEADLINE, subscribed.wait_for(|s| *s))
-        .await
-        .context("collector subscribe")??;
+    let collector = RunningCollector::start(config, registry, DEADLINE).await?;
 
     let levels = PmLevels {
         pm1_0: 21.0,
@@ -200,7 +191,7 @@ async fn the_board_in_qemu_gets_its_signed_frames_into_influxdb() -> Result<()> 
     .await?;
     ioc.disconnect().await?;
 
-    let snapshot = stats.snapshot();
+    let snapshot = collector.stats.snapshot();
     ensure!(
         snapshot.rejected_total() == 0,
         "the collector refused some of the board's frames: {:?}",
@@ -219,9 +210,7 @@ async fn the_board_in_qemu_gets_its_signed_frames_into_influxdb() -> Result<()> 
         frames.len()
     );
     drop(board);
-    stop.cancel();
-    collector_task.await?;
-    Ok(())
+    collector.stop().await
 }
 
 /// A fresh key per run, from the OS's randomness through the standard library's hasher seeds.

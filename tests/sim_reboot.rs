@@ -9,15 +9,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use firmware::node::NodeConfig;
 use protocol::command::Command;
 use protocol::topic::{DEFAULT_PREFIX, NodeChannel, parse_node_topic};
 use protocol::{Body, Frame, StatusKind};
 use rumqttc::QoS;
-use simulators::clock::{SimClock, Speed, wall_ms};
-use simulators::fleet::{self, FleetConfig};
-use simulators::signal::Scenario;
-use support::{Mosquitto, MosquittoOptions, TestClient};
+use simulators::clock::wall_ms;
+use simulators::fleet;
+use support::{Mosquitto, MosquittoOptions, TestClient, paced_fleet};
 
 /// Telemetry frames the node sends in all: about a third before the reboot.
 const FRAMES: u32 = 36;
@@ -34,22 +32,7 @@ async fn a_reboot_command_restarts_the_node_with_the_next_boot_and_no_frame_lost
         .await?;
 
     // A frame every 10 simulated seconds at 60×: six a second, about six real seconds in all.
-    let config = FleetConfig {
-        host: mosquitto.host().into(),
-        port: mosquitto.port(),
-        prefix: DEFAULT_PREFIX.into(),
-        client_prefix: "reboot-test".into(),
-        registry: registry.clone(),
-        node: NodeConfig {
-            sample_interval_ms: 2_000,
-            report_interval_ms: 10_000,
-            ..NodeConfig::default()
-        },
-        clock: SimClock::new(wall_ms() - 10 * 60_000, Speed::Factor(60.0)),
-        frames_per_node: Some(FRAMES),
-        scenario: Scenario::default(),
-        boot: 1,
-    };
+    let config = paced_fleet(&mosquitto, registry.clone(), "reboot-test", FRAMES);
     let running = tokio::spawn(fleet::run(config, std::future::pending()));
 
     // Every frame the broker delivers on the node's telemetry and status topics, decoded.

@@ -8,14 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use firmware::node::NodeConfig;
 use protocol::topic::{DEFAULT_PREFIX, NodeChannel, parse_node_topic};
 use protocol::{Body, StatusKind};
 use rumqttc::QoS;
-use simulators::clock::{SimClock, Speed, wall_ms};
-use simulators::fleet::{self, FleetConfig};
-use simulators::signal::Scenario;
-use support::{Mosquitto, MosquittoOptions, TestClient};
+use simulators::fleet;
+use support::{Mosquitto, MosquittoOptions, TestClient, paced_fleet};
 
 /// Telemetry frames each node sends in all; the restart comes after about a sixth of them.
 const FRAMES: u32 = 60;
@@ -31,22 +28,7 @@ async fn a_fleet_reconnects_after_a_broker_restart_and_every_frame_is_acknowledg
         .await?;
 
     // A frame every 10 simulated seconds at 60×: six a second per node.
-    let config = FleetConfig {
-        host: mosquitto.host().into(),
-        port: mosquitto.port(),
-        prefix: DEFAULT_PREFIX.into(),
-        client_prefix: "reconnect-test".into(),
-        registry,
-        node: NodeConfig {
-            sample_interval_ms: 2_000,
-            report_interval_ms: 10_000,
-            ..NodeConfig::default()
-        },
-        clock: SimClock::new(wall_ms() - 10 * 60_000, Speed::Factor(60.0)),
-        frames_per_node: Some(FRAMES),
-        scenario: Scenario::default(),
-        boot: 1,
-    };
+    let config = paced_fleet(&mosquitto, registry, "reconnect-test", FRAMES);
     let running = tokio::spawn(fleet::run(config, std::future::pending()));
 
     // Every node has sent some telemetry before the broker goes away.

@@ -10,6 +10,8 @@
 //! - `mqtt`: a small rumqttc client for checks through the broker.
 //! - `sse`: server-sent event blocks, for the tests that follow the IOC API's stream.
 //! - `ioc`: the IOC API in-process and a simulated fleet feeding it.
+//! - `collector`: the collector in-process, its counters at hand.
+//! - `fleet`: a small simulated fleet in real time.
 //! - `chromium`: headless Chromium over the DevTools protocol, for the dashboard test.
 
 // Each test binary compiles its own copy of this module and uses only some of the helpers (and of
@@ -17,6 +19,8 @@
 #![allow(dead_code, unused_imports)]
 
 mod chromium;
+mod collector;
+mod fleet;
 mod influx1;
 mod ioc;
 mod mosquitto;
@@ -28,6 +32,8 @@ mod sse;
 mod victoria;
 
 pub use chromium::{Chromium, Page};
+pub use collector::RunningCollector;
+pub use fleet::paced_fleet;
 pub use influx1::Influx1;
 pub use ioc::{FleetPlan, RunningIoc, ioc_config, start_fleet, start_ioc};
 pub use mosquitto::{Mosquitto, MosquittoOptions};
