@@ -10,10 +10,12 @@
 //!    line protocol + batch), over frames from 10,000 nodes;
 //! 2. mosquitto's own QoS 1 pass-through (N publishers -> broker -> 1 subscriber, 48-byte
 //!    payloads): the ceiling;
-//! 3. end to end, N publishing connections -> mosquitto -> the collector (release binary, its own
+//! 3. InfluxDB 1.6 alone taking the collector's points for the workload (prebuilt, no MQTT): the
+//!    database's own ceiling on this machine;
+//! 4. end to end, N publishing connections -> mosquitto -> the collector (release binary, its own
 //!    process) -> InfluxDB 1.6 (v1 API) and -> VictoriaMetrics (v2 API, influxdb2 crate), QoS 1,
 //!    acking after the write, every frame checked in the database (zero loss), collector RSS;
-//! 4. the same workload through two peers that ack on receipt: a Node-RED flow (mqtt in ->
+//! 5. the same workload through two peers that ack on receipt: a Node-RED flow (mqtt in ->
 //!    influxdb batch out, 1,000 points a write; it gets an equivalent JSON payload, Node-RED
 //!    cannot read postcard) and a Python collector (paho-mqtt + influxdb-client, batches of
 //!    5,000; it decodes and verifies the same postcard frames with `protocol/tools/frame_decoder.py`).
@@ -99,6 +101,7 @@ async fn main() -> Result<()> {
     let workload = workload::Workload::new(args.nodes, args.frames);
     let mut rows = Vec::new();
     rows.push(run::passthrough(&args).await?);
+    rows.push(run::influx_alone(&workload).await?);
     rows.push(run::ours_influx1(&args, &workload).await?);
     rows.push(run::ours_victoria(&args, &workload).await?);
     if !args.no_peers {

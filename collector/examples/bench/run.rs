@@ -441,3 +441,82 @@ pub async fn victoria_count_fast(victoria: &VictoriaMetrics) -> Result<u64> {
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(0.0) as u64)
 }
+
+/// InfluxDB 1.6 alone: the collector's exact points for the workload, built and (as the collector
+/// does) gzipped before the clock starts, written in batches of 2,000 by two concurrent writers,
+/// as the collector's defaults do. What the database takes with the whole machine to itself.
+pub async fn influx_alone(workload: &Workload) -> Result<Row> {
+    use std::io::Write;
+
+    let influx = Influx1::start().await?;
+    influx.create_database("bench").await?;
+    let mut bodies = Vec::new();
+    let mut lines = String::new();
+    for i in 0..workload.frames {
+        let frame = workload.frame(i);
+        let node = workload.registry.get(frame.node_id).context("registered node")?;
+        collector::sink::line_protocol::write_point(&mut lines, &frame, node, 0);
+        if (i + 1) % 2_000 == 0 || i + 1 == workload.frames {
+            let body = if gzip() {
+                let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                encoder.write_all(lines.as_bytes())?;
+                encoder.finish()?
+            } else {
+                lines.as_bytes().to_vec()
+            };
+            bodies.push(body);
+            lines.clear();
+        }
+    }
+    let url = format!("{}/write?db=bench&precision=ms", influx.url());
+    let client = reqwest::Client::new();
+    let queue = Arc::new(std::sync::Mutex::new(bodies.into_iter()));
+    let started = Instant::now();
+    let mut writers = Vec::new();
+    for _ in 0..2 {
+        let (queue, client, url) = (Arc::clone(&queue), client.clone(), url.clone());
+        writers.push(tokio::spawn(async move {
+            loop {
+                let next = queue.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.next();
+                let Some(body) = next else {
+                    return Ok::<_, anyhow::Error>(());
+                };
+                let mut request = client.post(&url).body(body);
+                if gzip() {
+                    request = request.header("Content-Encoding", "gzip");
+                }
+                let response = request.send().await?;
+                if !response.status().is_success() {
+                    bail!(
+                        "InfluxDB answered {}: {}",
+                        response.status(),
+                        response.text().await?
+                    );
+                }
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await??;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let answer = influx
+        .query("bench", "SELECT count(seq) FROM air_quality")
+        .await?;
+    let stored = answer["results"][0]["series"][0]["values"][0][1]
+        .as_i64()
+        .unwrap_or(0);
+    let row = Row {
+        what: "InfluxDB 1.6 alone: the same points, prebuilt, 2 writers".into(),
+        frames: workload.frames,
+        seconds,
+        lost: workload.frames as i64 - stored,
+        rss_mb: None,
+        note: format!(
+            "no MQTT, no collector: batches of 2,000, gzip {}; the database's own ceiling for these 15-field points",
+            if gzip() { "on" } else { "off" }
+        ),
+    };
+    eprintln!("{row:?}");
+    Ok(row)
+}
