@@ -46,7 +46,7 @@ pub use stats::{Stats, StatsSnapshot};
 use crate::dead_letter::DeadLetterStore;
 use crate::delivery::{Drainer, Shared, Writer};
 use crate::pipeline::Pipeline;
-use crate::pipeline::window::WindowFile;
+use crate::pipeline::window_file::WindowFile;
 use crate::sink::Sink;
 use crate::source::mqtt::{Acker, connect, start};
 use crate::spool::Spool;

@@ -246,14 +246,23 @@ impl WindowModel {
         }
     }
 
-    /// Records a new frame; false once a boot holds `RUNS` seqs, where the window may start to
-    /// forget and the model no longer describes it.
+    /// Records a new frame; false once a node has `RUNS` seqs in its remembered boots, where the
+    /// window may start to forget and the model no longer describes it.
     fn mark(&mut self, key: FrameKey) -> bool {
         let newest = self.newest.entry(key.node).or_insert(key.boot);
         *newest = (*newest).max(key.boot);
+        let newest = *newest;
         self.marks += 1;
-        let seen = self.seen.entry((key.node, key.boot)).or_default();
-        seen.insert(key.seq, self.marks);
-        seen.len() < RUNS
+        self.seen
+            .entry((key.node, key.boot))
+            .or_default()
+            .insert(key.seq, self.marks);
+        let remembered: usize = self
+            .seen
+            .iter()
+            .filter(|((node, boot), _)| *node == key.node && newest - boot < BOOTS)
+            .map(|(_, seqs)| seqs.len())
+            .sum();
+        remembered < RUNS
     }
 }

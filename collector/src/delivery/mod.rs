@@ -25,7 +25,8 @@ use tracing::{error, info, warn};
 
 pub(crate) use self::drain::Drainer;
 use crate::dead_letter::{DeadLetter, DeadLetterStore};
-use crate::pipeline::window::{ReplayWindow, WindowFile};
+use crate::pipeline::window::ReplayWindow;
+use crate::pipeline::window_file::WindowFile;
 use crate::pipeline::{Batch, now_ms};
 use crate::sink::{Backoff, Sink, WriteError, retry, write_isolating};
 use crate::source::mqtt::Acker;
@@ -89,8 +90,8 @@ pub(crate) const CONCURRENT_WRITES: usize = 2;
 pub(crate) struct Writer {
     pub(crate) sink: Sink,
     pub(crate) shared: Shared,
-    /// Frames that are durable (written, spooled or dead-lettered); saved after every batch that
-    /// brought new ones.
+    /// Frames that are durable (written, spooled or dead-lettered); recorded on disk after every
+    /// batch that brought new ones.
     pub(crate) window: ReplayWindow,
     pub(crate) window_file: WindowFile,
     pub(crate) acker: Acker,
@@ -154,12 +155,12 @@ impl Writer {
             error!(error = %e, "Cannot sync the dead-letter file; leaving the batch unacknowledged.");
             return;
         }
-        // A batch of duplicates and dead letters leaves the window as it was: nothing to save.
+        // A batch of duplicates and dead letters leaves the window as it was: nothing to record.
         if !batch.keys.is_empty() {
             for key in &batch.keys {
                 self.window.mark(*key);
             }
-            if let Err(e) = self.window_file.save(&self.window) {
+            if let Err(e) = self.window_file.record(&batch.keys, &self.window) {
                 warn!(error = %e, "Cannot save the replay-window state; a restart may write redelivered frames again.");
             }
         }

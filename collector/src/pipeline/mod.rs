@@ -9,6 +9,7 @@
 
 mod batch;
 pub mod window;
+pub mod window_file;
 
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -8,8 +8,8 @@
 //!
 //! Per node the window keeps the [`BOOTS`] newest boots, and per boot the seqs seen as sorted
 //! runs of consecutive seqs (a live stream and a draining backlog are one run each; at most
-//! [`RUNS`] runs, after which the oldest run is forgotten and everything up to it becomes too
-//! old). A frame is
+//! [`RUNS`] runs per node, after which its oldest boot gives one up: two touching runs become one,
+//! or the oldest is forgotten and everything up to it becomes too old). A frame is
 //! - new: never seen, in a boot the window remembers and above what that boot forgot;
 //! - a duplicate: seen, at most [`WINDOW`] seqs below the newest seq of the run it belongs to. A
 //!   redelivery (after a crash, a reconnect, a node's retry) is always one of the frames received
@@ -21,15 +21,12 @@
 //!
 //! Two windows exist (see `docs/collector.md`, "Replay window and restarts"): the pipeline's
 //! live window also holds frames still in an unwritten batch, and the writer's durable window
-//! only frames that are written, spooled or dead-lettered. Only the durable one is saved, after
-//! every durable batch that brought new frames and before its acks, so a restart never mistakes a
-//! frame it lost for a duplicate, and a frame written just before a crash is recognised when the
-//! broker redelivers it.
+//! only frames that are written, spooled or dead-lettered. Only the durable one is saved
+//! ([`super::window_file`]), after every durable batch that brought new frames and before its acks,
+//! so a restart never mistakes a frame it lost for a duplicate, and a frame written just before a
+//! crash is recognised when the broker redelivers it.
 
 use std::collections::HashMap;
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
 
 /// How many seqs below the newest of its run a seen frame is still a duplicate, not a replay.
 pub const WINDOW: u32 = 128;
@@ -38,10 +35,11 @@ pub const WINDOW: u32 = 128;
 /// reboots this often before its backlog drains has its oldest frames refused as replays.
 pub const BOOTS: u32 = 16;
 
-/// How many runs of consecutive seqs one boot keeps. Gaps make runs: frames still in a node's
-/// backlog, frames the node's full queue dropped, or frames a shared subscription gave to another
-/// collector (every other seq, so such a collector remembers about 2 × `RUNS` seqs per boot).
-pub const RUNS: usize = 128;
+/// How many runs of consecutive seqs one node keeps, over all its boots: at most 512 bytes a node,
+/// in memory and in the saved file. Gaps make runs: frames still in a node's backlog, frames the
+/// node's full queue dropped, or frames a shared subscription gave to another collector (every
+/// other seq, so such a collector remembers about 2 × `RUNS` seqs of a node).
+pub const RUNS: usize = 64;
 
 /// A frame's identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,9 +126,6 @@ impl BootSeqs {
             Some(previous) if previous.1.checked_add(1) == Some(seq) => previous.1 = seq,
             _ => self.runs.insert(i, (seq, seq)),
         }
-        if self.runs.len() > RUNS {
-            self.make_room();
-        }
     }
 
     /// One run fewer: the oldest two touching runs become one (only the older one's end stops
@@ -143,10 +138,12 @@ impl BootSeqs {
         if let Some(j) = touching {
             self.runs[j].1 = self.runs[j + 1].1;
             self.runs.remove(j + 1);
-        } else {
+        } else if !self.runs.is_empty() {
             let (_, end) = self.runs.remove(0);
             self.floor = end.saturating_add(1);
         }
+        // The insert that went past the limit doubled the room; keep one spare, not RUNS.
+        self.runs.shrink_to(RUNS + 1);
     }
 }
 
@@ -166,6 +163,31 @@ impl NodeWindow {
     fn boot(&self, boot: u32) -> Option<&BootSeqs> {
         let i = self.boots.binary_search_by_key(&boot, |b| b.boot).ok()?;
         self.boots.get(i)
+    }
+
+    fn mark(&mut self, key: FrameKey) {
+        if key.boot > self.newest {
+            self.newest = key.boot;
+            let newest = self.newest;
+            self.boots.retain(|b| newest - b.boot < BOOTS);
+        }
+        if self.forgotten(key.boot) {
+            return;
+        }
+        let i = match self.boots.binary_search_by_key(&key.boot, |b| b.boot) {
+            Ok(i) => i,
+            Err(i) => {
+                self.boots.insert(i, BootSeqs::new(key.boot));
+                i
+            }
+        };
+        self.boots[i].mark(key.seq);
+        if self.boots.iter().map(|b| b.runs.len()).sum::<usize>() > RUNS {
+            // The oldest boot with runs gives one up: its frames are the least likely to come.
+            if let Some(oldest) = self.boots.iter_mut().find(|b| !b.runs.is_empty()) {
+                oldest.make_room();
+            }
+        }
     }
 }
 
@@ -198,26 +220,13 @@ impl ReplayWindow {
 
     /// Records a frame as seen.
     pub fn mark(&mut self, key: FrameKey) {
-        let node = self.nodes.entry(key.node).or_insert(NodeWindow {
-            newest: key.boot,
-            boots: Vec::new(),
-        });
-        if key.boot > node.newest {
-            node.newest = key.boot;
-            let newest = node.newest;
-            node.boots.retain(|b| newest - b.boot < BOOTS);
-        }
-        if node.forgotten(key.boot) {
-            return;
-        }
-        let i = match node.boots.binary_search_by_key(&key.boot, |b| b.boot) {
-            Ok(i) => i,
-            Err(i) => {
-                node.boots.insert(i, BootSeqs::new(key.boot));
-                i
-            }
-        };
-        node.boots[i].mark(key.seq);
+        self.nodes
+            .entry(key.node)
+            .or_insert(NodeWindow {
+                newest: key.boot,
+                boots: Vec::new(),
+            })
+            .mark(key);
     }
 
     /// Number of nodes tracked.
@@ -232,7 +241,7 @@ impl ReplayWindow {
 
     /// `MAGIC`, node count, then per node: id, newest boot, boot count, and per boot: boot,
     /// floor, run count, runs (start, end); all u32 little-endian; a CRC-32 of all that last.
-    fn encode(&self) -> Vec<u8> {
+    pub(super) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + self.nodes.len() * 32);
         let put = |out: &mut Vec<u8>, v: u32| out.extend_from_slice(&v.to_le_bytes());
         out.extend_from_slice(MAGIC);
@@ -258,7 +267,7 @@ impl ReplayWindow {
 
     /// The window `encode` wrote, or `None` for anything else (an older format, damage, runs or
     /// boots out of order).
-    fn decode(bytes: &[u8]) -> Option<Self> {
+    pub(super) fn decode(bytes: &[u8]) -> Option<Self> {
         let (body, crc) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
         if crc32fast::hash(body).to_le_bytes() != crc {
             return None;
@@ -271,11 +280,13 @@ impl ReplayWindow {
             let newest = words.next()?;
             let boot_count = words.next()?;
             let mut boots: Vec<BootSeqs> = Vec::new();
+            let mut node_runs = 0usize;
             for _ in 0..boot_count {
                 let (boot, floor, run_count) = (words.next()?, words.next()?, words.next()?);
                 let fits =
                     boots.last().is_none_or(|b| b.boot < boot) && boot <= newest && newest - boot < BOOTS;
-                if !fits || run_count as usize > RUNS {
+                node_runs += run_count as usize;
+                if !fits || node_runs > RUNS {
                     return None;
                 }
                 let mut runs: Vec<(u32, u32)> = Vec::new();
@@ -310,58 +321,6 @@ impl Words<'_> {
 }
 
 const MAGIC: &[u8; 8] = b"CSWIN002";
-
-/// The durable window's file: replaced whole (write, then rename) after every durable batch that
-/// brought new frames.
-#[derive(Debug)]
-pub struct WindowFile {
-    path: PathBuf,
-    tmp: PathBuf,
-}
-
-impl WindowFile {
-    /// The window file in `dir`.
-    pub fn in_dir(dir: &Path) -> Self {
-        WindowFile {
-            path: dir.join("replay-window.bin"),
-            tmp: dir.join("replay-window.bin.tmp"),
-        }
-    }
-
-    /// Loads the saved window; an absent file is an empty window, and so is a damaged one
-    /// (logged): the window only sharpens duplicate detection, InfluxDB's point identity still
-    /// makes a rewrite of a clock-synced frame harmless.
-    pub fn load(&self) -> ReplayWindow {
-        match fs::read(&self.path) {
-            Ok(bytes) => ReplayWindow::decode(&bytes).unwrap_or_else(|| {
-                tracing::warn!(path = %self.path.display(), "Replay-window state is damaged or from an older version; starting with an empty window.");
-                ReplayWindow::default()
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => ReplayWindow::default(),
-            Err(e) => {
-                tracing::warn!(path = %self.path.display(), error = %e, "Cannot read the replay-window state; starting with an empty window.");
-                ReplayWindow::default()
-            }
-        }
-    }
-
-    /// Saves the window (write to a temporary file, then rename over the old one).
-    ///
-    /// Design: no fsync. The rename is atomic, and after a process crash (kill -9) the page
-    /// cache still holds the file; only a power loss can lose the last saves, and then the
-    /// worst case is that a clock-unsynced frame redelivered after the crash is written twice.
-    /// An fsync per batch would cost more than the write itself.
-    ///
-    /// # Errors
-    ///
-    /// The I/O error.
-    pub fn save(&self, window: &ReplayWindow) -> io::Result<()> {
-        let mut file = fs::File::create(&self.tmp)?;
-        file.write_all(&window.encode())?;
-        drop(file);
-        fs::rename(&self.tmp, &self.path)
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -508,6 +467,33 @@ mod tests {
     }
 
     #[test]
+    fn the_oldest_boot_gives_up_runs_first_when_a_node_has_too_many() {
+        let mut w = ReplayWindow::default();
+        for i in 0..RUNS as u32 {
+            w.mark(key(1, 2 * i));
+        }
+        for i in 0..10 {
+            w.mark(key(2, 2 * i));
+        }
+        let node = &w.nodes[&7];
+        let runs: Vec<usize> = node.boots.iter().map(|b| b.runs.len()).collect();
+        assert_eq!(runs, vec![RUNS - 10, 10], "runs per boot");
+        assert_eq!(
+            node.boots[0].floor,
+            2 * 9 + 1,
+            "boot 1 forgot its ten oldest runs"
+        );
+        assert!(node.boots.iter().all(|b| b.runs.capacity() <= RUNS + 1));
+        assert!(is_replay(&w.check(key(1, 3))));
+        assert_eq!(
+            w.check(key(1, 2 * RUNS as u32 + 1)),
+            Verdict::New,
+            "boot 1's backlog"
+        );
+        assert_eq!(w.check(key(2, 1)), Verdict::New, "the live boot forgot nothing");
+    }
+
+    #[test]
     fn seqs_at_the_top_of_the_range_do_not_overflow() {
         let mut w = ReplayWindow::default();
         for seq in [u32::MAX, u32::MAX - 2, u32::MAX - 1, 0] {
@@ -518,39 +504,5 @@ mod tests {
             vec![(0, 0), (u32::MAX - 2, u32::MAX - 1), (u32::MAX, u32::MAX)]
         );
         assert_eq!(w.check(key(u32::MAX, u32::MAX)), Verdict::Duplicate);
-    }
-
-    #[test]
-    fn survives_a_save_and_load_and_refuses_damage() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = WindowFile::in_dir(dir.path());
-        assert!(file.load().is_empty());
-        let mut w = ReplayWindow::default();
-        for seq in [0, 1, 5, 300] {
-            w.mark(FrameKey {
-                node: 1,
-                boot: 1,
-                seq,
-            });
-        }
-        w.mark(key(4, 3));
-        w.mark(key(2, 8));
-        for i in 0..RUNS as u32 + 1 {
-            w.mark(key(3, 2 * i));
-        }
-        file.save(&w).expect("save");
-        assert_eq!(file.load(), w);
-        let path = dir.path().join("replay-window.bin");
-        let mut bytes = fs::read(&path).expect("read");
-        bytes[12] ^= 1;
-        fs::write(&path, &bytes).expect("write");
-        assert!(file.load().is_empty(), "a checksum mismatch");
-        bytes[12] ^= 1;
-        bytes[..8].copy_from_slice(b"CSWIN001");
-        let crc_at = bytes.len() - 4;
-        let crc = crc32fast::hash(&bytes[..crc_at]);
-        bytes[crc_at..].copy_from_slice(&crc.to_le_bytes());
-        fs::write(&path, &bytes).expect("write");
-        assert!(file.load().is_empty(), "the first version's format");
     }
 }

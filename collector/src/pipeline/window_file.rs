@@ -1,0 +1,289 @@
+//! The durable replay window on disk: a snapshot, and a log of the frames marked since.
+//!
+//! After every durable batch the writer appends that batch's frame keys to the log (a few KiB),
+//! instead of rewriting the whole window, whose size grows with the nodes and their gaps (up to
+//! 512 bytes a node). When the log has grown past [`LOG_LIMIT`], the window is written whole to a
+//! new snapshot (write, then rename) and the log is emptied. Loading reads the snapshot and marks
+//! the log's keys on top, in order; marking a key twice changes nothing, so a crash between the
+//! rename and the truncation is harmless.
+//!
+//! Design: no fsync. The rename is atomic, and after a process crash (kill -9) the page cache
+//! still holds both files; only a power loss can lose the last records, and then the worst case
+//! is that a clock-unsynced frame redelivered after the crash is written twice. An fsync per
+//! batch would cost more than the write itself.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::window::{FrameKey, ReplayWindow};
+
+/// Log size past which the window is written whole and the log emptied.
+pub const LOG_LIMIT: u64 = 4 << 20;
+
+/// A log record: key count (u32), the keys (node, boot, seq: u32 each), CRC-32 of both; all
+/// little-endian.
+const KEY_BYTES: usize = 12;
+
+/// The durable window's files in the spool directory.
+#[derive(Debug)]
+pub struct WindowFile {
+    snapshot: PathBuf,
+    tmp: PathBuf,
+    log_path: PathBuf,
+    log: Option<File>,
+    log_len: u64,
+}
+
+impl WindowFile {
+    /// The window's files in `dir`.
+    pub fn in_dir(dir: &Path) -> Self {
+        WindowFile {
+            snapshot: dir.join("replay-window.bin"),
+            tmp: dir.join("replay-window.bin.tmp"),
+            log_path: dir.join("replay-window.log"),
+            log: None,
+            log_len: 0,
+        }
+    }
+
+    /// Loads the saved window: the snapshot, then the log's records up to the first torn or
+    /// damaged one. An absent snapshot is an empty window, and so is a damaged one (logged): the
+    /// window only sharpens duplicate detection, InfluxDB's point identity still makes a rewrite
+    /// of a clock-synced frame harmless.
+    pub fn load(&self) -> ReplayWindow {
+        let mut window = match fs::read(&self.snapshot) {
+            Ok(bytes) => ReplayWindow::decode(&bytes).unwrap_or_else(|| {
+                tracing::warn!(path = %self.snapshot.display(), "Replay-window state is damaged or from an older version; starting with an empty window.");
+                ReplayWindow::default()
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => ReplayWindow::default(),
+            Err(e) => {
+                tracing::warn!(path = %self.snapshot.display(), error = %e, "Cannot read the replay-window state; starting with an empty window.");
+                ReplayWindow::default()
+            }
+        };
+        match fs::read(&self.log_path) {
+            Ok(bytes) => {
+                let (keys, rest) = read_log(&bytes);
+                if rest > 0 {
+                    tracing::warn!(path = %self.log_path.display(), bytes = rest, "The replay-window log ends in a torn or damaged record; it is left out.");
+                }
+                for key in keys {
+                    window.mark(key);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %self.log_path.display(), error = %e, "Cannot read the replay-window log; the window may miss the last frames.");
+            }
+        }
+        window
+    }
+
+    /// Records a durable batch's `keys`, already marked in `window`: appended to the log, or,
+    /// once the log is past [`LOG_LIMIT`], `window` written whole and the log emptied. A torn
+    /// record a crash left at the end of the log is cut off before the first append.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error.
+    pub fn record(&mut self, keys: &[FrameKey], window: &ReplayWindow) -> io::Result<()> {
+        if self.log_len >= LOG_LIMIT {
+            return self.save(window);
+        }
+        let log = match &mut self.log {
+            Some(log) => log,
+            None => {
+                let log = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .read(true)
+                    .open(&self.log_path)?;
+                let whole = read_log(&fs::read(&self.log_path)?);
+                let valid = fs::metadata(&self.log_path)?.len() - whole.1 as u64;
+                log.set_len(valid)?;
+                self.log_len = valid;
+                self.log.insert(log)
+            }
+        };
+        let record = encode_record(keys);
+        log.write_all(&record)?;
+        self.log_len += record.len() as u64;
+        Ok(())
+    }
+
+    /// Writes `window` whole as the new snapshot (write, then rename) and empties the log.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error.
+    pub fn save(&mut self, window: &ReplayWindow) -> io::Result<()> {
+        let mut file = File::create(&self.tmp)?;
+        file.write_all(&window.encode())?;
+        drop(file);
+        fs::rename(&self.tmp, &self.snapshot)?;
+        match &self.log {
+            Some(log) => log.set_len(0)?,
+            None => match fs::remove_file(&self.log_path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            },
+        }
+        self.log_len = 0;
+        Ok(())
+    }
+}
+
+fn encode_record(keys: &[FrameKey]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + keys.len() * KEY_BYTES);
+    out.extend_from_slice(&(keys.len() as u32).to_le_bytes());
+    for key in keys {
+        for word in [key.node, key.boot, key.seq] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The keys of the log's whole records, in order, and how many bytes after them are torn or
+/// damaged.
+fn read_log(mut bytes: &[u8]) -> (Vec<FrameKey>, usize) {
+    let mut keys = Vec::new();
+    while let Some((count, _)) = bytes.split_first_chunk::<4>() {
+        let body_len = (u32::from_le_bytes(*count) as usize)
+            .checked_mul(KEY_BYTES)
+            .and_then(|n| n.checked_add(4));
+        let Some((body, rest)) = body_len.and_then(|n| bytes.split_at_checked(n)) else {
+            break;
+        };
+        let Some((crc, rest)) = rest.split_first_chunk::<4>() else {
+            break;
+        };
+        if crc32fast::hash(body).to_le_bytes() != *crc {
+            break;
+        }
+        for key in body[4..].chunks_exact(KEY_BYTES) {
+            let word = |i: usize| u32::from_le_bytes([key[i], key[i + 1], key[i + 2], key[i + 3]]);
+            keys.push(FrameKey {
+                node: word(0),
+                boot: word(4),
+                seq: word(8),
+            });
+        }
+        bytes = rest;
+    }
+    (keys, bytes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::window::RUNS;
+    use super::*;
+
+    fn key(boot: u32, seq: u32) -> FrameKey {
+        FrameKey { node: 7, boot, seq }
+    }
+
+    fn marked(window: &mut ReplayWindow, keys: &[FrameKey]) {
+        for k in keys {
+            window.mark(*k);
+        }
+    }
+
+    #[test]
+    fn survives_a_save_and_load_and_refuses_damage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut file = WindowFile::in_dir(dir.path());
+        assert!(file.load().is_empty());
+        let mut w = ReplayWindow::default();
+        for seq in [0, 1, 5, 300] {
+            w.mark(FrameKey {
+                node: 1,
+                boot: 1,
+                seq,
+            });
+        }
+        w.mark(key(4, 3));
+        w.mark(key(2, 8));
+        for i in 0..RUNS as u32 + 1 {
+            w.mark(key(3, 2 * i));
+        }
+        file.save(&w).expect("save");
+        assert_eq!(file.load(), w);
+        let path = dir.path().join("replay-window.bin");
+        let mut bytes = fs::read(&path).expect("read");
+        bytes[12] ^= 1;
+        fs::write(&path, &bytes).expect("write");
+        assert!(file.load().is_empty(), "a checksum mismatch");
+        bytes[12] ^= 1;
+        bytes[..8].copy_from_slice(b"CSWIN001");
+        let crc_at = bytes.len() - 4;
+        let crc = crc32fast::hash(&bytes[..crc_at]);
+        bytes[crc_at..].copy_from_slice(&crc.to_le_bytes());
+        fs::write(&path, &bytes).expect("write");
+        assert!(file.load().is_empty(), "the first version's format");
+    }
+
+    #[test]
+    fn the_log_replays_on_top_of_the_snapshot_and_a_torn_tail_is_left_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut file = WindowFile::in_dir(dir.path());
+        let mut w = ReplayWindow::default();
+        marked(&mut w, &[key(1, 0), key(1, 1)]);
+        file.save(&w).expect("save");
+        let batches = [vec![key(1, 2), key(1, 3)], vec![key(2, 0)], vec![key(1, 500)]];
+        for batch in &batches {
+            marked(&mut w, batch);
+            file.record(batch, &w).expect("record");
+        }
+        assert_eq!(file.load(), w, "snapshot and log together");
+
+        // A crash in the middle of an append leaves part of a record.
+        let log = dir.path().join("replay-window.log");
+        let whole = fs::read(&log).expect("read");
+        let mut torn = whole.clone();
+        torn.extend_from_slice(&encode_record(&[key(3, 9), key(3, 10)])[..17]);
+        fs::write(&log, &torn).expect("write");
+        let mut restarted = WindowFile::in_dir(dir.path());
+        assert_eq!(restarted.load(), w, "the torn record is left out");
+
+        // The next append cuts the torn tail off first, so it stays readable.
+        marked(&mut w, &[key(3, 0)]);
+        restarted.record(&[key(3, 0)], &w).expect("record");
+        assert_eq!(restarted.load(), w);
+        assert_eq!(
+            fs::read(&log).expect("read").len(),
+            whole.len() + encode_record(&[key(3, 0)]).len()
+        );
+    }
+
+    #[test]
+    fn a_log_past_the_limit_is_folded_into_a_new_snapshot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut file = WindowFile::in_dir(dir.path());
+        let mut w = ReplayWindow::default();
+        let per_batch = (LOG_LIMIT as usize / KEY_BYTES) / 2 + 1;
+        for batch in 0..3u32 {
+            let keys: Vec<FrameKey> = (0..per_batch as u32)
+                .map(|i| FrameKey {
+                    node: i % 1_000,
+                    boot: 1,
+                    seq: batch * per_batch as u32 + i / 1_000,
+                })
+                .collect();
+            marked(&mut w, &keys);
+            file.record(&keys, &w).expect("record");
+        }
+        let log = fs::metadata(dir.path().join("replay-window.log"))
+            .expect("log")
+            .len();
+        assert_eq!(
+            log, 0,
+            "the third batch found the log past the limit and folded it"
+        );
+        assert_eq!(file.load(), w);
+    }
+}
