@@ -1,6 +1,7 @@
-//! A simulated fleet survives a broker restart: each node sees its connection fail, connects again
-//! with a new birth frame, and sends what its outbox still held, so the broker acknowledges every
-//! telemetry frame the nodes produced, each once, and the fleet ends without an error.
+//! A simulated fleet survives a broker restart: each node sees its connection fail, goes on
+//! sampling into its outbox, connects again with a new birth frame, and sends live frames first
+//! and the backlog after, so the broker acknowledges every telemetry frame the nodes produced, each
+//! once, and the fleet ends without an error.
 
 mod support;
 
@@ -59,6 +60,19 @@ async fn a_fleet_reconnects_after_a_broker_restart_and_every_frame_is_acknowledg
         }
     }
     ensure!(repeated.is_empty(), "acknowledged twice: {repeated:?}");
+    // Frames sampled while the broker was away were queued; after the reconnect live frames go
+    // first, so each node's telemetry was acknowledged out of seq order at least once.
+    for node in telemetry.keys() {
+        let order: Vec<u32> = report
+            .telemetry()
+            .filter(|s| s.frame.node_id == *node)
+            .map(|s| s.frame.seq)
+            .collect();
+        ensure!(
+            order.windows(2).any(|pair| pair[1] < pair[0]),
+            "node {node}: no backlog went out behind live frames, so nothing was queued offline: {order:?}"
+        );
+    }
     for (node, seqs) in &telemetry {
         ensure!(
             seqs.len() == FRAMES as usize,

@@ -2,8 +2,9 @@
 //! will and publish the birth frame; sample on the simulated clock into the outbox; forward the
 //! outbox one frame at a time with QoS 1; obey commands; on a reboot command let the frame in
 //! flight be acknowledged, disconnect cleanly, restart the node from its flash and connect again.
-//! When the link fails (the broker restarts, the connection is reset) connect again, as the board
-//! does: what was not acknowledged is still in the outbox and goes after the new birth frame.
+//! When the link fails (the broker restarts, the connection is reset) go on sampling into the
+//! outbox and connect again, as the board does: what was not acknowledged, and what was sampled
+//! meanwhile, goes after the new birth frame, live frames first and the backlog paced.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,13 +43,9 @@ const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 /// How long a node may stay without a link before the fleet gives up on it with an error.
 const OFFLINE_LIMIT: Duration = Duration::from_secs(300);
 
-/// A connection failed: the node connects again, as the board does for any [`UplinkError`].
-/// Other errors (a session that cannot be configured) end the node.
-///
-/// Design: simulated time goes on while the node is offline, but the node samples only while
-/// connected; after the reconnect it catches up on the steps it missed at once, stamped with
-/// their simulated times, as it does after a backfill. The frames are the ones an offline node
-/// would have queued, and the outbox is bounded by `QUEUE_HIGH_WATER` instead of by its flash.
+/// A connection failed: the node goes on sampling into its outbox and connects again, as the
+/// board does for any [`UplinkError`]. Other errors (a session that cannot be configured) end
+/// the node.
 #[derive(Debug)]
 struct LinkLost {
     node: u32,
@@ -148,11 +145,11 @@ pub(super) async fn run_node(
                     node = run.info.id,
                     queued = run.node.outbox_mut().queued(),
                     error = %e,
-                    "Simulated node lost its link; connecting again (its frames wait in the outbox)."
+                    "Simulated node lost its link; sampling into its outbox and connecting again."
                 );
-                tokio::select! {
-                    () = run.cancel.cancelled() => break,
-                    () = tokio::time::sleep(RECONNECT_DELAY) => {}
+                run.offline(Instant::now() + RECONNECT_DELAY).await;
+                if run.cancel.is_cancelled() {
+                    break;
                 }
             }
             Err(e) => return Err(e),
@@ -243,12 +240,7 @@ impl NodeRun {
         link: &mut Link<'_, '_, TcpIo>,
         birth: &mut Option<Outgoing>,
     ) -> anyhow::Result<Ended> {
-        let step = u64::from(self.config.node.sample_interval_ms.max(1));
-        while self
-            .config
-            .frames_per_node
-            .is_none_or(|limit| self.telemetry < limit)
-        {
+        while self.producing() {
             // Until simulated time reaches the step, the link keeps moving: what is queued goes
             // out, commands and keepalives are answered.
             loop {
@@ -269,23 +261,7 @@ impl NodeRun {
             if self.cancel.is_cancelled() {
                 return Ok(Ended::Done);
             }
-            let (kind, id, t) = (self.info.kind, self.info.id, self.t);
-            self.node
-                .set_environment(self.config.scenario.environment(kind, id, t));
-            let (battery_mv, rssi_dbm) = power_and_link(kind, id, t);
-            self.node.set_power_and_link(battery_mv, rssi_dbm);
-            let produced = self.node.poll(self.uptime(), t);
-            let telemetry = produced
-                .iter()
-                .filter(|o| o.channel == NodeChannel::Telemetry)
-                .count();
-            self.telemetry = self
-                .telemetry
-                .saturating_add(u32::try_from(telemetry).unwrap_or(u32::MAX));
-            if t >= self.next_status {
-                self.node.publish_status(self.uptime(), t);
-                self.next_status += STATUS_INTERVAL_MS;
-            }
+            self.sample();
             if let Some(ended) = self.pump(link, birth, Wait::No).await? {
                 return Ok(ended);
             }
@@ -294,10 +270,60 @@ impl NodeRun {
                     return Ok(ended);
                 }
             }
-            self.t += step;
             tokio::task::yield_now().await;
         }
         Ok(Ended::Done)
+    }
+
+    /// Whether the node still has telemetry to produce.
+    fn producing(&self) -> bool {
+        self.config
+            .frames_per_node
+            .is_none_or(|limit| self.telemetry < limit)
+    }
+
+    /// One step at simulated time `t`: the environment and power of that moment, a sample (and a
+    /// frame when a report is due) into the outbox, a status frame when one is due; then the
+    /// next step.
+    fn sample(&mut self) {
+        let (kind, id, t) = (self.info.kind, self.info.id, self.t);
+        self.node
+            .set_environment(self.config.scenario.environment(kind, id, t));
+        let (battery_mv, rssi_dbm) = power_and_link(kind, id, t);
+        self.node.set_power_and_link(battery_mv, rssi_dbm);
+        let produced = self.node.poll(self.uptime(), t);
+        let telemetry = produced
+            .iter()
+            .filter(|o| o.channel == NodeChannel::Telemetry)
+            .count();
+        self.telemetry = self
+            .telemetry
+            .saturating_add(u32::try_from(telemetry).unwrap_or(u32::MAX));
+        if t >= self.next_status {
+            self.node.publish_status(self.uptime(), t);
+            self.next_status += STATUS_INTERVAL_MS;
+        }
+        self.t += u64::from(self.config.node.sample_interval_ms.max(1));
+    }
+
+    /// Without a link, until `until` (real time): the node goes on sampling as simulated time
+    /// passes, its frames queued in the outbox's flash, which drops its oldest when full (the
+    /// node counts them in its status), as the board does while its modem has no network.
+    async fn offline(&mut self, until: Instant) {
+        while Instant::now() < until && !self.cancel.is_cancelled() {
+            while self.producing() && self.t <= self.config.clock.now_ms() {
+                self.sample();
+            }
+            let wait = self
+                .config
+                .clock
+                .real_wait(self.t.saturating_sub(self.config.clock.now_ms()))
+                .min(until.saturating_duration_since(Instant::now()));
+            tokio::select! {
+                () = self.cancel.cancelled() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
     }
 
     /// Takes in what the broker sent (acknowledgements, commands), first waiting as `wait` says
