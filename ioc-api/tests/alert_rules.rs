@@ -6,6 +6,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{Api, MINUTE, T0};
+use ioc_api::store::Store;
 use protocol::{AirSample, Body, FirmwareVersion, NodeStatus, StatusKind};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -268,4 +269,24 @@ async fn deleting_a_rule_resolves_its_alerts() {
         (alerts[0]["state"].as_str(), alerts[0]["resolution"].as_str()),
         (Some("resolved"), Some("rule_removed"))
     );
+}
+
+#[tokio::test]
+async fn an_open_alerts_peak_is_stored_when_it_rises_and_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ioc-api.sqlite");
+    {
+        let api = common::Api::with_store(common::config(), Store::open(&path).expect("db"));
+        let admin = api.token("lead", "admin");
+        rule(&api, &admin, json!({})).await;
+        pm(&api, 0, 120.0);
+        pm(&api, 1, 150.0);
+        pm(&api, 2, 130.0);
+        // The process ends here without another transition, as in a crash.
+    }
+    let api = common::Api::with_store(common::config(), Store::open(&path).expect("db"));
+    let alerts = latest_alerts(&api).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["state"], "firing");
+    assert_eq!(alerts[0]["peak"], 150.0, "{}", alerts[0]);
 }

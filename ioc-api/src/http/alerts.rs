@@ -58,7 +58,7 @@ pub(crate) async fn list(
     }
     let stored = state.store.alerts(&filter)?;
     let engine = state.engine();
-    // Open alerts carry running values (last value, peak) that are written at transitions only.
+    // Open alerts carry their last value in memory; it is written at transitions only.
     let alerts = stored
         .into_iter()
         .map(|a| engine.open_alert(a.id).cloned().unwrap_or(a))

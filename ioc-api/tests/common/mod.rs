@@ -65,8 +65,13 @@ impl Api {
     }
 
     pub fn with_config(config: Config) -> Api {
+        Self::with_store(config, Store::in_memory().expect("db"))
+    }
+
+    /// An API over `store`, e.g. a file reopened to play a restart.
+    pub fn with_store(config: Config, store: Store) -> Api {
         let registry = registry();
-        let state = AppState::new(&config, &registry, Store::in_memory().expect("db")).expect("state");
+        let state = AppState::new(&config, &registry, store).expect("state");
         Api { state, registry }
     }
 

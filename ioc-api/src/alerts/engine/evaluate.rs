@@ -28,7 +28,9 @@ impl Engine {
         if let Some(alert) = self.open.get(&slot) {
             let mut alert = alert.clone();
             alert.last_value = value;
-            alert.peak = worse(spec.direction, alert.peak, value);
+            let peak = worse(spec.direction, alert.peak, value);
+            let new_peak = peak != alert.peak;
+            alert.peak = peak;
             let was_stale = alert.stale;
             alert.stale = false;
             if spec.recovered(value) {
@@ -43,8 +45,12 @@ impl Engine {
             let change = if was_stale {
                 Some(transition(store, &alert, Transition::Fresh, SYSTEM, None, now)?)
             } else {
-                // Running values are kept in memory; the database gets them with the next
-                // transition (peak included), not on every frame.
+                // The last value is kept in memory and goes to the database with the next
+                // transition; a new peak is stored at once (peaks rise rarely, and the worst value
+                // of an episode is what an operator reports), so a crash cannot lose it.
+                if new_peak {
+                    store.update_alert(&alert, None)?;
+                }
                 None
             };
             self.open.insert(slot, alert);
