@@ -3,7 +3,8 @@
 //! seconds), the IOC API serving the page. The test waits for a live update over SSE, checks the
 //! DOM (stations with index chips and ages, the firing alert, the chart, salinity bars),
 //! acknowledges the alert with an operator token through the page, and saves a screenshot to
-//! `target/test-artifacts/ioc-dashboard.png`.
+//! `target/test-artifacts/ioc-dashboard.png`. A second test closes reading to token holders and
+//! drives the page with a viewer token.
 
 mod support;
 
@@ -127,6 +128,64 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts/ioc-dashboard.png");
     page.screenshot(&artifact).await?;
     eprintln!("dashboard screenshot: {}", artifact.display());
+
+    fleet_stop.cancel();
+    let _ = fleet.await;
+    ioc.stop.cancel();
+    ioc.task.await??;
+    Ok(())
+}
+
+/// With open reading off, the page asks for a token; given a viewer token it shows the stations
+/// and follows the stream (read with fetch, since an `EventSource` cannot send the token).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_reads_closed_the_dashboard_works_from_a_viewer_token() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mosquitto = Mosquitto::start(MosquittoOptions::default()).await?;
+    let registry = simulators::stations::hau_giang(2, 1);
+    let registry_path = dir.path().join("nodes.toml");
+    std::fs::write(&registry_path, registry.to_toml())?;
+    let mut config = ioc_config(&mosquitto, "ioc-dashboard-closed", &registry_path, dir.path());
+    config.auth.anonymous_read = false;
+    let ioc = start_ioc(config, &registry).await?;
+    let viewer = ioc
+        .state
+        .create_token("wall-screen", ioc_api::auth::Role::Viewer, "test")?
+        .ok_or_else(|| anyhow::anyhow!("token name taken"))?;
+    let fleet_stop = CancellationToken::new();
+    let plan = FleetPlan {
+        backfill: Duration::from_secs(600),
+        report_ms: 2_000,
+        frames_per_node: None,
+        episode: None,
+    };
+    let fleet = start_fleet(&mosquitto, &registry, plan, fleet_stop.clone());
+
+    let chromium = Chromium::start(&format!("{}/", ioc.url), (1280, 900)).await?;
+    let mut page = chromium.page().await?;
+    page.wait_for("document.querySelector('#auth-needed')?.hidden === false", WAIT)
+        .await?;
+    let rows = page
+        .eval("document.querySelectorAll('#stations tbody tr').length")
+        .await?;
+    ensure!(rows == 0, "no station shown without a token: {rows}");
+
+    page.eval(&format!(
+        "(() => {{ const t = document.querySelector('#token'); t.value = '{viewer}'; t.dispatchEvent(new Event('change')); return true; }})()"
+    ))
+    .await?;
+    page.wait_for(
+        "document.querySelector('#auth-needed').hidden && document.querySelectorAll('#stations tbody tr').length === 3",
+        WAIT,
+    )
+    .await?;
+    page.wait_for(
+        "document.querySelector('#live-status')?.textContent === 'live' && Number(document.body.dataset.readings) > 0",
+        WAIT,
+    )
+    .await?;
+    let readings = page.eval("Number(document.body.dataset.readings)").await?;
+    eprintln!("closed reads: the page shows 3 stations and {readings} live readings with a viewer token");
 
     fleet_stop.cancel();
     let _ = fleet.await;

@@ -86,12 +86,25 @@ function renderAlerts() {
   }
 }
 
+// The token typed in the header, sent with every request when present: reads need a viewer
+// token when the API's `auth.anonymous_read` is off, acknowledging needs an operator token.
+function token() { return $("#token").value.trim(); }
+
+function authorised(headers = {}) {
+  return token() ? { ...headers, authorization: `Bearer ${token()}` } : headers;
+}
+
+async function api(path, init = {}) {
+  const response = await fetch(path, { ...init, headers: authorised(init.headers) });
+  $("#auth-needed").hidden = response.status !== 401;
+  return response;
+}
+
 async function acknowledge(id) {
-  const token = $("#token").value.trim();
   const error = $("#ack-error");
   error.hidden = true;
-  const response = await fetch(`/api/v1/alerts/${id}/ack`, {
-    method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+  const response = await api(`/api/v1/alerts/${id}/ack`, {
+    method: "POST", headers: { "content-type": "application/json" },
     body: JSON.stringify({ comment: "acknowledged from the dashboard" }),
   });
   if (!response.ok) {
@@ -107,7 +120,7 @@ async function select(id) {
   renderStations();
   const s = state.stations.get(id);
   $("#chart-title").textContent = s ? s.name || id : id;
-  const response = await fetch(`/api/v1/stations/${encodeURIComponent(id)}/hourly`);
+  const response = await api(`/api/v1/stations/${encodeURIComponent(id)}/hourly`);
   if (response.ok) drawChart(await response.json(), s && s.kind === "water");
 }
 
@@ -144,7 +157,7 @@ function drawChart(data, water) {
 }
 
 async function loadStations() {
-  const response = await fetch("/api/v1/stations");
+  const response = await api("/api/v1/stations");
   if (!response.ok) return;
   for (const s of await response.json()) state.stations.set(s.station, s);
   renderStations();
@@ -152,29 +165,90 @@ async function loadStations() {
 }
 
 async function loadAlerts() {
-  const response = await fetch("/api/v1/alerts?state=open");
+  const response = await api("/api/v1/alerts?state=open");
   if (!response.ok) return;
   state.alerts = await response.json();
   renderAlerts();
 }
 
-function connect() {
-  const source = new EventSource("/api/v1/stream");
-  source.onopen = () => { $("#live-status").textContent = "live"; $("#live-status").className = "live"; };
-  source.onerror = () => { $("#live-status").textContent = "reconnecting…"; $("#live-status").className = "offline"; };
-  source.addEventListener("reading", (e) => {
-    const s = JSON.parse(e.data);
+function onEvent(type, data) {
+  if (type === "reading") {
+    const s = JSON.parse(data);
     state.stations.set(s.station, s);
     state.readings += 1;
     document.body.dataset.readings = state.readings;
     renderStations();
-  });
-  source.addEventListener("alert", () => loadAlerts());
-  source.addEventListener("lagged", () => { loadStations(); loadAlerts(); });
+  } else if (type === "alert") {
+    loadAlerts();
+  } else if (type === "lagged") {
+    loadStations(); loadAlerts();
+  }
+}
+
+function live(on) {
+  $("#live-status").textContent = on ? "live" : "reconnecting…";
+  $("#live-status").className = on ? "live" : "offline";
+}
+
+// The stream read with fetch rather than EventSource, which cannot send the token: the same
+// event-stream parsing, and on a break the same resumption, from the last event id.
+let streamAbort = null;
+let restartStream = false;
+async function connect() {
+  let lastId = null;
+  for (;;) {
+    streamAbort = new AbortController();
+    try {
+      const headers = authorised({ accept: "text/event-stream" });
+      if (lastId) headers["last-event-id"] = lastId;
+      const response = await fetch("/api/v1/stream", { headers, signal: streamAbort.signal });
+      $("#auth-needed").hidden = response.status !== 401;
+      if (!response.ok) throw new Error(`stream: ${response.status}`);
+      live(true);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer = (buffer + value).replace(/\r\n/g, "\n");
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          let type = "message";
+          const data = [];
+          for (const line of block.split("\n")) {
+            const colon = line.indexOf(":");
+            if (colon === 0) continue;
+            const field = colon < 0 ? line : line.slice(0, colon);
+            const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+            if (field === "event") type = text;
+            else if (field === "data") data.push(text);
+            else if (field === "id") lastId = text;
+          }
+          if (data.length) onEvent(type, data.join("\n"));
+        }
+      }
+    } catch (e) {
+      // A break, a refusal or a new token: connect again below.
+    }
+    if (restartStream) {
+      restartStream = false;
+      continue;
+    }
+    live(false);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
 }
 
 $("#token").value = localStorage.getItem("citysense-token") || "";
-$("#token").addEventListener("change", (e) => localStorage.setItem("citysense-token", e.target.value.trim()));
+$("#token").addEventListener("change", (e) => {
+  localStorage.setItem("citysense-token", e.target.value.trim());
+  loadStations().then(loadAlerts);
+  // The stream goes on with the new token at once.
+  restartStream = true;
+  if (streamAbort) streamAbort.abort();
+});
 setInterval(() => document.querySelectorAll("td.age").forEach((td) => {
   const s = state.stations.get(td.parentElement.dataset.station);
   if (s) td.textContent = age(s);
