@@ -358,12 +358,7 @@ pub async fn ours_influx1(args: &Args, workload: &Workload) -> Result<Row> {
         timeout_ms: 30_000,
     };
     let (started, done, rss, cpu) = run_collector(args, workload, sink, "influx1").await?;
-    let answer = influx
-        .query("bench", "SELECT count(seq) FROM air_quality")
-        .await?;
-    let stored = answer["results"][0]["series"][0]["values"][0][1]
-        .as_i64()
-        .unwrap_or(0);
+    let stored = influx_count(&influx).await?;
     let row = Row {
         what: format!(
             "collector -> InfluxDB 1.6 (v1 API), {} publishers, {} in flight each",
@@ -500,12 +495,7 @@ pub async fn influx_alone(workload: &Workload) -> Result<Row> {
         writer.await??;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let answer = influx
-        .query("bench", "SELECT count(seq) FROM air_quality")
-        .await?;
-    let stored = answer["results"][0]["series"][0]["values"][0][1]
-        .as_i64()
-        .unwrap_or(0);
+    let stored = influx_count(&influx).await?;
     let row = Row {
         what: "InfluxDB 1.6 alone: the same points, prebuilt, 2 writers".into(),
         frames: workload.frames,
@@ -519,4 +509,14 @@ pub async fn influx_alone(workload: &Workload) -> Result<Row> {
     };
     eprintln!("{row:?}");
     Ok(row)
+}
+
+/// Air points in the bench database.
+async fn influx_count(influx: &Influx1) -> Result<i64> {
+    let answer = influx
+        .query("bench", "SELECT count(seq) FROM air_quality")
+        .await?;
+    Ok(answer["results"][0]["series"][0]["values"][0][1]
+        .as_i64()
+        .unwrap_or(0))
 }
