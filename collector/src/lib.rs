@@ -23,6 +23,7 @@ pub mod dead_letter;
 mod delivery;
 mod http;
 pub mod pipeline;
+pub mod republish;
 mod ship;
 pub mod sink;
 pub mod source;

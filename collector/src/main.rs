@@ -48,6 +48,21 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Publish the dead-lettered frames with one reason to the broker again, byte for byte, to
+    /// the topic they came on, once the cause is fixed: a node added to the registry (and the
+    /// collector restarted) for `unknown_node`, a field type sorted out in InfluxDB for
+    /// `sink_refused`. Frames already written come back as duplicates and are not written twice.
+    Republish {
+        /// Configuration naming the dead-letter store and the broker.
+        #[arg(short, long, env = CONFIG_ENV, default_value = CONFIG_FILE)]
+        config: PathBuf,
+        /// The reason of the records to send (see `dead-letters` for the reasons present).
+        #[arg(long)]
+        reason: String,
+        /// Only count what would be sent.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Check a configuration file (with environment overrides) and say what is wrong, if anything.
     CheckConfig {
         /// The file to check.
@@ -80,6 +95,11 @@ async fn main() -> ExitCode {
             reason,
             limit,
         } => dead_letters(&config, list, reason.as_deref(), limit),
+        Command::Republish {
+            config,
+            reason,
+            dry_run,
+        } => republish(&config, &reason, dry_run).await,
         Command::CheckConfig { config } => load(&config).map(|_| {
             println!("{}: valid", config.display());
         }),
@@ -138,6 +158,26 @@ fn dead_letters(
     if unreadable > 0 {
         eprintln!("{unreadable} line(s) are not records (a torn last line after a crash).");
     }
+    Ok(())
+}
+
+async fn republish(config: &std::path::Path, reason: &str, dry_run: bool) -> anyhow::Result<()> {
+    let config = load(config)?;
+    if dry_run {
+        let selection = collector::republish::select(&config.dead_letter.path, reason)?;
+        println!(
+            "{} record(s) with reason {reason}: {} would be sent, {} skipped (payload kept only in part).",
+            selection.matched,
+            selection.frames.len(),
+            selection.skipped
+        );
+        return Ok(());
+    }
+    let done = collector::republish::republish(&config, reason).await?;
+    println!(
+        "{} record(s) with reason {reason}: {} sent and acknowledged by the broker, {} skipped (payload kept only in part).",
+        done.matched, done.sent, done.skipped
+    );
     Ok(())
 }
 
