@@ -83,7 +83,8 @@ impl WindowFile {
 
     /// Records a durable batch's `keys`, already marked in `window`: appended to the log, or,
     /// once the log is past [`LOG_LIMIT`], `window` written whole and the log emptied. A torn
-    /// record a crash left at the end of the log is cut off before the first append.
+    /// record a crash left at the end of the log is cut off before the first append, and so is
+    /// part of a record a failed append left.
     ///
     /// # Errors
     ///
@@ -108,7 +109,15 @@ impl WindowFile {
             }
         };
         let record = encode_record(keys);
-        log.write_all(&record)?;
+        if let Err(e) = log.write_all(&record) {
+            // A failed write (a full disk) may leave part of the record, and every record
+            // appended after it would be unreadable: cut it off now, or else before the next
+            // append, which reopens the log and cuts a torn tail.
+            if log.set_len(self.log_len).is_err() {
+                self.log = None;
+            }
+            return Err(e);
+        }
         self.log_len += record.len() as u64;
         Ok(())
     }
@@ -258,6 +267,81 @@ mod tests {
             fs::read(&log).expect("read").len(),
             whole.len() + encode_record(&[key(3, 0)]).len()
         );
+    }
+
+    /// Where [`appends_across_the_file_size_limit`] works, when run by
+    /// [`a_failed_append_leaves_nothing_that_hides_the_next_records`].
+    const CHILD_DIR: &str = "CITYSENSE_WINDOW_FILE_CHILD_DIR";
+
+    /// A failed append (a full disk) can leave part of a record in the log; the records appended
+    /// after it still load. The file-size limit gives a real short write, in a child process
+    /// (the limit is per process) that ignores SIGXFSZ, so the write fails instead.
+    #[test]
+    fn a_failed_append_leaves_nothing_that_hides_the_next_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let exe = std::env::current_exe().expect("the test binary");
+        let status = std::process::Command::new("sh")
+            .args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\""])
+            .arg(exe)
+            .args([
+                "--exact",
+                "pipeline::window_file::tests::appends_across_the_file_size_limit",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env(CHILD_DIR, dir.path())
+            .status()
+            .expect("run the child");
+        assert!(status.success(), "the child failed: {status}");
+        assert!(dir.path().join("done").exists(), "the child ran");
+    }
+
+    #[test]
+    #[ignore = "run in a child process by a_failed_append_leaves_nothing_that_hides_the_next_records"]
+    fn appends_across_the_file_size_limit() {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let Some(dir) = std::env::var_os(CHILD_DIR).map(PathBuf::from) else {
+            return;
+        };
+        let batch = |i: u32| -> Vec<FrameKey> { (4 * i..4 * i + 4).map(|seq| key(1, seq)).collect() };
+        let record_len = encode_record(&batch(0)).len() as u64;
+        let hard = getrlimit(Resource::Fsize).maximum;
+        let limit = |current| {
+            setrlimit(
+                Resource::Fsize,
+                Rlimit {
+                    current,
+                    maximum: hard,
+                },
+            )
+            .expect("setrlimit")
+        };
+        let mut file = WindowFile::in_dir(&dir);
+        let (mut w, mut expected) = (ReplayWindow::default(), ReplayWindow::default());
+        // Two records fit; the third stops partway.
+        limit(Some(2 * record_len + record_len / 2));
+        for i in 0..3 {
+            marked(&mut w, &batch(i));
+            let recorded = file.record(&batch(i), &w);
+            if i < 2 {
+                recorded.expect("below the limit");
+                marked(&mut expected, &batch(i));
+            } else {
+                assert!(recorded.is_err(), "the third record crosses the limit");
+            }
+        }
+        limit(hard);
+        for i in 3..6 {
+            marked(&mut w, &batch(i));
+            file.record(&batch(i), &w).expect("record");
+            marked(&mut expected, &batch(i));
+        }
+        assert_eq!(
+            WindowFile::in_dir(&dir).load(),
+            expected,
+            "every record but the failed one"
+        );
+        fs::write(dir.join("done"), b"").expect("write");
     }
 
     #[test]
