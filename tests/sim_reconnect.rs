@@ -12,6 +12,7 @@ use anyhow::{Result, ensure};
 use protocol::topic::{DEFAULT_PREFIX, NodeChannel, parse_node_topic};
 use protocol::{Body, StatusKind};
 use rumqttc::QoS;
+use simulators::clock::{SimClock, Speed, wall_ms};
 use simulators::fleet;
 use support::{Mosquitto, MosquittoOptions, TestClient, paced_fleet};
 
@@ -91,6 +92,58 @@ async fn a_fleet_reconnects_after_a_broker_restart_and_every_frame_is_acknowledg
     );
     eprintln!(
         "broker restart: telemetry before it {before:?}; every node's {FRAMES} frames acknowledged once; births per node {births:?}"
+    );
+    Ok(())
+}
+
+/// A node whose frames were all sampled during an outage sends them as a backlog, paced one per
+/// 500 ms, after it connects again: well over a minute for 170 frames. The broker acknowledges
+/// them all and the fleet ends without an error (the wait for the last acknowledgements is
+/// bounded by the time since the last one, not since the reconnect).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_longer_than_a_minute_to_send_is_sent_after_a_long_outage() -> Result<()> {
+    const BACKLOG_FRAMES: u32 = 170;
+    let mut mosquitto = Mosquitto::start(MosquittoOptions::default()).await?;
+    let registry = simulators::stations::hau_giang(1, 0);
+    let mut watcher = TestClient::connect(mosquitto.port(), "backlog-watcher", true).await?;
+    watcher
+        .subscribe(&format!("{DEFAULT_PREFIX}/node/+/telemetry"), QoS::AtLeastOnce)
+        .await?;
+    // 20 frames a second: the node samples everything it has left while the broker is away.
+    let mut config = paced_fleet(&mosquitto, registry, "backlog-test", BACKLOG_FRAMES);
+    config.clock = SimClock::new(wall_ms() - 2 * 3_600_000, Speed::Factor(200.0));
+    let running = tokio::spawn(fleet::run(config, std::future::pending()));
+    let mut before = 0;
+    while before < 5 {
+        let publish = watcher.next_publish(Duration::from_secs(10)).await?;
+        if let Some((_, NodeChannel::Telemetry)) = parse_node_topic(DEFAULT_PREFIX, &publish.topic) {
+            before += 1;
+        }
+    }
+    drop(watcher);
+    // Longer than the node's connect retries (10 s), so it samples offline in between.
+    mosquitto.stop().await?;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    mosquitto.start_again().await?;
+    let reconnected = std::time::Instant::now();
+
+    let report = running.await??;
+    let mut seqs = BTreeSet::new();
+    for sent in report.telemetry() {
+        ensure!(
+            seqs.insert(sent.frame.seq),
+            "seq {} acknowledged twice",
+            sent.frame.seq
+        );
+    }
+    ensure!(
+        seqs.len() == BACKLOG_FRAMES as usize,
+        "{} telemetry frames acknowledged, not {BACKLOG_FRAMES}",
+        seqs.len()
+    );
+    eprintln!(
+        "long outage: {BACKLOG_FRAMES} frames acknowledged once, the last {:?} after the broker came back",
+        reconnected.elapsed()
     );
     Ok(())
 }

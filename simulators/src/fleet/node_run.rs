@@ -34,7 +34,7 @@ const QUEUE_HIGH_WATER: usize = 32;
 /// How long one wait for the link lasts, while frames are queued, before the outbox is looked
 /// at again (its backlog is paced by the clock, not by packets).
 const LINK_WAIT: Duration = Duration::from_millis(20);
-/// How long to wait for the broker to acknowledge the last frames before giving up.
+/// How long to wait for the broker to acknowledge the next of the last frames before giving up.
 const ACK_DEADLINE: Duration = Duration::from_secs(60);
 /// How long a reboot waits for the frame in flight to be acknowledged before disconnecting.
 const SETTLE_DEADLINE: Duration = Duration::from_secs(2);
@@ -402,17 +402,27 @@ impl NodeRun {
         }
     }
 
-    /// Waits for the broker to acknowledge everything queued.
+    /// Waits for the broker to acknowledge everything queued, giving up when it acknowledges
+    /// nothing for [`ACK_DEADLINE`].
+    ///
+    /// Design: the deadline runs from the last acknowledgement, not from the start: a backlog
+    /// leaves paced (one frame per backlog interval, 500 ms), so the backlog of a long outage
+    /// takes minutes to drain while the broker keeps up.
     async fn drain(
         &mut self,
         link: &mut Link<'_, '_, TcpIo>,
         birth: &mut Option<Outgoing>,
     ) -> anyhow::Result<Ended> {
-        let deadline = Instant::now() + ACK_DEADLINE;
+        let mut deadline = Instant::now() + ACK_DEADLINE;
+        let mut acked = self.sent.len();
         while birth.is_some() || self.node.outbox_mut().queued() > 0 {
+            if self.sent.len() > acked {
+                acked = self.sent.len();
+                deadline = Instant::now() + ACK_DEADLINE;
+            }
             if Instant::now() >= deadline {
                 anyhow::bail!(
-                    "node {}: the broker acknowledged {} frames; {} still queued after {ACK_DEADLINE:?}",
+                    "node {}: the broker acknowledged {} frames; {} still queued and none acknowledged for {ACK_DEADLINE:?}",
                     self.info.id,
                     self.sent.len(),
                     self.node.outbox_mut().queued()
