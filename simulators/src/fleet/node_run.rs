@@ -314,11 +314,15 @@ impl NodeRun {
             while self.producing() && self.t <= self.config.clock.now_ms() {
                 self.sample();
             }
-            let wait = self
-                .config
-                .clock
-                .real_wait(self.t.saturating_sub(self.config.clock.now_ms()))
-                .min(until.saturating_duration_since(Instant::now()));
+            let left = until.saturating_duration_since(Instant::now());
+            // A node that has made all its frames has nothing to wait for but the reconnect
+            // (its next step stays behind the clock, which would make the wait 1 ms).
+            let wait = if self.producing() {
+                let ahead = self.t.saturating_sub(self.config.clock.now_ms());
+                self.config.clock.real_wait(ahead).min(left)
+            } else {
+                left
+            };
             tokio::select! {
                 () = self.cancel.cancelled() => {}
                 () = tokio::time::sleep(wait) => {}
@@ -461,5 +465,83 @@ impl NodeRun {
         self.node = self.node.reboot();
         self.boot_ms = self.t;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+    use crate::clock::{SimClock, Speed, wall_ms};
+
+    /// A future that counts how often it is woken and polled.
+    struct Polls<F> {
+        inner: Pin<Box<F>>,
+        count: u32,
+    }
+
+    impl<F: Future> Future for Polls<F> {
+        type Output = u32;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
+            self.count += 1;
+            match self.inner.as_mut().poll(cx) {
+                Poll::Ready(_) => Poll::Ready(self.count),
+                Poll::Pending => Poll::Pending,
+            }
+        }
+    }
+
+    fn node_run(frames_per_node: u32) -> NodeRun {
+        let registry = crate::stations::hau_giang(1, 0);
+        let info = registry.nodes().next().expect("a node").clone();
+        let start_ms = wall_ms() - 600_000;
+        let config = Arc::new(FleetConfig {
+            host: "127.0.0.1".into(),
+            port: 1,
+            prefix: "test".into(),
+            client_prefix: "test".into(),
+            registry: registry.clone(),
+            node: firmware::node::NodeConfig::default(),
+            clock: SimClock::new(start_ms, Speed::Factor(60.0)),
+            frames_per_node: Some(frames_per_node),
+            scenario: crate::signal::Scenario::default(),
+            boot: 1,
+        });
+        NodeRun {
+            node: SimNode::with_fit(
+                &info,
+                1,
+                config.node,
+                FleetOptions::default().air_fits.of(info.id),
+            ),
+            info,
+            cancel: CancellationToken::new(),
+            sent: Vec::new(),
+            t: start_ms,
+            boot_ms: start_ms - BOOT_LEAD_MS,
+            telemetry: 0,
+            next_status: start_ms + STATUS_INTERVAL_MS,
+            started: Instant::now(),
+            linked: false,
+            config,
+        }
+    }
+
+    /// Offline with all its frames made (its step behind the clock for good), a node sleeps
+    /// until the reconnect instead of waking every millisecond.
+    #[tokio::test]
+    async fn offline_with_every_frame_made_sleeps_until_the_reconnect() {
+        let mut run = node_run(0);
+        let until = Instant::now() + Duration::from_millis(300);
+        let polls = Polls {
+            inner: Box::pin(run.offline(until)),
+            count: 0,
+        }
+        .await;
+        assert!(Instant::now() >= until, "offline until the reconnect");
+        assert!(polls <= 3, "woken {polls} times in 300 ms");
+        assert_eq!(run.telemetry, 0, "nothing sampled past the limit");
     }
 }
