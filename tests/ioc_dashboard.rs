@@ -170,10 +170,25 @@ async fn with_reads_closed_the_dashboard_works_from_a_viewer_token() -> Result<(
         .await?;
     ensure!(rows == 0, "no station shown without a token: {rows}");
 
-    page.eval(&format!(
-        "(() => {{ const t = document.querySelector('#token'); t.value = '{viewer}'; t.dispatchEvent(new Event('change')); return true; }})()"
-    ))
-    .await?;
+    // The token is typed just after a refused stream request, while the page waits to try
+    // again: the stream is asked for with it at once, not after the wait.
+    let restart_ms = page
+        .eval(&format!(
+            "(async () => {{ const fetch0 = window.fetch; let onStream = null; \
+             window.fetch = (url, init) => {{ const p = fetch0(url, init); \
+               if (String(url).includes('/api/v1/stream') && onStream) onStream(p); return p; }}; \
+             await await new Promise((resolve) => {{ onStream = resolve; }}); \
+             await new Promise((resolve) => setTimeout(resolve, 50)); \
+             const next = new Promise((resolve) => {{ onStream = () => resolve(performance.now()); }}); \
+             const t = document.querySelector('#token'); t.value = '{viewer}'; \
+             const typed = performance.now(); t.dispatchEvent(new Event('change')); \
+             const asked = await next; window.fetch = fetch0; return Math.round(asked - typed); }})()"
+        ))
+        .await?;
+    ensure!(
+        restart_ms.as_u64().is_some_and(|ms| ms < 1_000),
+        "the stream was asked for {restart_ms} ms after the token was typed"
+    );
     page.wait_for(
         "document.querySelector('#auth-needed').hidden && document.querySelectorAll('#stations tbody tr').length === 3",
         WAIT,

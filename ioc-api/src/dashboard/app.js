@@ -194,9 +194,12 @@ function live(on) {
 // event-stream parsing, and on a break the same resumption, from the last event id.
 let streamAbort = null;
 let restartStream = false;
+let wakeStream = null;
 async function connect() {
   let lastId = null;
   for (;;) {
+    // A restart asked for until now is this connection, made with the token as it is now.
+    restartStream = false;
     streamAbort = new AbortController();
     try {
       const headers = authorised({ accept: "text/event-stream" });
@@ -232,12 +235,11 @@ async function connect() {
     } catch (e) {
       // A break, a refusal or a new token: connect again below.
     }
-    if (restartStream) {
-      restartStream = false;
-      continue;
-    }
+    if (restartStream) continue;
     live(false);
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // A new token cuts the wait short.
+    await new Promise((resolve) => { wakeStream = resolve; setTimeout(resolve, 2000); });
+    wakeStream = null;
   }
 }
 
@@ -248,6 +250,7 @@ $("#token").addEventListener("change", (e) => {
   // The stream goes on with the new token at once.
   restartStream = true;
   if (streamAbort) streamAbort.abort();
+  if (wakeStream) wakeStream();
 });
 setInterval(() => document.querySelectorAll("td.age").forEach((td) => {
   const s = state.stations.get(td.parentElement.dataset.station);
