@@ -43,6 +43,11 @@ impl SimClock {
         self.start_ms
     }
 
+    /// How fast it runs.
+    pub fn speed(&self) -> Speed {
+        self.speed
+    }
+
     /// Simulated time now, ms since the Unix epoch.
     pub fn now_ms(&self) -> u64 {
         let wall = wall_ms();

@@ -94,8 +94,8 @@ pub async fn run(config: FleetConfig, shutdown: impl Future<Output = ()>) -> any
 ///
 /// # Errors
 ///
-/// A node that cannot connect, or whose frames were not all acknowledged by the broker within a
-/// minute.
+/// A node whose session cannot be configured, that stays without a link for five minutes, or
+/// whose broker goes a minute without acknowledging any of the frames still queued.
 pub async fn run_with(
     config: FleetConfig,
     options: FleetOptions,

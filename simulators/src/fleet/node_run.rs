@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::{FleetConfig, FleetOptions, SentFrame, connect, power_and_link};
+use crate::clock::Speed;
 use crate::net::{IoError, TcpIo};
 use crate::node::{Outgoing, SimNode};
 
@@ -310,15 +311,26 @@ impl NodeRun {
     /// passes, its frames queued in the outbox's flash, which drops its oldest when full (the
     /// node counts them in its status), as the board does while its modem has no network.
     async fn offline(&mut self, until: Instant) {
+        let (entered, entered_t) = (Instant::now(), self.t);
         while Instant::now() < until && !self.cancel.is_cancelled() {
-            while self.producing() && self.t <= self.config.clock.now_ms() {
+            // An unlimited clock runs as fast as the broker takes frames; with no broker, the
+            // node's time passes in real time from where it lost the link, so a backfill that
+            // loses its link does not jump to the wall clock and drop its flash queue's oldest.
+            let limit = match self.config.clock.speed() {
+                Speed::Unlimited => {
+                    let elapsed = u64::try_from(entered.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    self.config.clock.now_ms().min(entered_t.saturating_add(elapsed))
+                }
+                Speed::Factor(_) => self.config.clock.now_ms(),
+            };
+            while self.producing() && self.t <= limit {
                 self.sample();
             }
             let left = until.saturating_duration_since(Instant::now());
             // A node that has made all its frames has nothing to wait for but the reconnect
             // (its next step stays behind the clock, which would make the wait 1 ms).
             let wait = if self.producing() {
-                let ahead = self.t.saturating_sub(self.config.clock.now_ms());
+                let ahead = self.t.saturating_sub(limit);
                 self.config.clock.real_wait(ahead).min(left)
             } else {
                 left
@@ -494,9 +506,14 @@ mod tests {
     }
 
     fn node_run(frames_per_node: u32) -> NodeRun {
+        node_run_with(frames_per_node, Speed::Factor(60.0), 600_000)
+    }
+
+    /// A node whose clock starts `behind_ms` before now at `speed`.
+    fn node_run_with(frames_per_node: u32, speed: Speed, behind_ms: u64) -> NodeRun {
         let registry = crate::stations::hau_giang(1, 0);
         let info = registry.nodes().next().expect("a node").clone();
-        let start_ms = wall_ms() - 600_000;
+        let start_ms = wall_ms() - behind_ms;
         let config = Arc::new(FleetConfig {
             host: "127.0.0.1".into(),
             port: 1,
@@ -504,7 +521,7 @@ mod tests {
             client_prefix: "test".into(),
             registry: registry.clone(),
             node: firmware::node::NodeConfig::default(),
-            clock: SimClock::new(start_ms, Speed::Factor(60.0)),
+            clock: SimClock::new(start_ms, speed),
             frames_per_node: Some(frames_per_node),
             scenario: crate::signal::Scenario::default(),
             boot: 1,
@@ -543,5 +560,19 @@ mod tests {
         assert!(Instant::now() >= until, "offline until the reconnect");
         assert!(polls <= 3, "woken {polls} times in 300 ms");
         assert_eq!(run.telemetry, 0, "nothing sampled past the limit");
+    }
+
+    /// A backfill (unlimited clock, a week behind) that loses its link samples in real time from
+    /// where it was, not all the way to the wall clock in one burst.
+    #[tokio::test]
+    async fn an_unlimited_clock_offline_advances_in_real_time() {
+        let mut run = node_run_with(100_000, Speed::Unlimited, 7 * 24 * 3_600_000);
+        let before = run.t;
+        run.offline(Instant::now() + Duration::from_millis(300)).await;
+        let advanced = run.t - before;
+        assert!(
+            advanced <= 2_000 + u64::from(run.config.node.sample_interval_ms),
+            "advanced {advanced} ms of simulated time in 300 ms offline"
+        );
     }
 }
