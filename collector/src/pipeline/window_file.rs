@@ -269,15 +269,20 @@ mod tests {
         );
     }
 
-    /// Where [`appends_across_the_file_size_limit`] works, when run by
-    /// [`a_failed_append_leaves_nothing_that_hides_the_next_records`].
+    /// Set in the child process of [`a_failed_append_leaves_nothing_that_hides_the_next_records`]:
+    /// the directory it works in.
     const CHILD_DIR: &str = "CITYSENSE_WINDOW_FILE_CHILD_DIR";
 
     /// A failed append (a full disk) can leave part of a record in the log; the records appended
-    /// after it still load. The file-size limit gives a real short write, in a child process
-    /// (the limit is per process) that ignores SIGXFSZ, so the write fails instead.
+    /// after it still load. The file-size limit gives a real short write. The limit is per
+    /// process, so the test runs itself again as a child that ignores SIGXFSZ (the write then
+    /// fails instead of killing it) and does the work there.
     #[test]
     fn a_failed_append_leaves_nothing_that_hides_the_next_records() {
+        if let Some(dir) = std::env::var_os(CHILD_DIR) {
+            appends_across_the_file_size_limit(Path::new(&dir));
+            return;
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let exe = std::env::current_exe().expect("the test binary");
         let status = std::process::Command::new("sh")
@@ -285,8 +290,7 @@ mod tests {
             .arg(exe)
             .args([
                 "--exact",
-                "pipeline::window_file::tests::appends_across_the_file_size_limit",
-                "--ignored",
+                "pipeline::window_file::tests::a_failed_append_leaves_nothing_that_hides_the_next_records",
                 "--test-threads=1",
             ])
             .env(CHILD_DIR, dir.path())
@@ -296,13 +300,9 @@ mod tests {
         assert!(dir.path().join("done").exists(), "the child ran");
     }
 
-    #[test]
-    #[ignore = "run in a child process by a_failed_append_leaves_nothing_that_hides_the_next_records"]
-    fn appends_across_the_file_size_limit() {
+    /// The child's part: appends across the file-size limit in `dir`.
+    fn appends_across_the_file_size_limit(dir: &Path) {
         use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-        let Some(dir) = std::env::var_os(CHILD_DIR).map(PathBuf::from) else {
-            return;
-        };
         let batch = |i: u32| -> Vec<FrameKey> { (4 * i..4 * i + 4).map(|seq| key(1, seq)).collect() };
         let record_len = encode_record(&batch(0)).len() as u64;
         let hard = getrlimit(Resource::Fsize).maximum;
@@ -316,7 +316,7 @@ mod tests {
             )
             .expect("setrlimit")
         };
-        let mut file = WindowFile::in_dir(&dir);
+        let mut file = WindowFile::in_dir(dir);
         let (mut w, mut expected) = (ReplayWindow::default(), ReplayWindow::default());
         // Two records fit; the third stops partway.
         limit(Some(2 * record_len + record_len / 2));
@@ -337,7 +337,7 @@ mod tests {
             marked(&mut expected, &batch(i));
         }
         assert_eq!(
-            WindowFile::in_dir(&dir).load(),
+            WindowFile::in_dir(dir).load(),
             expected,
             "every record but the failed one"
         );
