@@ -101,8 +101,9 @@ impl WindowFile {
                     .append(true)
                     .read(true)
                     .open(&self.log_path)?;
-                let whole = read_log(&fs::read(&self.log_path)?);
-                let valid = fs::metadata(&self.log_path)?.len() - whole.1 as u64;
+                let bytes = fs::read(&self.log_path)?;
+                let (_, torn) = read_log(&bytes);
+                let valid = (bytes.len() - torn) as u64;
                 log.set_len(valid)?;
                 self.log_len = valid;
                 self.log.insert(log)
