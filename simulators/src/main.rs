@@ -41,17 +41,37 @@ enum Command {
     Downlink(CommandArgs),
 }
 
+/// Where the nodes are: their broker, their registry (with their keys) and their topic prefix.
 #[derive(clap::Args)]
-struct CommandArgs {
+struct Nodes {
     /// Broker address.
     #[arg(long, default_value = "127.0.0.1:1883")]
     broker: String,
-    /// Node registry holding the node's key.
+    /// Node registry (from `citysense-sim registry`) with the nodes' keys, shared with the
+    /// collector and IOC API.
     #[arg(long)]
     registry: PathBuf,
     /// Topic prefix.
     #[arg(long, default_value = protocol::topic::DEFAULT_PREFIX)]
     prefix: String,
+}
+
+impl Nodes {
+    /// The broker's host and port, and the registry.
+    fn open(&self) -> anyhow::Result<(&str, u16, Registry)> {
+        let (host, port) = self
+            .broker
+            .rsplit_once(':')
+            .context("--broker must be HOST:PORT")?;
+        let port: u16 = port.parse().context("--broker port must be a number")?;
+        Ok((host, port, Registry::load(&self.registry)?))
+    }
+}
+
+#[derive(clap::Args)]
+struct CommandArgs {
+    #[command(flatten)]
+    nodes: Nodes,
     /// The node.
     #[arg(long)]
     node: u32,
@@ -136,15 +156,8 @@ fn command_of(kind: CommandKind) -> anyhow::Result<protocol::command::Command> {
 
 #[derive(clap::Args)]
 struct FleetArgs {
-    /// Broker address.
-    #[arg(long, default_value = "127.0.0.1:1883")]
-    broker: String,
-    /// Node registry (from `citysense-sim registry`), shared with the collector and IOC API.
-    #[arg(long)]
-    registry: PathBuf,
-    /// Topic prefix.
-    #[arg(long, default_value = protocol::topic::DEFAULT_PREFIX)]
-    prefix: String,
+    #[command(flatten)]
+    nodes: Nodes,
     /// Start simulated time this long ago (for example `6h`); history is backfilled.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
     backfill: Duration,
@@ -207,12 +220,7 @@ fn parse_episode(spec: &str, start_ms: u64) -> anyhow::Result<Episode> {
 }
 
 fn fleet_config(args: FleetArgs) -> anyhow::Result<FleetConfig> {
-    let (host, port) = args
-        .broker
-        .rsplit_once(':')
-        .context("--broker must be HOST:PORT")?;
-    let port: u16 = port.parse().context("--broker port must be a number")?;
-    let registry = Registry::load(&args.registry)?;
+    let (host, port, registry) = args.nodes.open()?;
     let speed = match args.speed.as_str() {
         "max" => Speed::Unlimited,
         factor => Speed::Factor(
@@ -238,7 +246,7 @@ fn fleet_config(args: FleetArgs) -> anyhow::Result<FleetConfig> {
     Ok(FleetConfig {
         host: host.to_owned(),
         port,
-        prefix: args.prefix,
+        prefix: args.nodes.prefix.clone(),
         client_prefix: "citysense-sim".into(),
         registry,
         node: NodeConfig {
@@ -263,18 +271,13 @@ async fn main() -> ExitCode {
                 Ok(())
             }
             Command::Downlink(args) => async {
-                let (host, port) = args
-                    .broker
-                    .rsplit_once(':')
-                    .context("--broker must be HOST:PORT")?;
-                let port: u16 = port.parse().context("--broker port must be a number")?;
-                let registry = Registry::load(&args.registry)?;
+                let (host, port, registry) = args.nodes.open()?;
                 let counter = args.counter.unwrap_or_else(wall_ms);
                 let command = command_of(args.what)?;
                 let bytes = simulators::downlink::send(
                     host,
                     port,
-                    &args.prefix,
+                    &args.nodes.prefix,
                     &registry,
                     args.node,
                     counter,
