@@ -12,10 +12,11 @@ use firmware::node::NodeConfig;
 use protocol::command::Command;
 use protocol::topic::{DEFAULT_PREFIX, NodeChannel};
 use protocol::{Body, StatusKind};
+use rumqttc::QoS;
 use simulators::clock::{SimClock, Speed, wall_ms};
 use simulators::fleet::{self, FleetConfig};
 use simulators::signal::Scenario;
-use support::{Mosquitto, MosquittoOptions};
+use support::{Mosquitto, MosquittoOptions, TestClient};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_command_is_obeyed_once_and_its_replay_refused() -> Result<()> {
@@ -35,8 +36,18 @@ async fn a_signed_command_is_obeyed_once_and_its_replay_refused() -> Result<()> 
         scenario: Scenario::default(),
         boot: 1,
     };
+    // The node subscribes to its command topic before it publishes its birth frame, so once the
+    // birth frame is here the node hears its commands.
+    let mut watcher = TestClient::connect(mosquitto.port(), "downlink-watcher", true).await?;
+    watcher
+        .subscribe(
+            &format!("{DEFAULT_PREFIX}/node/{node_id}/status"),
+            QoS::AtLeastOnce,
+        )
+        .await?;
     let running = tokio::spawn(fleet::run(config, std::future::pending()));
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    watcher.next_publish(Duration::from_secs(30)).await?;
+    drop(watcher);
     let (host, port) = (mosquitto.host(), mosquitto.port());
     let counter = wall_ms();
     for _ in 0..2 {
