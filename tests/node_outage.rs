@@ -21,7 +21,7 @@ use protocol::topic::NodeChannel;
 use service::mqtt::MqttConfig;
 use simulators::clock::{SimClock, Speed, wall_ms};
 use support::reconnecting_node::{self, NodePlan, NodeRecord, Progress};
-use support::{Influx1, Mosquitto, MosquittoOptions, RunningCollector};
+use support::{InProcess, Influx1, Mosquitto, MosquittoOptions};
 
 const DATABASE: &str = "citysense";
 /// Telemetry frames per node in all.
@@ -67,12 +67,11 @@ async fn a_broker_outage_backlog_far_behind_the_live_stream_is_written_exactly_o
     let registry = simulators::stations::hau_giang(2, 1);
     let registry_path = dir.path().join("nodes.toml");
     std::fs::write(&registry_path, registry.to_toml())?;
-    let collector = RunningCollector::start(
+    let mut collector = InProcess::spawn(
         collector_config(&mosquitto, &influx, &registry_path, batch, dir.path()),
         registry.clone(),
-        DEADLINE,
-    )
-    .await?;
+    )?;
+    collector.subscribed(DEADLINE).await?;
     let stats = Arc::clone(&collector.stats);
 
     // A frame every 10 simulated seconds at 600×: about 60 a second per node.

@@ -21,7 +21,7 @@ use protocol::topic::{DEFAULT_PREFIX, NodeChannel, NodeTopic};
 use serde_json::Value;
 use service::mqtt::MqttConfig;
 use simulators::devices::PmLevels;
-use support::{Influx1, Mosquitto, MosquittoOptions, RunningCollector, TestClient};
+use support::{InProcess, Influx1, Mosquitto, MosquittoOptions, TestClient};
 
 const DATABASE: &str = "citysense";
 const NODE_ID: u32 = 301;
@@ -104,7 +104,8 @@ async fn the_board_in_qemu_gets_its_signed_frames_into_influxdb() -> Result<()> 
         },
         shutdown: ShutdownConfig::default(),
     };
-    let collector = RunningCollector::start(config, registry, DEADLINE).await?;
+    let mut collector = InProcess::spawn(config, registry)?;
+    collector.subscribed(DEADLINE).await?;
 
     let levels = PmLevels {
         pm1_0: 21.0,

@@ -24,7 +24,8 @@ use protocol::NodeKey;
 use protocol::registry::{NodeInfo, Registry, StationKind};
 use service::mqtt::MqttConfig;
 
-pub use bed::{Bed, InProcess, MAX_UNACKED};
+pub use crate::support::InProcess;
+pub use bed::{Bed, MAX_UNACKED};
 pub use check::{StoredPoint, stored_points, verify_exactly_once, wait_for_points};
 pub use process::CollectorProcess;
 pub use stream::{NodeStream, StreamConfig};
