@@ -88,7 +88,9 @@ fn result(parts: Vec<(f64, SubIndex)>) -> Option<AqiResult> {
 }
 
 /// Hourly AQI (AQI^h, domain.md §1.4). `recent[p]` holds the hourly means of `p`, the current
-/// hour first (c1, c2, …); PM uses the NowCast of 12 hours, the gases their current hour.
+/// hour first (c1, c2, …); PM uses the NowCast of 12 hours, the gases their latest hourly mean:
+/// the hour in progress once it has coverage, the last complete hour until then (without that
+/// fallback the gases dropped out for the first ~45 minutes of every hour).
 pub fn hourly(recent: &BTreeMap<Pollutant, Vec<Option<f64>>>) -> Option<AqiResult> {
     let mut parts = Vec::new();
     for (&pollutant, hours) in recent {
@@ -100,7 +102,7 @@ pub fn hourly(recent: &BTreeMap<Pollutant, Vec<Option<f64>>>) -> Option<AqiResul
                     None => continue,
                 }
             }
-            _ => match hours.first().copied().flatten() {
+            _ => match hours.iter().take(2).find_map(|c| *c) {
                 Some(c) => ("1h", c),
                 None => continue,
             },
@@ -285,6 +287,23 @@ mod tests {
             ])),
             None,
             "no PM NowCast (c2 and c3 missing), so no AQI even with O3 present"
+        );
+    }
+
+    #[test]
+    fn at_minute_5_the_gases_take_the_last_complete_hour() {
+        // Five minutes into an hour its mean lacks coverage (c1 = None); c2 is the hour before.
+        let recent = BTreeMap::from([
+            (Pollutant::Pm25, vec![Some(20.3); 12]),
+            (Pollutant::No2, vec![None, Some(118.7)]),
+            (Pollutant::Co, vec![None, None, Some(30_000.0)]),
+        ]);
+        let aqi = hourly(&recent).expect("PM present");
+        let parts: Vec<(Pollutant, u16)> = aqi.sub_indices.iter().map(|s| (s.pollutant, s.index)).collect();
+        assert!(parts.contains(&(Pollutant::No2, 59)), "NO2 from c2: {parts:?}");
+        assert!(
+            parts.iter().all(|(p, _)| *p != Pollutant::Co),
+            "a gas with neither the current nor the last hour stays out: {parts:?}"
         );
     }
 
