@@ -224,6 +224,7 @@ impl Collector {
             window,
             tags: Default::default(),
             stats: Arc::clone(&stats),
+            reused_warned: Default::default(),
         };
         let drain_cancel = CancellationToken::new();
         let drain_task = tokio::spawn(drainer.run(drain_cancel.clone()));

@@ -6,13 +6,13 @@
 //! - only a byte-exact valid frame is accepted: every bit flip and every truncation of one is
 //!   refused;
 //! - an accepted frame becomes exactly one line of line protocol;
-//! - the replay window agrees with a plain model (per node the newest boot, and per boot the order
-//!   in which each seq was first seen).
+//! - the replay window agrees with a plain model (per node the newest boot, the seqs seen per boot,
+//!   and the last frames with their bytes).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use collector::pipeline::window::{BOOTS, FrameKey, RUNS, ReplayWindow, Verdict, WINDOW};
+use collector::pipeline::window::{BOOTS, Digest, FrameKey, RECENT, RUNS, ReplayWindow, Verdict};
 use collector::sink::line_protocol::write_point;
 use collector::spool::SpooledBatch;
 use proptest::prelude::*;
@@ -168,25 +168,35 @@ fn hostile_bytes_never_panic_and_only_exact_frames_pass() {
 
     total += run_for(
         "replay window against a model",
-        proptest::collection::vec((0u32..3, 0u32..20, 0u32..400), 1..300),
+        proptest::collection::vec((0u32..3, 0u32..20, 0u32..60, 0u8..2, any::<bool>()), 1..300),
         budget,
-        |keys| {
+        |frames| {
             let mut window = ReplayWindow::default();
             let mut model = WindowModel::default();
-            for (node, boot, seq) in keys {
+            for (node, boot, seq, bytes, redelivered) in frames {
                 let key = FrameKey { node, boot, seq };
-                let expected = model.check(key);
-                let got = window.check(key);
+                let digest = Digest::of(&[node, boot, seq, u32::from(bytes)].map(u32::to_le_bytes).concat());
+                let expected = model.check(key, bytes, redelivered);
+                let got = window.check(key, digest, redelivered);
                 let same = matches!(
                     (&got, &expected),
                     (Verdict::New, Verdict::New)
                         | (Verdict::Duplicate, Verdict::Duplicate)
+                        | (Verdict::SeqReused(_), Verdict::SeqReused(_))
                         | (Verdict::Replay(_), Verdict::Replay(_))
                 );
-                prop_assert!(same, "{:?}: window says {:?}, model {:?}", key, got, expected);
+                prop_assert!(
+                    same,
+                    "{:?} bytes {} redelivered {}: window says {:?}, model {:?}",
+                    key,
+                    bytes,
+                    redelivered,
+                    got,
+                    expected
+                );
                 if got == Verdict::New {
-                    window.mark(key);
-                    if !model.mark(key) {
+                    window.mark(key, digest);
+                    if !model.mark(key, bytes) {
                         // The window starts forgetting runs here; the model does not.
                         break;
                     }
@@ -208,55 +218,56 @@ fn hostile_bytes_never_panic_and_only_exact_frames_pass() {
     eprintln!("fuzz: {total} cases, no panic, no forged or damaged frame accepted");
 }
 
-/// The replay window's rule, written plainly: per node the newest boot, per boot each seq seen
-/// with the order it was first seen in. A seen seq's stream goes on through `seq + 1` if that
-/// came later; a seen frame is a duplicate while it is less than `WINDOW` behind its stream's end.
+/// The replay window's rule, written plainly: per node the newest boot, per boot the seqs seen, and
+/// the node's last [`RECENT`] new frames with their bytes. A seen frame is a duplicate when it is
+/// one of those with the same bytes, or redelivered by the broker; a reused key when one of those
+/// has other bytes; a replay otherwise.
 #[derive(Default)]
 struct WindowModel {
     newest: HashMap<u32, u32>,
-    seen: HashMap<(u32, u32), HashMap<u32, usize>>,
-    marks: usize,
+    seen: HashMap<(u32, u32), HashSet<u32>>,
+    recent: HashMap<u32, VecDeque<(u32, u32, u8)>>,
 }
 
 impl WindowModel {
-    fn check(&self, key: FrameKey) -> Verdict {
+    fn check(&self, key: FrameKey, bytes: u8, redelivered: bool) -> Verdict {
         let Some(&newest) = self.newest.get(&key.node) else {
             return Verdict::New;
         };
         if key.boot < newest && newest - key.boot >= BOOTS {
             return Verdict::Replay(String::new());
         }
-        let Some(seen) = self.seen.get(&(key.node, key.boot)) else {
+        let seen = self.seen.get(&(key.node, key.boot));
+        if !seen.is_some_and(|seqs| seqs.contains(&key.seq)) {
             return Verdict::New;
-        };
-        let Some(mut order) = seen.get(&key.seq).copied() else {
-            return Verdict::New;
-        };
-        let mut end = key.seq;
-        while let Some(&next) = seen.get(&(end + 1)) {
-            if next < order {
-                break;
-            }
-            (end, order) = (end + 1, next);
         }
-        if end - key.seq < WINDOW {
-            Verdict::Duplicate
-        } else {
-            Verdict::Replay(String::new())
+        let recent = self.recent.get(&key.node).into_iter().flatten();
+        match recent
+            .rev()
+            .find(|&&(boot, seq, _)| (boot, seq) == (key.boot, key.seq))
+        {
+            Some(&(_, _, first)) if first == bytes => Verdict::Duplicate,
+            Some(_) => Verdict::SeqReused(String::new()),
+            None if redelivered => Verdict::Duplicate,
+            None => Verdict::Replay(String::new()),
         }
     }
 
     /// Records a new frame; false once a node has `RUNS` seqs in its remembered boots, where the
     /// window may start to forget and the model no longer describes it.
-    fn mark(&mut self, key: FrameKey) -> bool {
+    fn mark(&mut self, key: FrameKey, bytes: u8) -> bool {
         let newest = self.newest.entry(key.node).or_insert(key.boot);
         *newest = (*newest).max(key.boot);
         let newest = *newest;
-        self.marks += 1;
-        self.seen
-            .entry((key.node, key.boot))
-            .or_default()
-            .insert(key.seq, self.marks);
+        if newest - key.boot >= BOOTS {
+            return true;
+        }
+        self.seen.entry((key.node, key.boot)).or_default().insert(key.seq);
+        let recent = self.recent.entry(key.node).or_default();
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back((key.boot, key.seq, bytes));
         let remembered: usize = self
             .seen
             .iter()

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use collector::pipeline::window::{FrameKey, ReplayWindow, Verdict};
+use collector::pipeline::window::{Digest, FrameKey, ReplayWindow, Verdict};
 use collector::sink::line_protocol::TagCache;
 use protocol::inbound::accept;
 
@@ -57,10 +57,11 @@ pub fn measure(frames: usize, nodes: u32) -> Cost {
             boot: frame.boot,
             seq: frame.seq,
         };
-        if window.check(key) != Verdict::New {
+        let digest = Digest::of(payload);
+        if window.check(key, digest, false) != Verdict::New {
             continue;
         }
-        window.mark(key);
+        window.mark(key, digest);
         let start = lines.len();
         tags.write_point(&mut lines, &frame, node, 0);
         held.push((i, start..lines.len()));

@@ -157,8 +157,8 @@ impl Writer {
         }
         // A batch of duplicates and dead letters leaves the window as it was: nothing to record.
         if !batch.keys.is_empty() {
-            for key in &batch.keys {
-                self.window.mark(*key);
+            for &(key, digest) in &batch.keys {
+                self.window.mark(key, digest);
             }
             if let Err(e) = self.window_file.record(&batch.keys, &self.window) {
                 warn!(error = %e, "Cannot save the replay-window state; a restart may write redelivered frames again.");

@@ -4,7 +4,7 @@ use rumqttc::{AsyncClient, MqttOptions, Publish, QoS};
 
 use super::*;
 use crate::dead_letter::DeadLetterStore;
-use crate::pipeline::window::FrameKey;
+use crate::pipeline::window::{Digest, FrameKey};
 use crate::sink::InfluxV1Sink;
 use crate::source::mqtt::AckQueue;
 
@@ -76,7 +76,7 @@ async fn nothing_after_a_batch_left_unacked_at_shutdown_is_acked() {
     };
     let mut first = Batch::with_room_for(1);
     first.lines.push_str("m v=1 1\n");
-    first.push_point(message(1), 0..8, key);
+    first.push_point(message(1), 0..8, (key, Digest::of(b"m v=1 1")));
     let mut second = Batch::with_room_for(1);
     second.push(message(2));
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use rumqttc::Publish;
 
-use super::window::FrameKey;
+use super::window::{Digest, FrameKey};
 use crate::spool::{SpooledBatch, SpooledPoint};
 
 /// An accepted frame in a batch.
@@ -27,8 +27,9 @@ pub(crate) struct Batch {
     pub(crate) points: Vec<Point>,
     /// Every message in the batch, in receive order; all are acked once the batch is durable.
     pub(crate) messages: Vec<Publish>,
-    /// Frames to record in the durable replay window once the batch is durable.
-    pub(crate) keys: Vec<FrameKey>,
+    /// Frames to record in the durable replay window once the batch is durable, with the digests
+    /// of their bytes.
+    pub(crate) keys: Vec<(FrameKey, Digest)>,
     /// Whether dead-letter records were appended for this batch (synced before the ack).
     pub(crate) dead_lettered: bool,
     /// When the first message arrived; the age limit counts from here.
@@ -38,7 +39,7 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    pub(crate) fn push_point(&mut self, publish: Publish, line: Range<usize>, key: FrameKey) {
+    pub(crate) fn push_point(&mut self, publish: Publish, line: Range<usize>, key: (FrameKey, Digest)) {
         self.points.push(Point {
             message: self.messages.len(),
             line,

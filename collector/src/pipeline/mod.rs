@@ -11,6 +11,7 @@ mod batch;
 pub mod window;
 pub mod window_file;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -23,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
 pub(crate) use self::batch::Batch;
-use self::window::{FrameKey, ReplayWindow, Verdict};
+use self::window::{Digest, FrameKey, ReplayWindow, Verdict};
 use crate::config::BatchConfig;
 use crate::dead_letter::{DeadLetter, DeadLetterStore};
 use crate::sink::line_protocol::TagCache;
@@ -38,6 +39,9 @@ pub(crate) struct Pipeline {
     pub(crate) window: ReplayWindow,
     pub(crate) tags: TagCache,
     pub(crate) stats: Arc<Stats>,
+    /// Nodes already warned about for reusing sequence numbers: one WARN a node and run, not one
+    /// a frame (a re-flashed node reuses every key of its earlier life).
+    pub(crate) reused_warned: HashSet<u32>,
 }
 
 impl Pipeline {
@@ -87,7 +91,8 @@ impl Pipeline {
                     boot: frame.boot,
                     seq: frame.seq,
                 };
-                let verdict = match self.window.check(key) {
+                let digest = Digest::of(&publish.payload);
+                let verdict = match self.window.check(key, digest, publish.dup) {
                     // A node registers its death frame as its MQTT will when it connects, so
                     // the broker publishes it with the seq of that moment, however much later
                     // the node dies: old, but no replay.
@@ -103,11 +108,11 @@ impl Pipeline {
                 };
                 match verdict {
                     Verdict::New => {
-                        self.window.mark(key);
+                        self.window.mark(key, digest);
                         let start = batch.lines.len();
                         self.tags.write_point(&mut batch.lines, &frame, node, now_ms());
                         let end = batch.lines.len();
-                        batch.push_point(publish, start..end, key);
+                        batch.push_point(publish, start..end, (key, digest));
                         return;
                     }
                     Verdict::Duplicate => {
@@ -121,6 +126,17 @@ impl Pipeline {
                         batch.push(publish);
                         return;
                     }
+                    Verdict::SeqReused(detail) => {
+                        if self.reused_warned.insert(key.node) {
+                            warn!(
+                                node = key.node,
+                                boot = key.boot,
+                                seq = key.seq,
+                                "Node sends frames under (boot, seq) keys it used before with other bytes: it was re-flashed or lost its boot counter, or an old frame of it is replayed. They are dead-lettered as seq_reused, not written; see docs/decisions.md. Further frames of this node are counted, not logged."
+                            );
+                        }
+                        ("seq_reused", detail)
+                    }
                     Verdict::Replay(detail) => ("replay", detail),
                 }
             }
@@ -128,7 +144,11 @@ impl Pipeline {
         };
         let (reason, detail) = rejection;
         self.stats.rejected(reason);
-        warn!(topic = %publish.topic, reason, detail = %detail, "Frame rejected.");
+        if reason == "seq_reused" {
+            debug!(topic = %publish.topic, detail = %detail, "Frame rejected: reused sequence number.");
+        } else {
+            warn!(topic = %publish.topic, reason, detail = %detail, "Frame rejected.");
+        }
         let record = DeadLetter::new(&publish.topic, reason, detail, &publish.payload);
         let mut store = self
             .dead_letters
@@ -195,10 +215,17 @@ mod tests {
             window: ReplayWindow::default(),
             tags: TagCache::default(),
             stats: Arc::default(),
+            reused_warned: HashSet::new(),
         }
     }
 
+    const CLOCK_MS: u64 = 1_764_201_600_000;
+
     fn message(seq: u32, body: Body, retain: bool) -> Publish {
+        message_at(seq, CLOCK_MS + u64::from(seq), body, retain)
+    }
+
+    fn message_at(seq: u32, time_ms: u64, body: Body, retain: bool) -> Publish {
         let channel = if matches!(body, Body::Status(_)) {
             "status"
         } else {
@@ -208,7 +235,7 @@ mod tests {
             node_id: 7,
             boot: 1,
             seq,
-            time_ms: 1_764_201_600_000 + u64::from(seq),
+            time_ms,
             body,
         };
         let mut buf = [0u8; MAX_FRAME_LEN];
@@ -262,6 +289,50 @@ mod tests {
             batch.messages.len(),
             303,
             "every message waits for its ack in the batch"
+        );
+    }
+
+    /// A re-flashed node numbers its frames from the start again: the same keys with other bytes.
+    /// Each is dead-lettered as `seq_reused` with its bytes, none written, none a duplicate, one
+    /// WARN for the node; the first life's frame retried by the node is still a duplicate.
+    #[test]
+    fn a_reused_key_with_other_bytes_is_dead_lettered_never_a_duplicate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut p = pipeline(dir.path());
+        let mut batch = Batch::with_room_for(10);
+        for seq in 0..5 {
+            p.take(&mut batch, message(seq, Body::Air(AirSample::default()), false));
+        }
+        let an_hour_later = CLOCK_MS + 3_600_000;
+        let reused: Vec<Publish> = (0..5)
+            .map(|seq| {
+                message_at(
+                    seq,
+                    an_hour_later + u64::from(seq),
+                    Body::Air(AirSample::default()),
+                    false,
+                )
+            })
+            .collect();
+        for publish in &reused {
+            p.take(&mut batch, publish.clone());
+        }
+        p.take(&mut batch, message(4, Body::Air(AirSample::default()), false));
+        let stats = p.stats.snapshot();
+        assert_eq!(batch.points.len(), 5, "only the first life is written");
+        assert_eq!(stats.duplicates, 1, "the retried frame");
+        assert_eq!(stats.rejected.get("seq_reused"), Some(&5));
+        assert_eq!(p.reused_warned, HashSet::from([7]), "warned once, for node 7");
+        let (records, _) = crate::dead_letter::read_all(&dir.path().join("dl.jsonl")).expect("read");
+        let kept: Vec<&str> = records
+            .iter()
+            .filter(|r| r.reason == "seq_reused")
+            .map(|r| r.payload_hex.as_str())
+            .collect();
+        let sent: Vec<String> = reused.iter().map(|m| hex::encode(&m.payload)).collect();
+        assert_eq!(
+            kept, sent,
+            "every reused frame kept with its bytes, for republish"
         );
     }
 }

@@ -11,13 +11,19 @@
 //! [`RUNS`] runs per node, after which its oldest boot gives one up: two touching runs become one,
 //! or the oldest is forgotten and everything up to it becomes too old). A frame is
 //! - new: never seen, in a boot the window remembers and above what that boot forgot;
-//! - a duplicate: seen, at most [`WINDOW`] seqs below the newest seq of the run it belongs to. A
-//!   redelivery (after a crash, a reconnect, a node's retry) is always one of the frames received
-//!   last, near the front of the live stream or of the backlog it came with;
-//! - a replay: seen and deeper than that in its run (a captured frame sent again), or older than
-//!   anything the window remembers (a boot [`BOOTS`] or more before the newest, or a seq below
-//!   what its boot forgot). Replays are dead-lettered: a clock-unsynced frame written again would
-//!   become a second point (it is stamped on arrival).
+//! - a duplicate: seen, with the same bytes as one of the node's [`RECENT`] last frames (a node's
+//!   retry after a lost acknowledgement), or handed out again by the broker itself (MQTT's DUP
+//!   flag: a redelivery after a crash or a reconnect; the broker sets it on its own resend only,
+//!   never from what a publisher sent);
+//! - a reused sequence number: seen, and one of the node's last frames had that key with other
+//!   bytes. Frames are authenticated, so only the node can have made both: it numbered two frames
+//!   alike (re-flashed, its boot counter lost), or a frame of its earlier life is being replayed
+//!   over a key it now reuses. Dead-lettered, never written: either could be the false one;
+//! - a replay: seen and none of the above (a captured frame sent again; its bytes are no longer
+//!   known, so it cannot be a known duplicate), or older than anything the window remembers (a
+//!   boot [`BOOTS`] or more before the newest, or a seq below what its boot forgot). Replays are
+//!   dead-lettered: a clock-unsynced frame written again would become a second point (it is
+//!   stamped on arrival).
 //!
 //! Two windows exist (see `docs/collector.md`, "Replay window and restarts"): the pipeline's
 //! live window also holds frames still in an unwritten batch, and the writer's durable window
@@ -26,10 +32,12 @@
 //! so a restart never mistakes a frame it lost for a duplicate, and a frame written just before a
 //! crash is recognised when the broker redelivers it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
-/// How many seqs below the newest of its run a seen frame is still a duplicate, not a replay.
-pub const WINDOW: u32 = 128;
+/// How many of a node's last new frames the window keeps a digest of (8 bytes each): enough for
+/// the retries of a node, which has one frame in flight. Redeliveries by the broker carry the DUP
+/// flag and need no digest.
+pub const RECENT: usize = 16;
 
 /// How many boots per node the window remembers, counting back from the newest: a node that
 /// reboots this often before its backlog drains has its oldest frames refused as replays.
@@ -57,10 +65,55 @@ pub struct FrameKey {
 pub enum Verdict {
     /// Not seen before.
     New,
-    /// Seen before, among the last frames of its run.
+    /// Seen before: the same bytes as a recent frame, or the broker's own redelivery.
     Duplicate,
+    /// Seen before with other bytes: the node reused a sequence number; the detail says where.
+    SeqReused(String),
     /// Seen long ago, or older than the window remembers; the detail says which.
     Replay(String),
+}
+
+/// A short digest of a frame's bytes (24 bits of its CRC-32): tells a redelivery from another
+/// frame with the same key. A collision, one in 16 million, makes a reused key a duplicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Digest(u32);
+
+impl Digest {
+    /// The digest of a frame's payload.
+    pub fn of(payload: &[u8]) -> Self {
+        Digest(crc32fast::hash(payload) & DIGEST_MASK)
+    }
+
+    /// As saved.
+    pub(super) fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// As saved; bits above the digest's are ignored.
+    pub(super) fn from_bits(bits: u32) -> Self {
+        Digest(bits & DIGEST_MASK)
+    }
+}
+
+const DIGEST_MASK: u32 = 0xFF_FFFF;
+
+/// One of a node's recent frames: seq, the low byte of its boot (enough: only the [`BOOTS`]
+/// newest boots are looked up), and its digest, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Recent(u64);
+
+impl Recent {
+    fn new(key: FrameKey, digest: Digest) -> Self {
+        Recent(u64::from(key.seq) << 32 | u64::from(key.boot & 0xFF) << 24 | u64::from(digest.0))
+    }
+
+    fn is(self, key: FrameKey) -> bool {
+        self.0 >> 24 == u64::from(key.seq) << 8 | u64::from(key.boot & 0xFF)
+    }
+
+    fn digest(self) -> Digest {
+        Digest(self.0 as u32 & DIGEST_MASK)
+    }
 }
 
 /// The seqs seen in one boot.
@@ -88,44 +141,35 @@ impl BootSeqs {
         self.runs.partition_point(|&(_, end)| end < seq)
     }
 
-    fn check(&self, key: FrameKey) -> Verdict {
+    /// Whether `seq` was seen; `Err` with the reason when it is below what this boot forgot.
+    fn seen(&self, key: FrameKey) -> Result<bool, String> {
         if key.seq < self.floor {
-            return Verdict::Replay(format!(
+            return Err(format!(
                 "seq {} of boot {} is below {}, the oldest seq the window still remembers of that boot",
                 key.seq, key.boot, self.floor
             ));
         }
-        match self.runs.get(self.run_at_or_after(key.seq)) {
-            Some(&(start, end)) if start <= key.seq => {
-                let behind = end - key.seq;
-                if behind < WINDOW {
-                    Verdict::Duplicate
-                } else {
-                    Verdict::Replay(format!(
-                        "seq {} of boot {} was delivered before, {behind} frames before seq {end} (window {WINDOW})",
-                        key.seq, key.boot
-                    ))
-                }
-            }
-            _ => Verdict::New,
-        }
+        let run = self.runs.get(self.run_at_or_after(key.seq));
+        Ok(run.is_some_and(|&(start, _)| start <= key.seq))
     }
 
     /// Records `seq`. A run only grows forwards, the way a stream of frames arrives, so its end
     /// stays the newest frame of that stream even when it comes to touch the next run (a backlog
     /// that caught up with the live frames).
-    fn mark(&mut self, seq: u32) {
+    /// Returns whether `seq` was new.
+    fn mark(&mut self, seq: u32) -> bool {
         if seq < self.floor {
-            return;
+            return false;
         }
         let i = self.run_at_or_after(seq);
         if self.runs.get(i).is_some_and(|&(start, _)| start <= seq) {
-            return;
+            return false;
         }
         match i.checked_sub(1).and_then(|p| self.runs.get_mut(p)) {
             Some(previous) if previous.1.checked_add(1) == Some(seq) => previous.1 = seq,
             _ => self.runs.insert(i, (seq, seq)),
         }
+        true
     }
 
     /// One run fewer: the oldest two touching runs become one (only the older one's end stops
@@ -147,11 +191,13 @@ impl BootSeqs {
     }
 }
 
-/// One node's window: its newest boot and the seqs of the boots remembered, oldest boot first.
+/// One node's window: its newest boot, the seqs of the boots remembered, oldest boot first, and
+/// its last new frames, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct NodeWindow {
     newest: u32,
     boots: Vec<BootSeqs>,
+    recent: VecDeque<Recent>,
 }
 
 impl NodeWindow {
@@ -165,7 +211,12 @@ impl NodeWindow {
         self.boots.get(i)
     }
 
-    fn mark(&mut self, key: FrameKey) {
+    /// The digest of `key` if it is one of the last frames.
+    fn recent_digest(&self, key: FrameKey) -> Option<Digest> {
+        self.recent.iter().rev().find(|r| r.is(key)).map(|r| r.digest())
+    }
+
+    fn mark(&mut self, key: FrameKey, digest: Option<Digest>) {
         if key.boot > self.newest {
             self.newest = key.boot;
             let newest = self.newest;
@@ -181,7 +232,15 @@ impl NodeWindow {
                 i
             }
         };
-        self.boots[i].mark(key.seq);
+        if !self.boots[i].mark(key.seq) {
+            return;
+        }
+        if let Some(digest) = digest {
+            if self.recent.len() == RECENT {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(Recent::new(key, digest));
+        }
         if self.boots.iter().map(|b| b.runs.len()).sum::<usize>() > RUNS {
             // The oldest boot with runs gives one up: its frames are the least likely to come.
             if let Some(oldest) = self.boots.iter_mut().find(|b| !b.runs.is_empty()) {
@@ -198,8 +257,9 @@ pub struct ReplayWindow {
 }
 
 impl ReplayWindow {
-    /// Classifies a frame without recording it.
-    pub fn check(&self, key: FrameKey) -> Verdict {
+    /// Classifies a frame without recording it: its key, the digest of its bytes, and whether the
+    /// broker marked it as its own redelivery (DUP).
+    pub fn check(&self, key: FrameKey, digest: Digest, redelivered: bool) -> Verdict {
         let Some(node) = self.nodes.get(&key.node) else {
             return Verdict::New;
         };
@@ -209,7 +269,26 @@ impl ReplayWindow {
                 key.boot, node.newest
             ));
         }
-        node.boot(key.boot).map_or(Verdict::New, |seqs| seqs.check(key))
+        let Some(seqs) = node.boot(key.boot) else {
+            return Verdict::New;
+        };
+        match seqs.seen(key) {
+            Err(detail) => return Verdict::Replay(detail),
+            Ok(false) => return Verdict::New,
+            Ok(true) => {}
+        }
+        match node.recent_digest(key) {
+            Some(seen) if seen == digest => Verdict::Duplicate,
+            Some(_) => Verdict::SeqReused(format!(
+                "seq {} of boot {} was delivered before with other bytes: the node numbered two frames alike (re-flashed, or its boot counter lost), or an old frame of it is replayed",
+                key.seq, key.boot
+            )),
+            None if redelivered => Verdict::Duplicate,
+            None => Verdict::Replay(format!(
+                "seq {} of boot {} was delivered before, longer ago than the node's last {RECENT} frames",
+                key.seq, key.boot
+            )),
+        }
     }
 
     /// Whether `boot` is the node's newest boot (or a later one): a frame from it is no replay
@@ -218,15 +297,25 @@ impl ReplayWindow {
         self.nodes.get(&node).is_none_or(|w| boot >= w.newest)
     }
 
-    /// Records a frame as seen.
-    pub fn mark(&mut self, key: FrameKey) {
+    /// Records a new frame as seen, with the digest of its bytes.
+    pub fn mark(&mut self, key: FrameKey, digest: Digest) {
+        self.mark_with(key, Some(digest));
+    }
+
+    /// Records a frame whose bytes are not known (from an older saved window).
+    pub(super) fn mark_without_digest(&mut self, key: FrameKey) {
+        self.mark_with(key, None);
+    }
+
+    fn mark_with(&mut self, key: FrameKey, digest: Option<Digest>) {
         self.nodes
             .entry(key.node)
             .or_insert(NodeWindow {
                 newest: key.boot,
                 boots: Vec::new(),
+                recent: VecDeque::new(),
             })
-            .mark(key);
+            .mark(key, digest);
     }
 
     /// Number of nodes tracked.
@@ -239,8 +328,9 @@ impl ReplayWindow {
         self.nodes.is_empty()
     }
 
-    /// `MAGIC`, node count, then per node: id, newest boot, boot count, and per boot: boot,
-    /// floor, run count, runs (start, end); all u32 little-endian; a CRC-32 of all that last.
+    /// `MAGIC`, node count, then per node: id, newest boot, boot count, per boot: boot, floor,
+    /// run count, runs (start, end); then the count of recent frames and each as two words (low,
+    /// high); all u32 little-endian; a CRC-32 of all that last.
     pub(super) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + self.nodes.len() * 32);
         let put = |out: &mut Vec<u8>, v: u32| out.extend_from_slice(&v.to_le_bytes());
@@ -259,20 +349,31 @@ impl ReplayWindow {
                     put(&mut out, end);
                 }
             }
+            put(&mut out, node.recent.len() as u32);
+            for r in &node.recent {
+                put(&mut out, r.0 as u32);
+                put(&mut out, (r.0 >> 32) as u32);
+            }
         }
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         out
     }
 
-    /// The window `encode` wrote, or `None` for anything else (an older format, damage, runs or
-    /// boots out of order).
+    /// The window `encode` wrote, or the one the version before wrote (without recent frames:
+    /// until the nodes send again, only the broker's redeliveries are duplicates), or `None` for
+    /// anything else (damage, runs or boots out of order).
     pub(super) fn decode(bytes: &[u8]) -> Option<Self> {
         let (body, crc) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
         if crc32fast::hash(body).to_le_bytes() != crc {
             return None;
         }
-        let mut words = Words(body.strip_prefix(MAGIC)?);
+        let (with_recent, rest) = match body.split_first_chunk::<8>()? {
+            (magic, rest) if magic == MAGIC => (true, rest),
+            (magic, rest) if magic == MAGIC_WITHOUT_RECENT => (false, rest),
+            _ => return None,
+        };
+        let mut words = Words(rest);
         let count = words.next()?;
         let mut nodes = HashMap::new();
         for _ in 0..count {
@@ -303,7 +404,25 @@ impl ReplayWindow {
                 }
                 boots.push(BootSeqs { boot, floor, runs });
             }
-            nodes.insert(id, NodeWindow { newest, boots });
+            let mut recent = VecDeque::new();
+            if with_recent {
+                let count = words.next()? as usize;
+                if count > RECENT {
+                    return None;
+                }
+                for _ in 0..count {
+                    let (low, high) = (words.next()?, words.next()?);
+                    recent.push_back(Recent(u64::from(high) << 32 | u64::from(low)));
+                }
+            }
+            nodes.insert(
+                id,
+                NodeWindow {
+                    newest,
+                    boots,
+                    recent,
+                },
+            );
         }
         words.0.is_empty().then_some(ReplayWindow { nodes })
     }
@@ -320,7 +439,9 @@ impl Words<'_> {
     }
 }
 
-const MAGIC: &[u8; 8] = b"CSWIN002";
+const MAGIC: &[u8; 8] = b"CSWIN003";
+/// The format before recent frames were kept.
+const MAGIC_WITHOUT_RECENT: &[u8; 8] = b"CSWIN002";
 
 #[cfg(test)]
 mod tests {
@@ -330,6 +451,32 @@ mod tests {
         FrameKey { node: 7, boot, seq }
     }
 
+    /// The digest of the frame the node sent as (boot, seq).
+    fn bytes(boot: u32, seq: u32) -> Digest {
+        Digest::of(&[boot.to_le_bytes(), seq.to_le_bytes()].concat())
+    }
+
+    /// Another frame with the same key.
+    fn other_bytes(boot: u32, seq: u32) -> Digest {
+        Digest::of(&[seq.to_le_bytes(), boot.to_le_bytes(), [1; 4]].concat())
+    }
+
+    trait Frames {
+        fn mark_frame(&mut self, boot: u32, seq: u32);
+        fn check_frame(&self, boot: u32, seq: u32) -> Verdict;
+    }
+
+    impl Frames for ReplayWindow {
+        fn mark_frame(&mut self, boot: u32, seq: u32) {
+            self.mark(key(boot, seq), bytes(boot, seq));
+        }
+
+        /// The frame sent again by the node or an attacker, not by the broker.
+        fn check_frame(&self, boot: u32, seq: u32) -> Verdict {
+            self.check(key(boot, seq), bytes(boot, seq), false)
+        }
+    }
+
     fn is_replay(v: &Verdict) -> bool {
         matches!(v, Verdict::Replay(_))
     }
@@ -337,48 +484,79 @@ mod tests {
     #[test]
     fn new_duplicate_and_replay() {
         let mut w = ReplayWindow::default();
-        assert_eq!(w.check(key(2, 10)), Verdict::New);
-        w.mark(key(2, 10));
-        assert_eq!(w.check(key(2, 10)), Verdict::Duplicate);
+        assert_eq!(w.check_frame(2, 10), Verdict::New);
+        w.mark_frame(2, 10);
+        assert_eq!(w.check_frame(2, 10), Verdict::Duplicate, "the node's retry");
         assert_eq!(
-            w.check(key(2, 9)),
+            w.check_frame(2, 9),
             Verdict::New,
             "a gap below the top is still open"
         );
-        w.mark(key(2, 9));
-        assert_eq!(w.check(key(2, 9)), Verdict::Duplicate);
-        for seq in 11..=10 + WINDOW {
-            w.mark(key(2, seq));
+        w.mark_frame(2, 9);
+        assert_eq!(w.check_frame(2, 9), Verdict::Duplicate);
+        for seq in 11..=10 + RECENT as u32 {
+            w.mark_frame(2, seq);
         }
         assert!(
-            is_replay(&w.check(key(2, 10))),
-            "seen, and deep in its run: a replay"
+            is_replay(&w.check_frame(2, 10)),
+            "seen, longer ago than the last {RECENT}, sent again: a replay"
         );
         assert_eq!(
-            w.check(key(2, 9)),
+            w.check(key(2, 10), bytes(2, 10), true),
             Verdict::Duplicate,
-            "the newest of its own run"
+            "the broker's own redelivery"
         );
         assert_eq!(
-            w.check(key(2, 11)),
+            w.check_frame(2, 11),
             Verdict::Duplicate,
-            "seen, among the last {WINDOW}"
+            "among the last {RECENT}"
         );
-        assert_eq!(w.check(key(3, 0)), Verdict::New, "a reboot starts again at 0");
-        w.mark(key(3, 0));
+        assert_eq!(w.check_frame(3, 0), Verdict::New, "a reboot starts again at 0");
+        w.mark_frame(3, 0);
         assert_eq!(
-            w.check(key(2, 11 + WINDOW)),
+            w.check_frame(2, 11 + RECENT as u32),
             Verdict::New,
             "the earlier boot's next frame"
         );
-        w.mark(key(2 + BOOTS, 0));
-        assert!(is_replay(&w.check(key(2, 500))), "{BOOTS} boots back: forgotten");
+        w.mark_frame(2 + BOOTS, 0);
+        assert!(is_replay(&w.check_frame(2, 500)), "{BOOTS} boots back: forgotten");
+        assert!(
+            is_replay(&w.check(key(2, 500), bytes(2, 500), true)),
+            "forgotten even when redelivered"
+        );
         assert_eq!(
-            w.check(key(3, 1)),
+            w.check_frame(3, 1),
             Verdict::New,
             "{} boots back: remembered",
             BOOTS - 1
         );
+    }
+
+    /// A re-flashed node counts from boot 1 and seq 0 again: its new frames carry keys the window
+    /// holds, with other bytes. None is a duplicate; those whose first bytes are still known are
+    /// reused keys, the others replays, and a broker redelivery of the first frame stays one.
+    #[test]
+    fn a_node_that_reuses_its_keys_is_no_duplicate() {
+        let mut w = ReplayWindow::default();
+        for seq in 0..40 {
+            w.mark_frame(1, seq);
+        }
+        for seq in 0..40 {
+            let verdict = w.check(key(1, seq), other_bytes(1, seq), false);
+            if seq >= 40 - RECENT as u32 {
+                assert!(matches!(verdict, Verdict::SeqReused(_)), "seq {seq}: {verdict:?}");
+            } else {
+                assert!(is_replay(&verdict), "seq {seq}: {verdict:?}");
+            }
+        }
+        assert!(
+            matches!(
+                w.check(key(1, 39), other_bytes(1, 39), true),
+                Verdict::SeqReused(_)
+            ),
+            "a reused key the broker hands out again is still reused"
+        );
+        assert_eq!(w.check_frame(1, 39), Verdict::Duplicate, "the first frame itself");
     }
 
     /// Store-and-forward after an outage: the live stream goes on while the backlog, hundreds of
@@ -387,16 +565,16 @@ mod tests {
     fn a_backlog_far_behind_the_live_stream_is_new() {
         let mut w = ReplayWindow::default();
         for seq in 0..100 {
-            w.mark(key(1, seq));
+            w.mark_frame(1, seq);
         }
         for live in 400..1_000 {
-            w.mark(key(1, live));
+            w.mark_frame(1, live);
         }
         for backlog in 100..400 {
-            assert_eq!(w.check(key(1, backlog)), Verdict::New, "seq {backlog}");
-            w.mark(key(1, backlog));
+            assert_eq!(w.check_frame(1, backlog), Verdict::New, "seq {backlog}");
+            w.mark_frame(1, backlog);
             assert_eq!(
-                w.check(key(1, backlog)),
+                w.check_frame(1, backlog),
                 Verdict::Duplicate,
                 "seq {backlog} again"
             );
@@ -404,7 +582,7 @@ mod tests {
         assert_eq!(
             w.nodes[&7].boots[0].runs,
             vec![(0, 399), (400, 999)],
-            "the backlog's run ends where it caught up; its end stays recent"
+            "the backlog's run ends where it caught up"
         );
     }
 
@@ -414,17 +592,17 @@ mod tests {
     fn frames_of_an_earlier_boot_arrive_after_a_reboot() {
         let mut w = ReplayWindow::default();
         for seq in 0..50 {
-            w.mark(key(3, seq));
+            w.mark_frame(3, seq);
         }
         for seq in 0..10 {
-            w.mark(key(4, seq));
+            w.mark_frame(4, seq);
         }
         for seq in 50..300 {
-            assert_eq!(w.check(key(3, seq)), Verdict::New, "queued seq {seq} of boot 3");
-            w.mark(key(3, seq));
+            assert_eq!(w.check_frame(3, seq), Verdict::New, "queued seq {seq} of boot 3");
+            w.mark_frame(3, seq);
         }
-        assert_eq!(w.check(key(3, 299)), Verdict::Duplicate);
-        assert!(is_replay(&w.check(key(3, 5))), "delivered long ago");
+        assert_eq!(w.check_frame(3, 299), Verdict::Duplicate);
+        assert!(is_replay(&w.check_frame(3, 5)), "delivered long ago");
         assert!(w.in_current_boot(7, 4) && !w.in_current_boot(7, 3));
     }
 
@@ -433,7 +611,7 @@ mod tests {
         let mut w = ReplayWindow::default();
         let runs = RUNS as u32 + 10;
         for i in 0..runs {
-            w.mark(key(1, 2 * i));
+            w.mark_frame(1, 2 * i);
         }
         let boot = &w.nodes[&7].boots[0];
         assert_eq!(boot.runs.len(), RUNS);
@@ -442,10 +620,10 @@ mod tests {
             2 * 9 + 1,
             "ten runs dropped, the floor above the last"
         );
-        assert!(is_replay(&w.check(key(1, 1))), "below the floor");
-        assert!(is_replay(&w.check(key(1, 18))), "below the floor, seen once");
-        assert_eq!(w.check(key(1, 19)), Verdict::New, "the first gap still open");
-        assert_eq!(w.check(key(1, 2 * runs - 1)), Verdict::New);
+        assert!(is_replay(&w.check_frame(1, 1)), "below the floor");
+        assert!(is_replay(&w.check_frame(1, 18)), "below the floor, seen once");
+        assert_eq!(w.check_frame(1, 19), Verdict::New, "the first gap still open");
+        assert_eq!(w.check_frame(1, 2 * runs - 1), Verdict::New);
     }
 
     #[test]
@@ -454,7 +632,7 @@ mod tests {
         // Outages: each leaves a backlog run that drains up to the live run after it.
         for outage in 0..RUNS as u32 {
             for seq in (outage * 10 + 5..outage * 10 + 10).chain(outage * 10..outage * 10 + 5) {
-                w.mark(key(1, seq));
+                w.mark_frame(1, seq);
             }
         }
         let boot = &w.nodes[&7].boots[0];
@@ -470,10 +648,10 @@ mod tests {
     fn the_oldest_boot_gives_up_runs_first_when_a_node_has_too_many() {
         let mut w = ReplayWindow::default();
         for i in 0..RUNS as u32 {
-            w.mark(key(1, 2 * i));
+            w.mark_frame(1, 2 * i);
         }
         for i in 0..10 {
-            w.mark(key(2, 2 * i));
+            w.mark_frame(2, 2 * i);
         }
         let node = &w.nodes[&7];
         let runs: Vec<usize> = node.boots.iter().map(|b| b.runs.len()).collect();
@@ -484,25 +662,25 @@ mod tests {
             "boot 1 forgot its ten oldest runs"
         );
         assert!(node.boots.iter().all(|b| b.runs.capacity() <= RUNS + 1));
-        assert!(is_replay(&w.check(key(1, 3))));
+        assert!(is_replay(&w.check_frame(1, 3)));
         assert_eq!(
-            w.check(key(1, 2 * RUNS as u32 + 1)),
+            w.check_frame(1, 2 * RUNS as u32 + 1),
             Verdict::New,
             "boot 1's backlog"
         );
-        assert_eq!(w.check(key(2, 1)), Verdict::New, "the live boot forgot nothing");
+        assert_eq!(w.check_frame(2, 1), Verdict::New, "the live boot forgot nothing");
     }
 
     #[test]
     fn seqs_at_the_top_of_the_range_do_not_overflow() {
         let mut w = ReplayWindow::default();
         for seq in [u32::MAX, u32::MAX - 2, u32::MAX - 1, 0] {
-            w.mark(key(u32::MAX, seq));
+            w.mark_frame(u32::MAX, seq);
         }
         assert_eq!(
             w.nodes[&7].boots[0].runs,
             vec![(0, 0), (u32::MAX - 2, u32::MAX - 1), (u32::MAX, u32::MAX)]
         );
-        assert_eq!(w.check(key(u32::MAX, u32::MAX)), Verdict::Duplicate);
+        assert_eq!(w.check_frame(u32::MAX, u32::MAX), Verdict::Duplicate);
     }
 }

@@ -1,6 +1,7 @@
 //! The durable replay window on disk: a snapshot, and a log of the frames marked since.
 //!
-//! After every durable batch the writer appends that batch's frame keys to the log (a few KiB),
+//! After every durable batch the writer appends that batch's frame keys and digests to the log (a
+//! few KiB),
 //! instead of rewriting the whole window, whose size grows with the nodes and their gaps (up to
 //! 512 bytes a node). When the log has grown past [`LOG_LIMIT`], the window is written whole to a
 //! new snapshot (write, then rename) and the log is emptied. Loading reads the snapshot and marks
@@ -16,14 +17,21 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::window::{FrameKey, ReplayWindow};
+use super::window::{Digest, FrameKey, ReplayWindow};
 
 /// Log size past which the window is written whole and the log emptied.
 pub const LOG_LIMIT: u64 = 4 << 20;
 
-/// A log record: key count (u32), the keys (node, boot, seq: u32 each), CRC-32 of both; all
-/// little-endian.
-const KEY_BYTES: usize = 12;
+/// A log record: key count (u32, with [`WITH_DIGESTS`] set), the keys (node, boot, seq, digest:
+/// u32 each), CRC-32 of both; all little-endian. The version before wrote records without the
+/// flag and the digest; they still load.
+const KEY_BYTES: usize = 16;
+
+/// Set in a record's count when its keys carry digests.
+const WITH_DIGESTS: u32 = 1 << 31;
+
+/// A key of the version before: node, boot, seq.
+const OLD_KEY_BYTES: usize = 12;
 
 /// The durable window's files in the spool directory.
 #[derive(Debug)]
@@ -69,8 +77,11 @@ impl WindowFile {
                 if rest > 0 {
                     tracing::warn!(path = %self.log_path.display(), bytes = rest, "The replay-window log ends in a torn or damaged record; it is left out.");
                 }
-                for key in keys {
-                    window.mark(key);
+                for (key, digest) in keys {
+                    match digest {
+                        Some(digest) => window.mark(key, digest),
+                        None => window.mark_without_digest(key),
+                    }
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -89,7 +100,7 @@ impl WindowFile {
     /// # Errors
     ///
     /// The I/O error.
-    pub fn record(&mut self, keys: &[FrameKey], window: &ReplayWindow) -> io::Result<()> {
+    pub fn record(&mut self, keys: &[(FrameKey, Digest)], window: &ReplayWindow) -> io::Result<()> {
         if self.log_len >= LOG_LIMIT {
             return self.save(window);
         }
@@ -145,11 +156,11 @@ impl WindowFile {
     }
 }
 
-fn encode_record(keys: &[FrameKey]) -> Vec<u8> {
+fn encode_record(keys: &[(FrameKey, Digest)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + keys.len() * KEY_BYTES);
-    out.extend_from_slice(&(keys.len() as u32).to_le_bytes());
-    for key in keys {
-        for word in [key.node, key.boot, key.seq] {
+    out.extend_from_slice(&(keys.len() as u32 | WITH_DIGESTS).to_le_bytes());
+    for (key, digest) in keys {
+        for word in [key.node, key.boot, key.seq, digest.bits()] {
             out.extend_from_slice(&word.to_le_bytes());
         }
     }
@@ -158,13 +169,19 @@ fn encode_record(keys: &[FrameKey]) -> Vec<u8> {
     out
 }
 
-/// The keys of the log's whole records, in order, and how many bytes after them are torn or
-/// damaged.
-fn read_log(mut bytes: &[u8]) -> (Vec<FrameKey>, usize) {
+/// The keys of the log's whole records, in order, with their digests where the record has them,
+/// and how many bytes after them are torn or damaged.
+fn read_log(mut bytes: &[u8]) -> (Vec<(FrameKey, Option<Digest>)>, usize) {
     let mut keys = Vec::new();
     while let Some((count, _)) = bytes.split_first_chunk::<4>() {
-        let body_len = (u32::from_le_bytes(*count) as usize)
-            .checked_mul(KEY_BYTES)
+        let count = u32::from_le_bytes(*count);
+        let key_bytes = if count & WITH_DIGESTS != 0 {
+            KEY_BYTES
+        } else {
+            OLD_KEY_BYTES
+        };
+        let body_len = ((count & !WITH_DIGESTS) as usize)
+            .checked_mul(key_bytes)
             .and_then(|n| n.checked_add(4));
         let Some((body, rest)) = body_len.and_then(|n| bytes.split_at_checked(n)) else {
             break;
@@ -175,13 +192,15 @@ fn read_log(mut bytes: &[u8]) -> (Vec<FrameKey>, usize) {
         if crc32fast::hash(body).to_le_bytes() != *crc {
             break;
         }
-        for key in body[4..].chunks_exact(KEY_BYTES) {
+        for key in body[4..].chunks_exact(key_bytes) {
             let word = |i: usize| u32::from_le_bytes([key[i], key[i + 1], key[i + 2], key[i + 3]]);
-            keys.push(FrameKey {
+            let frame = FrameKey {
                 node: word(0),
                 boot: word(4),
                 seq: word(8),
-            });
+            };
+            let digest = (key_bytes == KEY_BYTES).then(|| Digest::from_bits(word(12)));
+            keys.push((frame, digest));
         }
         bytes = rest;
     }
@@ -190,16 +209,22 @@ fn read_log(mut bytes: &[u8]) -> (Vec<FrameKey>, usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::window::RUNS;
+    use super::super::window::{RUNS, Verdict};
     use super::*;
 
-    fn key(boot: u32, seq: u32) -> FrameKey {
-        FrameKey { node: 7, boot, seq }
+    /// A frame of node 7 and the digest of its bytes.
+    fn key(boot: u32, seq: u32) -> (FrameKey, Digest) {
+        frame(7, boot, seq)
     }
 
-    fn marked(window: &mut ReplayWindow, keys: &[FrameKey]) {
-        for k in keys {
-            window.mark(*k);
+    fn frame(node: u32, boot: u32, seq: u32) -> (FrameKey, Digest) {
+        let key = FrameKey { node, boot, seq };
+        (key, Digest::of(&[node, boot, seq].map(u32::to_le_bytes).concat()))
+    }
+
+    fn marked(window: &mut ReplayWindow, keys: &[(FrameKey, Digest)]) {
+        for &(k, digest) in keys {
+            window.mark(k, digest);
         }
     }
 
@@ -210,16 +235,11 @@ mod tests {
         assert!(file.load().is_empty());
         let mut w = ReplayWindow::default();
         for seq in [0, 1, 5, 300] {
-            w.mark(FrameKey {
-                node: 1,
-                boot: 1,
-                seq,
-            });
+            marked(&mut w, &[frame(1, 1, seq)]);
         }
-        w.mark(key(4, 3));
-        w.mark(key(2, 8));
+        marked(&mut w, &[key(4, 3), key(2, 8)]);
         for i in 0..RUNS as u32 + 1 {
-            w.mark(key(3, 2 * i));
+            marked(&mut w, &[key(3, 2 * i)]);
         }
         file.save(&w).expect("save");
         assert_eq!(file.load(), w);
@@ -235,6 +255,55 @@ mod tests {
         bytes[crc_at..].copy_from_slice(&crc.to_le_bytes());
         fs::write(&path, &bytes).expect("write");
         assert!(file.load().is_empty(), "the first version's format");
+    }
+
+    /// Words little-endian, then their CRC-32, as both files end their parts.
+    fn checksummed(prefix: &[u8], words: &[u32]) -> Vec<u8> {
+        let mut out = prefix.to_vec();
+        for w in words {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// The files of the version before (a snapshot without recent frames, log records without
+    /// digests) load: what was seen stays seen, and with its bytes unknown only the broker's
+    /// redeliveries count as duplicates.
+    #[test]
+    fn the_previous_versions_files_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Node 7, newest boot 1, one boot: boot 1, floor 0, one run 0..=9.
+        let snapshot = checksummed(b"CSWIN002", &[1, 7, 1, 1, 1, 0, 1, 0, 9]);
+        fs::write(dir.path().join("replay-window.bin"), snapshot).expect("write");
+        // One record of one key: node 7, boot 1, seq 10.
+        fs::write(
+            dir.path().join("replay-window.log"),
+            checksummed(&[], &[1, 7, 1, 10]),
+        )
+        .expect("write");
+        let mut file = WindowFile::in_dir(dir.path());
+        let mut w = file.load();
+        for seq in [0, 9, 10] {
+            let (k, digest) = key(1, seq);
+            assert!(
+                matches!(w.check(k, digest, false), Verdict::Replay(_)),
+                "seq {seq}"
+            );
+            assert_eq!(
+                w.check(k, digest, true),
+                Verdict::Duplicate,
+                "seq {seq} redelivered"
+            );
+        }
+        let (next, digest) = key(1, 11);
+        assert_eq!(w.check(next, digest, false), Verdict::New);
+        marked(&mut w, &[key(1, 11)]);
+        file.record(&[key(1, 11)], &w).expect("record");
+        let loaded = file.load();
+        assert_eq!(loaded, w, "a new record after the old one");
+        assert_eq!(loaded.check(next, digest, false), Verdict::Duplicate);
     }
 
     #[test]
@@ -304,7 +373,8 @@ mod tests {
     /// The child's part: appends across the file-size limit in `dir`.
     fn appends_across_the_file_size_limit(dir: &Path) {
         use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-        let batch = |i: u32| -> Vec<FrameKey> { (4 * i..4 * i + 4).map(|seq| key(1, seq)).collect() };
+        let batch =
+            |i: u32| -> Vec<(FrameKey, Digest)> { (4 * i..4 * i + 4).map(|seq| key(1, seq)).collect() };
         let record_len = encode_record(&batch(0)).len() as u64;
         let hard = getrlimit(Resource::Fsize).maximum;
         let limit = |current| {
@@ -352,12 +422,8 @@ mod tests {
         let mut w = ReplayWindow::default();
         let per_batch = (LOG_LIMIT as usize / KEY_BYTES) / 2 + 1;
         for batch in 0..3u32 {
-            let keys: Vec<FrameKey> = (0..per_batch as u32)
-                .map(|i| FrameKey {
-                    node: i % 1_000,
-                    boot: 1,
-                    seq: batch * per_batch as u32 + i / 1_000,
-                })
+            let keys: Vec<(FrameKey, Digest)> = (0..per_batch as u32)
+                .map(|i| frame(i % 1_000, 1, batch * per_batch as u32 + i / 1_000))
                 .collect();
             marked(&mut w, &keys);
             file.record(&keys, &w).expect("record");
