@@ -15,7 +15,7 @@ use firmware::node::NodeConfig;
 use protocol::registry::{Registry, StationKind};
 use service::mqtt::MqttConfig;
 use simulators::clock::{SimClock, Speed, wall_ms};
-use simulators::fleet::{self, FleetConfig};
+use simulators::fleet::{self, FleetConfig, FleetOptions};
 use simulators::signal::{Episode, Scenario};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -57,6 +57,9 @@ pub struct Demo {
     collector: collector::Collector,
     ioc: ioc_api::IocApi,
     fleet: FleetConfig,
+    /// The nodes' settings flash in the data directory: a restart boots them with the next boot
+    /// counter, so their new frames never reuse a (boot, seq) key of the run before.
+    fleet_options: FleetOptions,
 }
 
 fn resolve_port(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
@@ -73,6 +76,49 @@ fn load_or_create_registry(path: &std::path::Path, air: u32, water: u32) -> anyh
     let registry = simulators::stations::hau_giang(air, water);
     std::fs::write(path, registry.to_toml()).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(registry)
+}
+
+/// The demo's simulated time across runs on one data directory: the first run backfills from
+/// `backfill` before its start; a later run carries on from its own start, since the time
+/// before it was simulated already (simulating it again would add a second set of readings to
+/// hours that have theirs). Episodes stay where the first run placed them.
+struct Timeline {
+    /// Where the first run's simulation began (ms since the epoch), kept in `demo-epoch`.
+    first_ms: u64,
+    /// Where this run's simulation begins.
+    start_ms: u64,
+}
+
+impl Timeline {
+    fn of(data_dir: &std::path::Path, backfill: Duration) -> anyhow::Result<Timeline> {
+        let path = data_dir.join("demo-epoch");
+        let now = wall_ms();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let first_ms = text.trim().parse().with_context(|| {
+                    format!(
+                        "{} does not hold a time in ms; remove it to backfill afresh",
+                        path.display()
+                    )
+                })?;
+                info!("Resuming the demo's timeline: no backfill, the history of earlier runs is kept.");
+                Ok(Timeline {
+                    first_ms,
+                    start_ms: now,
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let first_ms = now - backfill.as_millis() as u64;
+                std::fs::write(&path, first_ms.to_string())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                Ok(Timeline {
+                    first_ms,
+                    start_ms: first_ms,
+                })
+            }
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
 }
 
 impl Demo {
@@ -140,14 +186,14 @@ impl Demo {
         let ioc = ioc_api::IocApi::bind(ioc_config, registry.clone()).await?;
         let api = ioc.local_addr()?;
 
-        let start_ms = wall_ms() - config.backfill.as_millis() as u64;
+        let timeline = Timeline::of(&config.data_dir, config.backfill)?;
         let episodes = match (
             config.episode,
             registry.nodes().find(|n| n.kind == StationKind::Air),
         ) {
             (true, Some(node)) => {
                 let backfill_ms = config.backfill.as_millis() as u64;
-                let start = start_ms + backfill_ms.saturating_sub(80 * 60_000);
+                let start = timeline.first_ms + backfill_ms.saturating_sub(80 * 60_000);
                 vec![Episode {
                     node_id: Some(node.id),
                     start_ms: start,
@@ -164,7 +210,7 @@ impl Demo {
             client_prefix: "citysense-sim".into(),
             registry,
             node: NodeConfig::default(),
-            clock: SimClock::new(start_ms, Speed::Unlimited),
+            clock: SimClock::new(timeline.start_ms, Speed::Unlimited),
             frames_per_node: None,
             scenario: Scenario { episodes },
             boot: 1,
@@ -177,6 +223,10 @@ impl Demo {
             collector,
             ioc,
             fleet,
+            fleet_options: FleetOptions {
+                settings_dir: Some(config.data_dir.join("nodes")),
+                ..FleetOptions::default()
+            },
         })
     }
 
@@ -200,7 +250,11 @@ impl Demo {
                 .context("a service stopped before subscribing")?;
         }
         let fleet_stop = CancellationToken::new();
-        let fleet = tokio::spawn(fleet::run(self.fleet, fleet_stop.clone().cancelled_owned()));
+        let fleet = tokio::spawn(fleet::run_with(
+            self.fleet,
+            self.fleet_options,
+            fleet_stop.clone().cancelled_owned(),
+        ));
         let progress = tokio::spawn(report_progress(collector_stats));
 
         shutdown.await;

@@ -7,6 +7,7 @@
 mod node_run;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,15 +45,20 @@ pub struct FleetConfig {
     pub frames_per_node: Option<u32>,
     /// What the sensors see.
     pub scenario: Scenario,
-    /// Boot counter the nodes start with.
+    /// Boot counter the nodes start with (those with no settings file yet, see
+    /// [`FleetOptions::settings_dir`]).
     pub boot: u32,
 }
 
 /// What a fleet is fitted with, beyond [`FleetConfig`]; the defaults are the board's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FleetOptions {
     /// The air nodes' sensors.
     pub air_fits: AirFits,
+    /// A folder keeping each node's settings flash (`node-{id}.settings`), so a node boots with
+    /// the next boot counter and its settings across runs, as the board does; `None` keeps them
+    /// in memory and every run boots the nodes as [`FleetConfig::boot`].
+    pub settings_dir: Option<PathBuf>,
 }
 
 /// A frame the broker acknowledged.
@@ -101,6 +107,10 @@ pub async fn run_with(
     options: FleetOptions,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<FleetReport> {
+    if let Some(dir) = &options.settings_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the nodes' settings folder {}", dir.display()))?;
+    }
     let cancel = CancellationToken::new();
     let config = Arc::new(config);
     info!(nodes = config.registry.len(), broker = %format!("{}:{}", config.host, config.port), "Fleet starting.");
@@ -111,7 +121,7 @@ pub async fn run_with(
             tokio::spawn(node_run::run_node(
                 info.clone(),
                 Arc::clone(&config),
-                options,
+                options.clone(),
                 cancel.clone(),
             ))
         })

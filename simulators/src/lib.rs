@@ -8,6 +8,7 @@
 //!   handle for setting what it measures and injecting faults; a delay that does not sleep.
 //! - `fit`: which sensors a simulated air node carries (PMS5003 or SDS011, SHT4x and/or BME280,
 //!   gas cells).
+//! - `file_flash`: a node's settings flash kept in a file, for boot counters that outlive a run.
 //! - `node`: [`node::SimNode`], one firmware node on emulated sensors, polled in simulated time,
 //!   with its settings flash and store-and-forward outbox, and its reboot.
 //! - `signal`: plausible air and water conditions over the day, with pollution episodes.
@@ -21,6 +22,7 @@
 pub mod clock;
 pub mod devices;
 pub mod downlink;
+pub mod file_flash;
 pub mod fit;
 pub mod fleet;
 pub mod net;

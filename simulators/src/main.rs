@@ -178,9 +178,16 @@ struct FleetArgs {
     /// simulated time, NODE a node id or `all`, PM25 the µg/m³ added. Example: `101:2h:90m:150`.
     #[arg(long)]
     episode: Vec<String>,
-    /// Boot counter the nodes start with.
+    /// Boot counter the nodes start with (those without a settings file yet, see
+    /// `--settings-dir`).
     #[arg(long, default_value_t = 1)]
     boot: u32,
+    /// Keep each node's settings flash (boot counter, interval, calibrations) in
+    /// `DIR/node-{id}.settings`, so the next run boots every node with the next boot counter, as
+    /// a board keeps its flash. Without it every run boots the nodes as `--boot`, and a collector
+    /// that saw the previous run refuses the reused (boot, seq) keys.
+    #[arg(long, value_name = "DIR")]
+    settings_dir: Option<std::path::PathBuf>,
     /// The air nodes' sensors: a particulate sensor (pms5003 or sds011), climate sensors (sht4x,
     /// bme280 or both) and `gas` for the CO/NO2/SO2/O3 cells, joined by `+`, for example
     /// `sds011+bme280+gas`; or `mixed` to fit each node by its id from three combinations.
@@ -296,6 +303,7 @@ async fn main() -> ExitCode {
                 async {
                     let options = FleetOptions {
                         air_fits: args.air_fit,
+                        settings_dir: args.settings_dir.clone(),
                     };
                     let config = fleet_config(args)?;
                     let report = fleet::run_with(config, options, service::cli::shutdown_signal()).await?;

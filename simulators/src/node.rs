@@ -10,6 +10,8 @@ use firmware::node::{
     Transport, WaterSampler,
 };
 use firmware::storage::{FlashError, FrameQueue, RamFlash, Settings, StorageError};
+
+use crate::file_flash::FileFlash;
 use protocol::command::{Command, Probe};
 use protocol::registry::{NodeInfo, StationKind};
 use protocol::topic::NodeChannel;
@@ -127,7 +129,7 @@ const SETTINGS_FLASH: usize = 4096;
 /// before the oldest is dropped (ten hours at a frame a minute).
 const QUEUE_FLASH: usize = 32 * 1024;
 
-type SettingsFlash = RamFlash<SETTINGS_FLASH>;
+type SettingsFlash = FileFlash<SETTINGS_FLASH>;
 /// The simulated node's queue flash.
 pub type QueueFlash = RamFlash<QUEUE_FLASH>;
 /// The simulated node's outbox: the firmware's store-and-forward on its queue flash.
@@ -251,8 +253,40 @@ impl SimNode {
     /// key from the registry, booting as boot number `boot` from a flash that has seen the boots
     /// before it. The sensors start in the `Default` conditions until [`SimNode::set_environment`].
     pub fn with_fit(info: &NodeInfo, boot: u32, config: NodeConfig, fit: AirFit) -> Self {
-        let mut settings = Settings::open(SettingsFlash::new(), 0..SETTINGS_FLASH as u32);
-        flash_bug("boot counter", settings.set_boot_counter(boot.wrapping_sub(1)));
+        Self::on_flash(info, boot, config, fit, FileFlash::in_memory(), false)
+    }
+
+    /// Builds the node as [`SimNode::with_fit`] does, with its settings flash kept in the file
+    /// `settings`, as the board keeps its flash across power cycles: a node whose file exists
+    /// boots with the next boot counter and the settings it had; a new file starts it as boot
+    /// `boot`.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, or is not a settings flash image.
+    pub fn with_settings_file(
+        info: &NodeInfo,
+        boot: u32,
+        config: NodeConfig,
+        fit: AirFit,
+        settings: &std::path::Path,
+    ) -> std::io::Result<Self> {
+        let (flash, booted_before) = FileFlash::open(settings)?;
+        Ok(Self::on_flash(info, boot, config, fit, flash, booted_before))
+    }
+
+    fn on_flash(
+        info: &NodeInfo,
+        boot: u32,
+        config: NodeConfig,
+        fit: AirFit,
+        flash: SettingsFlash,
+        booted_before: bool,
+    ) -> Self {
+        let mut settings = Settings::open(flash, 0..SETTINGS_FLASH as u32);
+        if !booted_before {
+            flash_bug("boot counter", settings.set_boot_counter(boot.wrapping_sub(1)));
+        }
         let devices = match info.kind {
             StationKind::Air => {
                 let (sampler, sensors) = air_sensors(fit, &AirConditions::default(), info.id);
@@ -261,9 +295,11 @@ impl SimNode {
             StationKind::Water => {
                 let (probes, handle) = ezo_station(water_levels(&WaterConditions::default()));
                 // The circuits leave the factory calibrated; the node keeps the records in flash.
-                for probe in EZO_PROBES {
-                    if let Some(record) = probes.calibration(probe) {
-                        flash_bug("calibration", settings.set_calibration(probe, &record));
+                if !booted_before {
+                    for probe in EZO_PROBES {
+                        if let Some(record) = probes.calibration(probe) {
+                            flash_bug("calibration", settings.set_calibration(probe, &record));
+                        }
                     }
                 }
                 Devices::Water(Box::new(probes), handle)

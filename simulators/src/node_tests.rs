@@ -449,3 +449,44 @@ fn a_silent_gas_adc_reaches_the_frame_as_absent_gases_and_a_fault() {
     assert_eq!((s.so2, s.o3), (None, None));
     assert!(s.quality.contains(QualityFlags::SENSOR_FAULT));
 }
+
+/// A node whose settings flash is a file boots with the next boot counter each run, as a board
+/// does across power cycles, whatever boot the run asks for; a new file starts at that boot.
+#[test]
+fn a_node_on_a_settings_file_boots_with_the_next_counter_each_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("node-41.settings");
+    let boots: Vec<u32> = (0..3)
+        .map(|_| {
+            let node = SimNode::with_settings_file(
+                &info(41, StationKind::Water, None),
+                5,
+                config(),
+                AirFit::default(),
+                &path,
+            )
+            .expect("opens");
+            node.boot()
+        })
+        .collect();
+    assert_eq!(boots, vec![5, 6, 7]);
+    let rebooted = SimNode::with_settings_file(
+        &info(41, StationKind::Water, None),
+        1,
+        config(),
+        AirFit::default(),
+        &path,
+    )
+    .expect("opens")
+    .reboot();
+    assert_eq!(rebooted.boot(), 9, "a reboot within a run counts too");
+    let again = SimNode::with_settings_file(
+        &info(41, StationKind::Water, None),
+        1,
+        config(),
+        AirFit::default(),
+        &path,
+    )
+    .expect("opens");
+    assert_eq!(again.boot(), 10);
+}

@@ -111,8 +111,17 @@ pub(super) async fn run_node(
     let topics = Topics::new(&config.prefix, info.id).context("topic prefix too long for a node")?;
     let client_id = format!("{}-{}", config.client_prefix, info.id);
     let start_ms = config.clock.start_ms();
+    let fit = options.air_fits.of(info.id);
+    let node = match &options.settings_dir {
+        Some(dir) => {
+            let path = dir.join(format!("node-{}.settings", info.id));
+            SimNode::with_settings_file(&info, config.boot, config.node, fit, &path)
+                .with_context(|| format!("cannot open the settings flash of node {}", info.id))?
+        }
+        None => SimNode::with_fit(&info, config.boot, config.node, fit),
+    };
     let mut run = NodeRun {
-        node: SimNode::with_fit(&info, config.boot, config.node, options.air_fits.of(info.id)),
+        node,
         info,
         cancel,
         sent: Vec::new(),
