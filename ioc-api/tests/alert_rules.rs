@@ -290,3 +290,64 @@ async fn an_open_alerts_peak_is_stored_when_it_rises_and_survives_a_restart() {
     assert_eq!(alerts[0]["state"], "firing");
     assert_eq!(alerts[0]["peak"], 150.0, "{}", alerts[0]);
 }
+
+/// After a restart, values from before the alert (a node's backlog, history replayed) neither
+/// resolve it nor fire a second one: the acknowledged alert is the same, still acknowledged. When
+/// it resolves on a value whose node time is before the acknowledgement (the operator acknowledged
+/// on the server's clock, later), its times stay in order: fired ≤ acknowledged ≤ resolved.
+#[tokio::test]
+async fn an_acknowledged_alert_survives_a_restart_and_its_times_stay_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ioc-api.sqlite");
+    let id = {
+        let api = common::Api::with_store(common::config(), Store::open(&path).expect("db"));
+        let admin = api.token("lead", "admin");
+        rule(&api, &admin, json!({})).await;
+        for m in 0..5 {
+            pm(&api, m, 60.0);
+        }
+        pm(&api, 5, 120.0);
+        let alerts = latest_alerts(&api).await;
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        let id = alerts[0]["id"].as_i64().expect("id");
+        let operator = api.token("duty-officer", "operator");
+        let (status, body) = api
+            .post(
+                &format!("/api/v1/alerts/{id}/ack"),
+                Some(&operator),
+                json!({"comment": "crew sent"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        id
+    };
+    let api = common::Api::with_store(common::config(), Store::open(&path).expect("db"));
+    // The minutes before the alert come in again, below the recovery level.
+    for m in 0..5 {
+        pm(&api, m, 60.0);
+    }
+    pm(&api, 6, 130.0);
+    let alerts = latest_alerts(&api).await;
+    assert_eq!(alerts.len(), 1, "no second alert: {alerts:?}");
+    assert_eq!(
+        (alerts[0]["id"].as_i64(), alerts[0]["state"].as_str()),
+        (Some(id), Some("acknowledged"))
+    );
+    // It recovers at minute 7 of the node's clock, which is before the acknowledgement (the test's
+    // node clock is in 2025, the server's is now).
+    pm(&api, 7, 60.0);
+    let (_, alert) = api.get(&format!("/api/v1/alerts/{id}")).await;
+    assert_eq!(alert["state"], "resolved", "{alert}");
+    let time = |field: &str| {
+        let text = alert[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field} in {alert}"));
+        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).expect("RFC 3339")
+    };
+    let (fired, acknowledged, resolved) = (time("fired_at"), time("acknowledged_at"), time("resolved_at"));
+    assert!(
+        fired <= acknowledged && acknowledged <= resolved,
+        "fired {fired}, acknowledged {acknowledged}, resolved {resolved}"
+    );
+    assert_eq!(alert["fired_at"], "2025-11-27T00:05:00Z");
+}

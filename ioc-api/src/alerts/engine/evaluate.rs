@@ -2,7 +2,9 @@
 
 use time::OffsetDateTime;
 
-use super::state::{Engine, SYSTEM, Slot, StationRef, close_by_system, transition};
+use time::format_description::well_known::Rfc3339;
+
+use super::state::{Engine, SYSTEM, Slot, StationRef, close_by_system, time_of_ms, transition};
 use crate::alerts::alert::{Alert, AlertChange, AlertState, Transition};
 use crate::alerts::threshold::{Direction, StationRule, Threshold, Watch};
 use crate::store::{Store, StoreError};
@@ -26,6 +28,11 @@ impl Engine {
         let slot = Slot::of(station.station, rule);
         let spec = &rule.spec;
         if let Some(alert) = self.open.get(&slot) {
+            if fired_after(alert, at_ms) {
+                // A value from before the alert (a node's backlog, or history replayed after a
+                // restart) belongs to before the episode: it neither feeds nor ends it.
+                return Ok(None);
+            }
             let mut alert = alert.clone();
             alert.last_value = value;
             let peak = worse(spec.direction, alert.peak, value);
@@ -83,6 +90,12 @@ impl Engine {
             alert,
         }))
     }
+}
+
+/// Whether `alert` fired after the node time `at_ms`.
+fn fired_after(alert: &Alert, at_ms: u64) -> bool {
+    let fired = OffsetDateTime::parse(&alert.fired_at, &Rfc3339).ok();
+    fired.zip(time_of_ms(at_ms)).is_some_and(|(fired, at)| fired > at)
 }
 
 /// The worse of two values for a rule's direction (the peak of an alert).

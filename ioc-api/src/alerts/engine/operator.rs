@@ -3,11 +3,10 @@
 
 use time::OffsetDateTime;
 
-use super::state::{Engine, LifecycleError, Slot, close, transition};
+use super::state::{Engine, LifecycleError, Slot, close, in_order, transition};
 use crate::alerts::alert::{Alert, AlertChange, AlertState, Transition};
 use crate::alerts::threshold::{StationRule, Watch};
 use crate::store::Store;
-use crate::time_fmt::rfc3339;
 
 impl Engine {
     /// An operator acknowledges an open alert.
@@ -31,7 +30,7 @@ impl Engine {
             )));
         }
         alert.state = AlertState::Acknowledged;
-        alert.acknowledged_at = Some(rfc3339(now));
+        alert.acknowledged_at = Some(in_order(now, &[Some(&alert.fired_at)]));
         alert.acknowledged_by = Some(actor.into());
         alert.ack_comment = comment.map(str::to_owned);
         let change = transition(store, &alert, Transition::Acknowledged, actor, comment, now)?;

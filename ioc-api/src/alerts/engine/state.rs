@@ -8,7 +8,14 @@ use time::{Date, OffsetDateTime};
 use crate::alerts::alert::{Alert, AlertChange, AlertState, Transition, TransitionRecord};
 use crate::alerts::threshold::{Direction, Level, StationRule, Threshold, Watch, Window};
 use crate::store::{AlertFilter, Store, StoreError};
-use crate::time_fmt::{rfc3339, rfc3339_ms};
+use time::format_description::well_known::Rfc3339;
+
+use crate::time_fmt::rfc3339;
+
+/// ms since the epoch as a time, if representable.
+pub(super) fn time_of_ms(ms: u64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
 
 /// Who a station is, for rule selection and alert records.
 #[derive(Debug, Clone, Copy)]
@@ -110,8 +117,25 @@ pub(super) fn transition(
     })
 }
 
+/// `at`, or the latest of the alert's `earlier` transition times when one is later. An alert's
+/// times mix clocks: `fired_at` and a recovery's `resolved_at` are the node's time of the value,
+/// `acknowledged_at` the server's. A node clock ahead of the server, or a recovery learnt from a
+/// value older than the acknowledgement (a backlog after an outage), would put them out of order;
+/// every transition is stamped no earlier than the ones before it, so `fired_at ≤
+/// acknowledged_at ≤ resolved_at` always holds. The transition records keep the server's time
+/// of each change.
+pub(super) fn in_order(at: OffsetDateTime, earlier: &[Option<&str>]) -> String {
+    let latest = earlier
+        .iter()
+        .flatten()
+        .filter_map(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        .fold(at, std::cmp::max);
+    rfc3339(latest)
+}
+
 /// Resolves `alert` (already out of the open map, or about to leave it) and stores it;
-/// `at_ms` is the node time of a recovery, else the resolution is stamped `now`.
+/// `at_ms` is the node time of a recovery, else the resolution is stamped `now`; either way no
+/// earlier than its firing and acknowledgement ([`in_order`]).
 pub(super) fn close(
     store: &Store,
     alert: &mut Alert,
@@ -122,7 +146,11 @@ pub(super) fn close(
     now: OffsetDateTime,
 ) -> Result<AlertChange, StoreError> {
     alert.state = AlertState::Resolved;
-    alert.resolved_at = Some(at_ms.map_or_else(|| rfc3339(now), |t| rfc3339_ms(i128::from(t))));
+    let at = at_ms.map_or(now, |t| time_of_ms(t).unwrap_or(now));
+    alert.resolved_at = Some(in_order(
+        at,
+        &[Some(&alert.fired_at), alert.acknowledged_at.as_deref()],
+    ));
     alert.resolved_by = Some(actor.into());
     alert.resolution = Some(resolution.into());
     transition(store, alert, Transition::Resolved, actor, comment, now)
