@@ -132,6 +132,18 @@ impl Param {
         }
     }
 
+    /// The resolution a frame carries it in (`protocol`'s body fields), which the hourly
+    /// history counts in; salinity derived on the server is kept to 0.01 like the probe's.
+    pub fn step(self) -> f64 {
+        match self {
+            Param::Pm1_0 | Param::Pm2_5 | Param::Pm10 | Param::No2 | Param::So2 | Param::O3 => 0.1,
+            Param::Pressure | Param::Turbidity => 0.1,
+            Param::Co | Param::Conductivity => 1.0,
+            Param::Temperature | Param::Humidity | Param::DissolvedOxygen | Param::Salinity => 0.01,
+            Param::Ph | Param::WaterLevel => 0.001,
+        }
+    }
+
     /// Whether the station keeps hourly history of it (what the indices and thresholds use).
     /// Air temperature, humidity, pressure, PM1.0 and water level are shown live only.
     pub fn tracked(self, water: bool) -> bool {

@@ -8,6 +8,12 @@
 //! hold 3,600 samples an hour per parameter; buckets keep a station under a few KiB whatever the
 //! rate (docs/BENCHMARKS.md, memory per station). The rolling hour therefore slides in five-minute
 //! steps.
+//!
+//! Design: sums in whole steps of the parameter's resolution (an `i32`), not floating point. The
+//! values come from frames in exactly those steps, so the live sums are exact, and the sums
+//! rebuilt from InfluxDB's five-minute means and counts after a restart round back to the same
+//! integers: the means served before and after a restart are identical, whatever the order the
+//! values arrived in. (With `f32` sums they differed in the last digit.) The memory is the same.
 
 /// Five minutes: the rolling hour's step.
 pub const SLOT_MS: u64 = 300_000;
@@ -21,13 +27,15 @@ pub const HOURS_KEPT: usize = 56;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
-    sum: f32,
+    /// In steps of the series' resolution.
+    sum: i32,
     count: u16,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Hour {
-    sum: f32,
+    /// In steps of the series' resolution.
+    sum: i32,
     count: u16,
     /// Which of the hour's twelve five-minute slots have data (coverage).
     slots: u16,
@@ -36,6 +44,9 @@ struct Hour {
 /// The recent history of one parameter.
 #[derive(Debug, Clone)]
 pub struct Series {
+    /// Steps per unit the sums count in (10 for PM2.5 in 0.1 µg/m³): an integer, so that a
+    /// whole number of units divides exactly.
+    per_unit: u16,
     /// Index (ms / HOUR_MS) of the newest hour held; hours older than `HOURS_KEPT` are gone.
     newest_hour: u32,
     hours: [Hour; HOURS_KEPT],
@@ -44,36 +55,47 @@ pub struct Series {
     slots: [Slot; SLOTS_PER_HOUR],
 }
 
-impl Default for Series {
-    fn default() -> Self {
+impl Series {
+    /// An empty history of a parameter measured in steps of `step` (0.1, 0.01, 0.001 or 1).
+    pub fn new(step: f64) -> Self {
         Series {
+            per_unit: (1.0 / step).round().clamp(1.0, f64::from(u16::MAX)) as u16,
             newest_hour: 0,
             hours: [Hour::default(); HOURS_KEPT],
             newest_slot: 0,
             slots: [Slot::default(); SLOTS_PER_HOUR],
         }
     }
-}
 
-impl Series {
+    /// `value` in whole steps, saturating (no station reports an hour's sum beyond `i32`).
+    fn steps(&self, value: f64) -> i32 {
+        (value * f64::from(self.per_unit)).round() as i32
+    }
+
+    /// The mean of `count` values summing to `sum` steps.
+    fn mean(&self, sum: i64, count: u32) -> f64 {
+        sum as f64 / (f64::from(self.per_unit) * f64::from(count))
+    }
+
     /// Adds a value observed at `at_ms` (node clock).
     pub fn insert(&mut self, at_ms: u64, value: f64) {
         if !value.is_finite() {
             return;
         }
+        let steps = self.steps(value);
         let hour = (at_ms / HOUR_MS) as u32;
         let slot = (at_ms / SLOT_MS) as u32;
         let slot_in_hour = ((at_ms % HOUR_MS) / SLOT_MS) as u16;
         self.advance_hours(hour);
         if let Some(h) = self.hour_mut(hour) {
-            h.sum += value as f32;
+            h.sum = h.sum.saturating_add(steps);
             h.count = h.count.saturating_add(1);
             h.slots |= 1 << slot_in_hour;
         }
         self.advance_slots(slot);
         if slot + SLOTS_PER_HOUR as u32 > self.newest_slot {
             let s = &mut self.slots[slot as usize % SLOTS_PER_HOUR];
-            s.sum += value as f32;
+            s.sum = s.sum.saturating_add(steps);
             s.count = s.count.saturating_add(1);
         }
     }
@@ -87,17 +109,17 @@ impl Series {
         let hour = (slot_start_ms / HOUR_MS) as u32;
         let slot = (slot_start_ms / SLOT_MS) as u32;
         let slot_in_hour = ((slot_start_ms % HOUR_MS) / SLOT_MS) as u16;
-        let sum = (mean * f64::from(count)) as f32;
+        let sum = self.steps(mean * f64::from(count));
         self.advance_hours(hour);
         if let Some(h) = self.hour_mut(hour) {
-            h.sum += sum;
+            h.sum = h.sum.saturating_add(sum);
             h.count = h.count.saturating_add(count);
             h.slots |= 1 << slot_in_hour;
         }
         self.advance_slots(slot);
         if slot + SLOTS_PER_HOUR as u32 > self.newest_slot {
             let s = &mut self.slots[slot as usize % SLOTS_PER_HOUR];
-            s.sum += sum;
+            s.sum = s.sum.saturating_add(sum);
             s.count = s.count.saturating_add(count);
         }
     }
@@ -148,7 +170,8 @@ impl Series {
     pub fn hourly_mean(&self, hour_start_ms: u64, min_coverage: f64) -> Option<f64> {
         let h = self.hour((hour_start_ms / HOUR_MS) as u32)?;
         let covered = f64::from(h.slots.count_ones()) / SLOTS_PER_HOUR as f64;
-        (h.count > 0 && covered + 1e-9 >= min_coverage).then(|| f64::from(h.sum) / f64::from(h.count))
+        (h.count > 0 && covered + 1e-9 >= min_coverage)
+            .then(|| self.mean(i64::from(h.sum), u32::from(h.count)))
     }
 
     /// Hourly means of the `n` hours ending with the hour that starts at `last_hour_ms`, most
@@ -166,16 +189,16 @@ impl Series {
     /// The rolling one-hour mean: the twelve five-minute slots up to the newest, if at least
     /// `min_coverage` of them have data.
     pub fn rolling_hour_mean(&self, min_coverage: f64) -> Option<f64> {
-        let (mut sum, mut count, mut covered) = (0.0f64, 0u32, 0usize);
+        let (mut sum, mut count, mut covered) = (0i64, 0u32, 0usize);
         for s in &self.slots {
             if s.count > 0 {
-                sum += f64::from(s.sum);
+                sum += i64::from(s.sum);
                 count += u32::from(s.count);
                 covered += 1;
             }
         }
         let coverage = covered as f64 / SLOTS_PER_HOUR as f64;
-        (count > 0 && coverage + 1e-9 >= min_coverage).then(|| sum / f64::from(count))
+        (count > 0 && coverage + 1e-9 >= min_coverage).then(|| self.mean(sum, count))
     }
 
     /// The mean of the hourly means of the `n` hours up to the newest (the one in progress
@@ -196,7 +219,7 @@ mod tests {
 
     #[test]
     fn rolling_hour_needs_coverage_and_slides() {
-        let mut s = Series::default();
+        let mut s = Series::new(0.1);
         for minute in 0..40 {
             s.insert(T0 + minute * MIN, 10.0);
         }
@@ -213,7 +236,7 @@ mod tests {
 
     #[test]
     fn hourly_means_by_clock_hour_with_coverage() {
-        let mut s = Series::default();
+        let mut s = Series::new(0.1);
         for minute in 0..60 {
             s.insert(T0 + minute * MIN, if minute < 30 { 10.0 } else { 20.0 });
         }
@@ -231,7 +254,7 @@ mod tests {
 
     #[test]
     fn late_values_land_in_their_hour_and_old_ones_are_dropped() {
-        let mut s = Series::default();
+        let mut s = Series::new(0.1);
         s.insert(T0 + 10 * HOUR_MS, 5.0);
         s.insert(T0 + 9 * HOUR_MS, 7.0);
         assert_eq!(s.hourly_mean(T0 + 9 * HOUR_MS, 0.0), Some(7.0));
@@ -250,8 +273,8 @@ mod tests {
 
     #[test]
     fn rebuilt_buckets_count_like_live_values() {
-        let mut live = Series::default();
-        let mut rebuilt = Series::default();
+        let mut live = Series::new(0.1);
+        let mut rebuilt = Series::new(0.1);
         for slot in 0..12u64 {
             for minute in 0..5 {
                 live.insert(T0 + slot * SLOT_MS + minute * MIN, slot as f64);
@@ -261,5 +284,29 @@ mod tests {
         assert_eq!(live.hourly_mean(T0, 0.75), rebuilt.hourly_mean(T0, 0.75));
         assert_eq!(live.rolling_hour_mean(0.75), rebuilt.rolling_hour_mean(0.75));
         assert_eq!(rebuilt.hourly_mean(T0, 0.75), Some(5.5));
+    }
+
+    /// Values whose mean lies on a rounding boundary: the live sum and the one rebuilt from
+    /// five-minute means (as InfluxDB answers them, in floating point) are the same integers, so
+    /// the hour's mean is the same to the last digit.
+    #[test]
+    fn a_rebuilt_hour_has_exactly_the_live_mean() {
+        let mut live = Series::new(0.1);
+        let mut rebuilt = Series::new(0.1);
+        let values =
+            |slot: u64| (0..5).map(move |minute| 80.0 + ((slot * 5 + minute) * 37 % 100) as f64 / 10.0);
+        for slot in 0..12u64 {
+            for (minute, value) in values(slot).enumerate() {
+                live.insert(T0 + slot * SLOT_MS + minute as u64 * MIN, value);
+            }
+            let mean = values(slot).sum::<f64>() / 5.0;
+            rebuilt.insert_bucket(T0 + slot * SLOT_MS, mean, 5);
+        }
+        let (a, b) = (live.hourly_mean(T0, 0.75), rebuilt.hourly_mean(T0, 0.75));
+        assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits), "{a:?} {b:?}");
+        assert_eq!(
+            live.rolling_hour_mean(0.75).map(f64::to_bits),
+            rebuilt.rolling_hour_mean(0.75).map(f64::to_bits)
+        );
     }
 }

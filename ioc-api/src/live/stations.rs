@@ -181,7 +181,7 @@ impl Station {
                 self.tracked.reserve_exact(1);
                 self.tracked.push(Tracked {
                     param,
-                    series: Series::default(),
+                    series: Series::new(param.step()),
                     updated: now,
                 });
                 self.tracked.len() - 1
