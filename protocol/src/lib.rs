@@ -21,6 +21,8 @@
 //! - `error`: [`DecodeError`] and [`EncodeError`].
 //! - `registry` (feature `std`): the node registry file shared by the collector, IOC API and simulators.
 //! - `inbound` (feature `std`): the acceptance rule for an MQTT message, shared by every receiver.
+//! - `window` (feature `std`): the replay window that follows it: new, duplicate, reused
+//!   sequence number or replay, per (node, boot, seq) and the frame's bytes.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 
 mod body;
@@ -35,6 +37,8 @@ mod quality;
 pub mod registry;
 mod tag;
 pub mod topic;
+#[cfg(feature = "std")]
+pub mod window;
 
 pub use body::{AirSample, Body, FirmwareVersion, NodeStatus, StatusKind, WaterSample};
 pub use error::{DecodeError, EncodeError};

@@ -8,8 +8,9 @@
 //! is synced with the batch.
 
 mod batch;
-pub mod window;
 pub mod window_file;
+
+pub use protocol::window;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

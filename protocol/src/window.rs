@@ -25,14 +25,20 @@
 //!   dead-lettered: a clock-unsynced frame written again would become a second point (it is
 //!   stamped on arrival).
 //!
-//! Two windows exist (see `docs/collector.md`, "Replay window and restarts"): the pipeline's
-//! live window also holds frames still in an unwritten batch, and the writer's durable window
-//! only frames that are written, spooled or dead-lettered. Only the durable one is saved
-//! ([`super::window_file`]), after every durable batch that brought new frames and before its acks,
-//! so a restart never mistakes a frame it lost for a duplicate, and a frame written just before a
-//! crash is recognised when the broker redelivers it.
+//! Every receiver applies it after [`crate::inbound::accept`], so the collector and the IOC API
+//! agree on which frames are readings. The collector keeps two (see `docs/collector.md`, "Replay
+//! window and restarts"): the pipeline's live window also holds frames still in an unwritten
+//! batch, and the writer's durable window only frames that are written, spooled or dead-lettered;
+//! only the durable one is saved (its `window_file`), after every durable batch that brought new
+//! frames and before its acks, so a restart never mistakes a frame it lost for a duplicate, and a
+//! frame written just before a crash is recognised when the broker redelivers it.
 
 use std::collections::{HashMap, VecDeque};
+
+use crc::{CRC_32_ISO_HDLC, Crc};
+
+/// CRC-32 as zlib computes it, for the digests and the saved form's checksum.
+const CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
 
 /// How many of a node's last new frames the window keeps a digest of (8 bytes each): enough for
 /// the retries of a node, which has one frame in flight. Redeliveries by the broker carry the DUP
@@ -81,16 +87,16 @@ pub struct Digest(u32);
 impl Digest {
     /// The digest of a frame's payload.
     pub fn of(payload: &[u8]) -> Self {
-        Digest(crc32fast::hash(payload) & DIGEST_MASK)
+        Digest(CRC32.checksum(payload) & DIGEST_MASK)
     }
 
     /// As saved.
-    pub(super) fn bits(self) -> u32 {
+    pub fn bits(self) -> u32 {
         self.0
     }
 
     /// As saved; bits above the digest's are ignored.
-    pub(super) fn from_bits(bits: u32) -> Self {
+    pub fn from_bits(bits: u32) -> Self {
         Digest(bits & DIGEST_MASK)
     }
 }
@@ -303,7 +309,7 @@ impl ReplayWindow {
     }
 
     /// Records a frame whose bytes are not known (from an older saved window).
-    pub(super) fn mark_without_digest(&mut self, key: FrameKey) {
+    pub fn mark_without_digest(&mut self, key: FrameKey) {
         self.mark_with(key, None);
     }
 
@@ -331,7 +337,7 @@ impl ReplayWindow {
     /// `MAGIC`, node count, then per node: id, newest boot, boot count, per boot: boot, floor,
     /// run count, runs (start, end); then the count of recent frames and each as two words (low,
     /// high); all u32 little-endian; a CRC-32 of all that last.
-    pub(super) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + self.nodes.len() * 32);
         let put = |out: &mut Vec<u8>, v: u32| out.extend_from_slice(&v.to_le_bytes());
         out.extend_from_slice(MAGIC);
@@ -355,7 +361,7 @@ impl ReplayWindow {
                 put(&mut out, (r.0 >> 32) as u32);
             }
         }
-        let crc = crc32fast::hash(&out);
+        let crc = CRC32.checksum(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         out
     }
@@ -363,9 +369,9 @@ impl ReplayWindow {
     /// The window `encode` wrote, or the one the version before wrote (without recent frames:
     /// until the nodes send again, only the broker's redeliveries are duplicates), or `None` for
     /// anything else (damage, runs or boots out of order).
-    pub(super) fn decode(bytes: &[u8]) -> Option<Self> {
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
         let (body, crc) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
-        if crc32fast::hash(body).to_le_bytes() != crc {
+        if CRC32.checksum(body).to_le_bytes() != crc {
             return None;
         }
         let (with_recent, rest) = match body.split_first_chunk::<8>()? {
