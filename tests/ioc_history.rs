@@ -133,11 +133,11 @@ async fn history_is_rebuilt_from_influxdb_and_served() -> Result<()> {
         channel: NodeChannel::Telemetry,
     }
     .to_string();
-    let frame = |t: u64, pm: u16| -> Result<Vec<u8>> {
+    let frame = |seq: u32, t: u64, pm: u16| -> Result<Vec<u8>> {
         let f = Frame {
             node_id: air.id,
             boot: 1,
-            seq: 9_999,
+            seq,
             time_ms: t,
             body: Body::Air(AirSample {
                 samples: 1,
@@ -149,10 +149,10 @@ async fn history_is_rebuilt_from_influxdb_and_served() -> Result<()> {
         Ok(f.encode(key.as_ref(), &mut buf)?.to_vec())
     };
     publisher
-        .publish_qos1(&topic, &frame(now_hour - MINUTE_MS, 9_000)?)
+        .publish_qos1(&topic, &frame(9_999, now_hour - MINUTE_MS, 9_000)?)
         .await?;
     publisher
-        .publish_qos1(&topic, &frame(now_hour + MINUTE_MS, 123)?)
+        .publish_qos1(&topic, &frame(10_000, now_hour + MINUTE_MS, 123)?)
         .await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {

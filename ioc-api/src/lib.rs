@@ -105,6 +105,7 @@ impl IocApi {
         } = self;
         info!(address = %listener.local_addr()?, stations = registry.len(), "IOC API listening.");
         let cancel = state.shutdown.clone();
+        let final_state = Arc::clone(&state);
 
         // The rebuild runs before the subscription starts, so frames the broker kept for the
         // API's session are compared with what InfluxDB already holds (see history::rebuild).
@@ -134,6 +135,7 @@ impl IocApi {
                     () = tick_cancel.cancelled() => break,
                     _ = interval.tick() => {
                         tick_state.tick(time::OffsetDateTime::now_utc());
+                        tick_state.save_window();
                         // Tokens created or revoked with the `token` command while the API runs
                         // take effect within a tick.
                         if let Err(e) = tick_state.reload_tokens() {
@@ -166,6 +168,7 @@ impl IocApi {
         let _ = subscription.await;
         let _ = ticker.await;
         let _ = webhooks.await;
+        final_state.save_window();
         served.map_err(Into::into)
     }
 }

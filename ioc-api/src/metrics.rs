@@ -17,6 +17,12 @@ pub struct Metrics {
     pub mqtt_dropped: AtomicU64,
     /// Node commands sent.
     pub commands_sent: AtomicU64,
+    /// Frames the replay window found delivered before with the same bytes.
+    pub frames_duplicate: AtomicU64,
+    /// Frames refused for reusing a (boot, seq) key with other bytes.
+    pub frames_seq_reused: AtomicU64,
+    /// Frames refused as replays.
+    pub frames_replay: AtomicU64,
 }
 
 /// The exposition text.
@@ -36,7 +42,7 @@ pub fn render(state: &AppState) -> String {
             .count();
         (open, stations.len(), online)
     };
-    let samples: [(&str, &str, &dyn Display); 10] = [
+    let samples: [(&str, &str, &dyn Display); 13] = [
         (
             "citysense_ioc_frames_accepted_total",
             "Verified frames taken into the live state.",
@@ -46,6 +52,21 @@ pub fn render(state: &AppState) -> String {
             "citysense_ioc_frames_rejected_total",
             "Frames refused by the acceptance rule.",
             &state.rejected(),
+        ),
+        (
+            "citysense_ioc_frames_duplicate_total",
+            "Frames delivered before with the same bytes (redeliveries), not counted again.",
+            &m.frames_duplicate.load(Ordering::Relaxed),
+        ),
+        (
+            "citysense_ioc_frames_seq_reused_total",
+            "Frames refused for reusing a (boot, seq) key with other bytes (node re-flashed or boot counter lost).",
+            &m.frames_seq_reused.load(Ordering::Relaxed),
+        ),
+        (
+            "citysense_ioc_frames_replay_total",
+            "Frames refused as replays of frames delivered before.",
+            &m.frames_replay.load(Ordering::Relaxed),
         ),
         (
             "citysense_ioc_alert_changes_total",

@@ -52,7 +52,14 @@ pub(crate) async fn subscribe(
         match event {
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 match accept(&registry, &config.prefix, &publish.topic, &publish.payload) {
-                    Ok((frame, node)) => state.ingest(&frame, node, OffsetDateTime::now_utc()),
+                    Ok((frame, node)) => state.receive(
+                        &frame,
+                        node,
+                        &publish.payload,
+                        publish.dup,
+                        publish.retain,
+                        OffsetDateTime::now_utc(),
+                    ),
                     Err(rejection) => {
                         state.count_rejected();
                         debug!(topic = %publish.topic, reason = rejection.reason, "Frame ignored by the IOC API.");

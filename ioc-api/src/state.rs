@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use protocol::registry::{NodeInfo, Registry};
+use protocol::window::{ReplayWindow, Verdict};
 use protocol::{Body, Frame, QualityFlags};
 use time::OffsetDateTime;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::alerts::{AlertChange, Engine, StationRef, StationRule, Transition, Watch, Window, default_rules};
 use crate::auth::TokenSet;
@@ -50,6 +51,11 @@ pub struct AppState {
     /// Cancelled when the server stops, so open event streams end and shutdown can finish.
     pub(crate) shutdown: CancellationToken,
     rejected: AtomicU64,
+    /// The replay window after the acceptance rule, the collector's: only new frames are
+    /// readings. Saved in the database by the tick and at shutdown.
+    window: Mutex<ReplayWindow>,
+    /// Whether the window changed since it was last saved.
+    window_changed: AtomicBool,
 }
 
 /// Locks recover from poisoning: a panicked handler must not take the whole API down.
@@ -96,6 +102,15 @@ impl AppState {
         }
         let engine = Engine::load(&store)?;
         let tokens = TokenSet::from_records(&store.tokens()?);
+        let window = match store.replay_window()? {
+            None => ReplayWindow::default(),
+            Some(bytes) => ReplayWindow::decode(&bytes).unwrap_or_else(|| {
+                warn!(
+                    "The saved replay window is damaged or from an older version; starting with an empty one."
+                );
+                ReplayWindow::default()
+            }),
+        };
         let (outbound, outbound_rx) = mpsc::channel(crate::notify::outbound::QUEUE);
         let first_event_id = (now.unix_timestamp_nanos() / 1_000_000).max(1) as u64 * 1_000;
         Ok(Arc::new(AppState {
@@ -128,6 +143,8 @@ impl AppState {
             rebuilt: AtomicBool::new(config.influx.as_ref().is_none_or(|i| !i.rebuild_at_start)),
             shutdown: CancellationToken::new(),
             rejected: AtomicU64::new(0),
+            window: Mutex::new(window),
+            window_changed: AtomicBool::new(false),
         }))
     }
 
@@ -326,8 +343,98 @@ impl AppState {
         }
     }
 
+    /// Takes a verified frame that arrived as an MQTT message (`payload`, with its DUP and retain
+    /// flags) at `now`: the replay window decides, as in the collector, whether it is a reading
+    /// ([`AppState::ingest`]), a duplicate (ignored), or refused: a reused key counts on the
+    /// station and feeds its `sequence_reset` rule, a replay counts on the station.
+    pub fn receive(
+        &self,
+        frame: &Frame,
+        node: &NodeInfo,
+        payload: &[u8],
+        dup: bool,
+        retain: bool,
+        now: OffsetDateTime,
+    ) {
+        let verdict = {
+            let mut window = lock(&self.window);
+            let (key, digest, verdict) = window.check_message(frame, payload, dup, retain);
+            if verdict == Verdict::New {
+                window.mark(key, digest);
+                self.window_changed.store(true, Ordering::Relaxed);
+            }
+            verdict
+        };
+        match verdict {
+            Verdict::New => {
+                self.ingest(frame, node, now);
+                self.sequence_flag(node, 0.0, now);
+            }
+            Verdict::Duplicate => {
+                self.metrics.frames_duplicate.fetch_add(1, Ordering::Relaxed);
+            }
+            Verdict::SeqReused(detail) => {
+                self.metrics.frames_seq_reused.fetch_add(1, Ordering::Relaxed);
+                debug!(node = node.id, detail = %detail, "Frame refused: reused sequence number.");
+                if let Some(station) = write(&self.stations).by_node.get_mut(&node.id) {
+                    station.refused.seq_reused += 1;
+                    station.refused.last_seq_reused_at = Some(rfc3339(now));
+                }
+                self.sequence_flag(node, 1.0, now);
+            }
+            Verdict::Replay(detail) => {
+                self.metrics.frames_replay.fetch_add(1, Ordering::Relaxed);
+                debug!(node = node.id, detail = %detail, "Frame refused: replay.");
+                if let Some(station) = write(&self.stations).by_node.get_mut(&node.id) {
+                    station.refused.replays += 1;
+                }
+            }
+        }
+    }
+
+    /// Evaluates the station's `sequence_reset` rules: 1 for a frame refused for a reused key,
+    /// 0 for a new frame (only while such an alert is open, so the hot path stays cheap).
+    fn sequence_flag(&self, node: &NodeInfo, flag: f64, now: OffsetDateTime) {
+        let watch = Watch::Station(StationRule::SequenceReset);
+        let changes = {
+            let mut engine = lock(&self.engine);
+            if flag == 0.0 && !engine.has_open(&node.station, watch) {
+                return;
+            }
+            let sref = station_ref(node);
+            let rules: Vec<_> = engine
+                .applicable(sref, watch, now.date())
+                .into_iter()
+                .cloned()
+                .collect();
+            let now_ms = (now.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+            let mut changes = Vec::new();
+            for rule in rules {
+                match engine.evaluate(&self.store, sref, &rule, flag, now_ms, now) {
+                    Ok(change) => changes.extend(change),
+                    Err(e) => warn!(error = %e, "Alert state not stored."),
+                }
+            }
+            changes
+        };
+        self.announce(changes);
+    }
+
+    /// Saves the replay window if it changed (the tick and the shutdown call this).
+    pub fn save_window(&self) {
+        if !self.window_changed.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let encoded = lock(&self.window).encode();
+        if let Err(e) = self.store.save_replay_window(&encoded) {
+            self.window_changed.store(true, Ordering::Relaxed);
+            warn!(error = %e, "Cannot save the replay window; a restart may count a re-flashed node's refused frames.");
+        }
+    }
+
     /// Takes a verified frame arriving at `now` (server clock): liveness, reading, history,
-    /// rules; publishes the station's new view and any alert change.
+    /// rules; publishes the station's new view and any alert change. The MQTT path calls it
+    /// through [`AppState::receive`], for new frames only.
     pub fn ingest(&self, frame: &Frame, node: &NodeInfo, now: OffsetDateTime) {
         self.metrics.frames_accepted.fetch_add(1, Ordering::Relaxed);
         let observed_ms = if frame.time_ms == 0 {
@@ -373,8 +480,7 @@ impl AppState {
                         if station.is_water() {
                             reading.derive_salinity();
                         }
-                        let fresh =
-                            station.first_time(frame.time_ms) && observed_ms > station.rebuilt_until_ms;
+                        let fresh = observed_ms > station.rebuilt_until_ms;
                         if fresh {
                             let water = station.is_water();
                             for (param, value) in reading.values() {

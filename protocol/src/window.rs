@@ -37,6 +37,8 @@ use std::collections::{HashMap, VecDeque};
 
 use crc::{CRC_32_ISO_HDLC, Crc};
 
+use crate::{Body, Frame, StatusKind};
+
 /// CRC-32 as zlib computes it, for the digests and the saved form's checksum.
 const CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
 
@@ -295,6 +297,35 @@ impl ReplayWindow {
                 key.seq, key.boot
             )),
         }
+    }
+
+    /// [`ReplayWindow::check`] for a frame that arrived as an MQTT message (`payload`, with the
+    /// message's DUP and retain flags), with the two exceptions every receiver makes:
+    /// - a node registers its death frame as its MQTT will when it connects, so the broker
+    ///   publishes it with the seq of that moment, however much later the node dies: a death
+    ///   frame of the node's current boot is new, not a replay;
+    /// - a retained status the broker hands out again on every subscribe is state already seen:
+    ///   a duplicate, not an attack.
+    pub fn check_message(
+        &self,
+        frame: &Frame,
+        payload: &[u8],
+        dup: bool,
+        retain: bool,
+    ) -> (FrameKey, Digest, Verdict) {
+        let key = FrameKey {
+            node: frame.node_id,
+            boot: frame.boot,
+            seq: frame.seq,
+        };
+        let digest = Digest::of(payload);
+        let is_death = matches!(&frame.body, Body::Status(s) if s.kind == StatusKind::Death);
+        let verdict = match self.check(key, digest, dup) {
+            Verdict::Replay(_) if is_death && self.in_current_boot(key.node, key.boot) => Verdict::New,
+            Verdict::Replay(_) if retain => Verdict::Duplicate,
+            verdict => verdict,
+        };
+        (key, digest, verdict)
     }
 
     /// Whether `boot` is the node's newest boot (or a later one): a frame from it is no replay

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
 pub(crate) use self::batch::Batch;
-use self::window::{Digest, FrameKey, ReplayWindow, Verdict};
+use self::window::{ReplayWindow, Verdict};
 use crate::config::BatchConfig;
 use crate::dead_letter::{DeadLetter, DeadLetterStore};
 use crate::sink::line_protocol::TagCache;
@@ -87,26 +87,9 @@ impl Pipeline {
         self.stats.received();
         let rejection = match accept(&self.registry, &self.prefix, &publish.topic, &publish.payload) {
             Ok((frame, node)) => {
-                let key = FrameKey {
-                    node: frame.node_id,
-                    boot: frame.boot,
-                    seq: frame.seq,
-                };
-                let digest = Digest::of(&publish.payload);
-                let verdict = match self.window.check(key, digest, publish.dup) {
-                    // A node registers its death frame as its MQTT will when it connects, so
-                    // the broker publishes it with the seq of that moment, however much later
-                    // the node dies: old, but no replay.
-                    Verdict::Replay(_)
-                        if is_death(&frame.body) && self.window.in_current_boot(key.node, key.boot) =>
-                    {
-                        Verdict::New
-                    }
-                    // A retained status the broker hands out again on every subscribe: state
-                    // already seen, not an attack.
-                    Verdict::Replay(_) if publish.retain => Verdict::Duplicate,
-                    verdict => verdict,
-                };
+                let (key, digest, verdict) =
+                    self.window
+                        .check_message(&frame, &publish.payload, publish.dup, publish.retain);
                 match verdict {
                     Verdict::New => {
                         self.window.mark(key, digest);
@@ -169,10 +152,6 @@ impl Pipeline {
         }
         self.stats.dead_letters_dropped(store.dropped());
     }
-}
-
-fn is_death(body: &protocol::Body) -> bool {
-    matches!(body, protocol::Body::Status(s) if s.kind == protocol::StatusKind::Death)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -149,6 +149,11 @@ pub fn default_rules(offline_after_s: u64) -> Vec<ThresholdSpec> {
         0.0,
         "frame quality flags: sensor fault, out of range, stuck value (FORMAT.md §4)",
     ));
+    rules.push(station_rule(
+        StationRule::SequenceReset,
+        0.0,
+        "frames refused for reusing (boot, seq) keys with other bytes: node re-flashed or its boot counter lost (docs/decisions.md)",
+    ));
     rules
 }
 

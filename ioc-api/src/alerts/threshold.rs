@@ -26,6 +26,10 @@ pub enum StationRule {
     StationOffline,
     /// Frames flagged with a sensor fault, out-of-range or stuck value (FORMAT.md §4).
     SensorFault,
+    /// Frames refused because the node reuses (boot, seq) keys with other bytes: re-flashed, or
+    /// its boot counter lost (docs/decisions.md, "A reused sequence number is dead-lettered").
+    /// 1 on each such frame, 0 on the node's next new frame.
+    SequenceReset,
 }
 
 impl Watch {
@@ -35,6 +39,7 @@ impl Watch {
             Watch::Param(p) => p.as_str(),
             Watch::Station(StationRule::StationOffline) => "station_offline",
             Watch::Station(StationRule::SensorFault) => "sensor_fault",
+            Watch::Station(StationRule::SequenceReset) => "sequence_reset",
         }
     }
 
@@ -43,6 +48,7 @@ impl Watch {
         match name {
             "station_offline" => Some(Watch::Station(StationRule::StationOffline)),
             "sensor_fault" => Some(Watch::Station(StationRule::SensorFault)),
+            "sequence_reset" => Some(Watch::Station(StationRule::SequenceReset)),
             other => Param::parse(other).map(Watch::Param),
         }
     }
@@ -131,7 +137,8 @@ pub enum ScopeKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdSpec {
-    /// A parameter (`pm2_5`, `dissolved_oxygen`, …) or `station_offline` / `sensor_fault`.
+    /// A parameter (`pm2_5`, `dissolved_oxygen`, …) or `station_offline` / `sensor_fault` /
+    /// `sequence_reset`.
     #[schema(value_type = String, example = "pm2_5")]
     pub parameter: Watch,
     /// Where it applies: `all`, `district` or `station`.
@@ -146,7 +153,7 @@ pub struct ThresholdSpec {
     /// `above` or `below`.
     pub direction: Direction,
     /// The trigger level, in the parameter's unit (for `station_offline`: seconds without a frame;
-    /// for `sensor_fault`: 1).
+    /// for `sensor_fault` and `sequence_reset`: 0, the flag is 1 when set).
     pub trigger: f64,
     /// The level the value must return to before the alert resolves (hysteresis): at or below
     /// it for `above` rules, at or above it for `below` rules. Defaults to the trigger.
@@ -301,7 +308,7 @@ impl ThresholdSpec {
             if self.window != Window::Latest {
                 return Err(invalid(
                     "window",
-                    "station rules (station_offline, sensor_fault) use `latest`",
+                    "station rules (station_offline, sensor_fault, sequence_reset) use `latest`",
                 ));
             }
             if self.direction != Direction::Above {

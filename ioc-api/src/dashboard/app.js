@@ -36,6 +36,18 @@ function age(s) {
   return `${Math.round(secs / 3600)} h`;
 }
 
+// A node whose frames are refused for reusing their (boot, seq) keys: its new readings are not
+// stored, which the operator must see on the station itself (docs/ioc.md, "Which frames are readings").
+function refusedBadge(s) {
+  const reused = s.frames_refused ? s.frames_refused.seq_reused : 0;
+  if (!reused) return "";
+  return el("span", {
+    class: "warn-badge", "data-refused": reused,
+    title: "Trạm dùng lại số thứ tự khung (nạp lại firmware hoặc mất bộ đếm khởi động): các khung này bị từ chối, không lưu. / "
+      + "The node reuses frame sequence numbers (re-flashed or boot counter lost): these frames are refused, not stored.",
+  }, ` ⚠ trùng số khung / reused keys: ${reused}`);
+}
+
 function renderStations() {
   const body = $("#stations tbody");
   body.replaceChildren();
@@ -44,7 +56,7 @@ function renderStations() {
     const pm = s.pm2_5_1h_mean == null ? "–" : `${s.pm2_5_1h_mean} µg/m³`;
     const sal = s.salinity ? `${s.salinity.ppt.toFixed(2)} ‰` : "–";
     const row = el("tr", { "data-station": s.station, class: (s.online ? "" : "offline") + (state.selected === s.station ? " selected" : "") },
-      el("td", {}, s.name || s.station), el("td", {}, s.district), el("td", {}, index),
+      el("td", {}, s.name || s.station, refusedBadge(s)), el("td", {}, s.district), el("td", {}, index),
       el("td", {}, pm), el("td", {}, sal), el("td", { class: "age", "data-last-seen": s.last_seen || "" }, age(s)));
     row.addEventListener("click", () => select(s.station));
     body.append(row);

@@ -13,9 +13,6 @@ use super::param::Param;
 use super::reading::Reading;
 use super::series::Series;
 
-/// Frame timestamps remembered per station to drop exact repeats (a redelivered QoS 1 frame).
-const RECENT_FRAMES: usize = 8;
-
 #[derive(Debug)]
 pub(crate) struct Tracked {
     pub(crate) param: Param,
@@ -43,6 +40,19 @@ pub struct NodeHealth {
     pub frames_queued: u16,
 }
 
+/// Frames of the node the replay window refused since the API started (they are not readings:
+/// the collector dead-letters them too).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct RefusedFrames {
+    /// Frames whose (boot, seq) the node used before with other bytes: re-flashed, or its boot
+    /// counter lost.
+    pub seq_reused: u64,
+    /// When the last of them arrived (RFC 3339, server clock).
+    pub last_seq_reused_at: Option<String>,
+    /// Frames delivered before and sent again (a replay), or older than the window remembers.
+    pub replays: u64,
+}
+
 #[derive(Debug)]
 pub(crate) struct Station {
     pub(crate) info: NodeInfo,
@@ -53,8 +63,7 @@ pub(crate) struct Station {
     pub(crate) reading: Option<Reading>,
     pub(crate) health: Option<NodeHealth>,
     pub(crate) tracked: Vec<Tracked>,
-    recent: [u64; RECENT_FRAMES],
-    recent_next: usize,
+    pub(crate) refused: RefusedFrames,
     /// Values up to this node time came from the InfluxDB rebuild; frames at or before it are
     /// already counted.
     pub(crate) rebuilt_until_ms: u64,
@@ -80,8 +89,7 @@ impl Stations {
                     reading: None,
                     health: None,
                     tracked: Vec::new(),
-                    recent: [u64::MAX; RECENT_FRAMES],
-                    recent_next: 0,
+                    refused: RefusedFrames::default(),
                     rebuilt_until_ms: 0,
                 };
                 (info.id, station)
@@ -128,16 +136,6 @@ impl Station {
     /// Whether the station counts as water.
     pub(crate) fn is_water(&self) -> bool {
         self.info.kind == StationKind::Water
-    }
-
-    /// True once for each frame timestamp: a repeat within the last few frames is a duplicate.
-    pub(crate) fn first_time(&mut self, time_ms: u64) -> bool {
-        if self.recent.contains(&time_ms) {
-            return false;
-        }
-        self.recent[self.recent_next] = time_ms;
-        self.recent_next = (self.recent_next + 1) % RECENT_FRAMES;
-        true
     }
 
     /// Takes a status frame.

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::param::Param;
 use super::reading::Reading;
 use super::series::HOUR_MS;
-use super::stations::{NodeHealth, Station};
+use super::stations::{NodeHealth, RefusedFrames, Station};
 use crate::config::IndicesConfig;
 use crate::indices::salinity::{SalinityClass, classify};
 use crate::indices::wqi::{self, Insufficient, WqiParameter, WqiResult};
@@ -100,6 +100,10 @@ pub struct StationView {
     pub salinity: Option<SalinityBrief>,
     /// The node's last status frame.
     pub health: Option<NodeHealth>,
+    /// Frames of the node refused by the replay window since the API started: a `seq_reused`
+    /// count above 0 means the node reuses its frame keys (re-flashed, boot counter lost) and
+    /// its new readings are not stored.
+    pub frames_refused: RefusedFrames,
     /// Open alerts of the station.
     pub open_alerts: usize,
 }
@@ -289,6 +293,7 @@ impl Station {
             wqi,
             salinity: salinity_of(self, s),
             health: self.health.clone(),
+            frames_refused: self.refused.clone(),
             open_alerts,
         }
     }

@@ -19,6 +19,7 @@ mod lab;
 mod schema;
 mod thresholds;
 mod tokens;
+mod window;
 
 use std::path::Path;
 use std::sync::Mutex;

@@ -87,6 +87,22 @@ impl Api {
             .ingest(&frame, self.registry.get(node).expect("registered"), now);
     }
 
+    /// A frame as it comes off MQTT: encoded with the node's key (or CRC), through the replay
+    /// window (`AppState::receive`), not a redelivery, not retained.
+    pub fn message(&self, node: u32, boot: u32, seq: u32, time_ms: u64, body: Body, now: OffsetDateTime) {
+        let info = self.registry.get(node).expect("registered");
+        let frame = Frame {
+            node_id: node,
+            boot,
+            seq,
+            time_ms,
+            body,
+        };
+        let mut buf = [0u8; protocol::MAX_FRAME_LEN];
+        let payload = frame.encode(info.key.as_ref(), &mut buf).expect("encodes");
+        self.state.receive(&frame, info, payload, false, false, now);
+    }
+
     /// A PM2.5 sample (0.1 µg/m³ units) at minute `minute` after T0, arriving now.
     pub fn feed_pm(&self, node: u32, minute: u64, pm2_5_deci: u16) {
         let body = Body::Air(AirSample {

@@ -39,8 +39,8 @@ impl Engine {
     }
 
     /// An operator resolves an alert by hand: allowed for a stale alert (its condition can no
-    /// longer be evaluated) and for a sensor-fault alert; a live measurement alert resolves by
-    /// hysteresis only.
+    /// longer be evaluated) and for a sensor-fault or sequence-reset alert (the node's problem,
+    /// handled on site); a live measurement alert resolves by hysteresis only.
     ///
     /// # Errors
     ///
@@ -54,7 +54,11 @@ impl Engine {
         now: OffsetDateTime,
     ) -> Result<AlertChange, LifecycleError> {
         let (slot, mut alert) = self.open_by_id(store, id, "is already resolved")?;
-        let manual_ok = alert.stale || slot.watch == Watch::Station(StationRule::SensorFault);
+        let manual_ok = alert.stale
+            || matches!(
+                slot.watch,
+                Watch::Station(StationRule::SensorFault | StationRule::SequenceReset)
+            );
         if !manual_ok {
             return Err(LifecycleError::Conflict(format!(
                 "alert {id} is live (its input is not stale); it resolves when the value recovers past {}",

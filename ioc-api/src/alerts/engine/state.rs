@@ -278,6 +278,11 @@ impl Engine {
         self.open.values().find(|a| a.id == id)
     }
 
+    /// Whether `station` has an open alert on `watch`.
+    pub fn has_open(&self, station: &str, watch: Watch) -> bool {
+        self.open.keys().any(|s| s.station == station && s.watch == watch)
+    }
+
     /// Open alerts of one station.
     pub fn open_for(&self, station: &str) -> Vec<Alert> {
         let mut alerts: Vec<Alert> = self
