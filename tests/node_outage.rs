@@ -7,18 +7,14 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use collector::config::{
-    BatchConfig, DeadLetterConfig, HttpConfig, RegistryConfig, ShutdownConfig, SinkConfig, SpoolConfig,
-};
+use collector::config::BatchConfig;
 use firmware::node::NodeConfig;
 use protocol::topic::NodeChannel;
-use service::mqtt::MqttConfig;
 use simulators::clock::{SimClock, Speed, wall_ms};
 use support::reconnecting_node::{self, NodePlan, NodeRecord, Progress};
 use support::{InProcess, Influx1, Mosquitto, MosquittoOptions};
@@ -68,7 +64,14 @@ async fn a_broker_outage_backlog_far_behind_the_live_stream_is_written_exactly_o
     let registry_path = dir.path().join("nodes.toml");
     std::fs::write(&registry_path, registry.to_toml())?;
     let mut collector = InProcess::spawn(
-        collector_config(&mosquitto, &influx, &registry_path, batch, dir.path()),
+        support::influx1_config(
+            &mosquitto,
+            (&influx, DATABASE),
+            "outage-collector",
+            &registry_path,
+            batch,
+            dir.path(),
+        ),
         registry.clone(),
     )?;
     collector.subscribed(DEADLINE).await?;
@@ -324,27 +327,4 @@ async fn wait_for_nodes(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
-}
-
-fn collector_config(
-    mosquitto: &Mosquitto,
-    influx: &Influx1,
-    registry: &Path,
-    batch: BatchConfig,
-    dir: &Path,
-) -> collector::Config {
-    collector::Config {
-        mqtt: MqttConfig::new(mosquitto.host(), mosquitto.port(), "outage-collector"),
-        registry: RegistryConfig {
-            path: registry.to_owned(),
-        },
-        sink: SinkConfig::influx_v1(influx.url(), DATABASE),
-        batch,
-        dead_letter: DeadLetterConfig::at(dir.join("dead-letter.jsonl")),
-        spool: SpoolConfig::at(dir.join("spool")),
-        http: HttpConfig {
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        },
-        shutdown: ShutdownConfig::default(),
-    }
 }

@@ -5,11 +5,41 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use collector::config::{
+    BatchConfig, DeadLetterConfig, HttpConfig, RegistryConfig, ShutdownConfig, SinkConfig, SpoolConfig,
+};
 use collector::{Collector, Config, Stats};
 use protocol::registry::Registry;
+use service::mqtt::MqttConfig;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// A collector config for `mosquitto` writing to `influx`'s `database` over the v1 API, with its
+/// dead letters, spool and window in `dir` and `/metrics` on a free port.
+pub fn influx1_config(
+    mosquitto: &super::Mosquitto,
+    (influx, database): (&super::Influx1, &str),
+    client_id: &str,
+    registry: &std::path::Path,
+    batch: BatchConfig,
+    dir: &std::path::Path,
+) -> Config {
+    Config {
+        mqtt: MqttConfig::new(mosquitto.host(), mosquitto.port(), client_id),
+        registry: RegistryConfig {
+            path: registry.to_owned(),
+        },
+        sink: SinkConfig::influx_v1(influx.url(), database),
+        batch,
+        dead_letter: DeadLetterConfig::at(dir.join("dead-letter.jsonl")),
+        spool: SpoolConfig::at(dir.join("spool")),
+        http: HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        },
+        shutdown: ShutdownConfig::default(),
+    }
+}
 
 /// A collector running as a task of the test, so the test reads its counters directly.
 pub struct InProcess {

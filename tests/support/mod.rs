@@ -32,7 +32,7 @@ mod sse;
 mod victoria;
 
 pub use chromium::{Chromium, Page};
-pub use collector::InProcess;
+pub use collector::{InProcess, influx1_config};
 pub use fleet::paced_fleet;
 pub use influx1::Influx1;
 pub use ioc::{FleetPlan, RunningIoc, ioc_config, start_fleet, start_ioc};
