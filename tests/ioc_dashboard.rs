@@ -11,7 +11,9 @@ mod support;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use support::{Chromium, FleetPlan, Mosquitto, MosquittoOptions, ioc_config, start_fleet, start_ioc};
+use support::{
+    Chromium, FleetPlan, Mosquitto, MosquittoOptions, TestClient, ioc_config, start_fleet, start_ioc,
+};
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -123,6 +125,48 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
         acked[0]["acknowledged_by"] == "duty-officer",
         "API after the click: {acked}"
     );
+
+    // The episode node sends two frames under one key with other bytes (as a re-flashed node
+    // does): the second is refused, and the station's row says so.
+    let node = registry
+        .get(episode_node)
+        .ok_or_else(|| anyhow::anyhow!("episode node"))?;
+    let topic = format!(
+        "{}/node/{episode_node}/telemetry",
+        protocol::topic::DEFAULT_PREFIX
+    );
+    let mut publisher = TestClient::connect(mosquitto.port(), "dashboard-reflash", true).await?;
+    for time_ms in [
+        simulators::clock::wall_ms() - 60_000,
+        simulators::clock::wall_ms(),
+    ] {
+        let frame = protocol::Frame {
+            node_id: episode_node,
+            boot: 1,
+            seq: 999_999,
+            time_ms,
+            body: protocol::Body::Air(protocol::AirSample {
+                samples: 1,
+                pm2_5: Some(150),
+                ..protocol::AirSample::default()
+            }),
+        };
+        let mut buf = [0u8; protocol::MAX_FRAME_LEN];
+        publisher
+            .publish_qos1(&topic, frame.encode(node.key.as_ref(), &mut buf)?)
+            .await?;
+    }
+    publisher.disconnect().await?;
+    let badge = page
+        .wait_for(
+            &format!(
+                "document.querySelector('#stations tr[data-station=\"{}\"] .warn-badge')?.dataset.refused",
+                node.station
+            ),
+            WAIT,
+        )
+        .await?;
+    ensure!(badge == "1", "reused-key badge: {badge}");
 
     let artifact =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts/ioc-dashboard.png");

@@ -61,12 +61,15 @@ async fn a_node_reusing_its_keys_is_refused_counted_and_alerted_across_a_restart
         assert_eq!(before["reading"]["pm2_5"], 20.0, "{before}");
 
         // Re-flashed an hour later: boot 1 and seq 0 again, other readings.
-        for seq in 0..5 {
+        for seq in 0..10 {
             let minute = 60 + u64::from(seq);
             api.message(101, 1, seq, T0 + minute * MINUTE, pm(300.0), at(minute));
         }
         let after = station(&api).await;
-        assert_eq!(after["frames_refused"]["seq_reused"], 5, "{after}");
+        // The window knows the bytes of the node's last RECENT frames (seqs 2 to 9).
+        let recent = protocol::window::RECENT as u64;
+        assert_eq!(after["frames_refused"]["seq_reused"], recent, "{after}");
+        assert_eq!(after["frames_refused"]["replays"], 10 - recent, "{after}");
         assert_eq!(
             after["reading"], before["reading"],
             "the refused frames are no readings"
@@ -75,7 +78,10 @@ async fn a_node_reusing_its_keys_is_refused_counted_and_alerted_across_a_restart
         assert_eq!(alerts.len(), 1, "{alerts:?}");
         assert_eq!(alerts[0]["state"], "firing");
         let text = ioc_api::metrics::render(&api.state);
-        assert!(text.contains("citysense_ioc_frames_seq_reused_total 5"), "{text}");
+        assert!(
+            text.contains(&format!("citysense_ioc_frames_seq_reused_total {recent}")),
+            "{text}"
+        );
         assert!(text.contains("citysense_ioc_frames_duplicate_total 1"), "{text}");
         api.state.save_window();
     }

@@ -37,6 +37,7 @@ use std::collections::{HashMap, VecDeque};
 
 use crc::{CRC_32_ISO_HDLC, Crc};
 
+use crate::tag::TAG_LEN;
 use crate::{Body, Frame, StatusKind};
 
 /// CRC-32 as zlib computes it, for the digests and the saved form's checksum.
@@ -44,8 +45,8 @@ const CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
 
 /// How many of a node's last new frames the window keeps a digest of (8 bytes each): enough for
 /// the retries of a node, which has one frame in flight. Redeliveries by the broker carry the DUP
-/// flag and need no digest.
-pub const RECENT: usize = 16;
+/// flag and need no digest. Two windows of 10,000 nodes hold 1.6 MB of these.
+pub const RECENT: usize = 8;
 
 /// How many boots per node the window remembers, counting back from the newest: a node that
 /// reboots this often before its backlog drains has its oldest frames refused as replays.
@@ -81,15 +82,24 @@ pub enum Verdict {
     Replay(String),
 }
 
-/// A short digest of a frame's bytes (24 bits of its CRC-32): tells a redelivery from another
-/// frame with the same key. A collision, one in 16 million, makes a reused key a duplicate.
+/// A short digest of a frame's bytes: tells a redelivery from another frame with the same key. A
+/// collision, one in 16 million, makes a reused key a duplicate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Digest(u32);
 
 impl Digest {
-    /// The digest of a frame's payload.
+    /// The digest of a frame's payload: 24 bits of the tag that ends every frame (FORMAT.md §2),
+    /// an HMAC or a CRC-32 over all the bytes before it, so it differs whenever they do and costs
+    /// nothing to take (a frame that fails its tag never gets here). Anything too short to carry
+    /// a tag gets the CRC-32 of its bytes.
     pub fn of(payload: &[u8]) -> Self {
-        Digest(CRC32.checksum(payload) & DIGEST_MASK)
+        let tag = payload
+            .len()
+            .checked_sub(TAG_LEN)
+            .and_then(|at| payload.get(at..at + 4))
+            .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok());
+        let bits = tag.map_or_else(|| CRC32.checksum(payload), u32::from_le_bytes);
+        Digest(bits & DIGEST_MASK)
     }
 
     /// As saved.
@@ -488,14 +498,30 @@ mod tests {
         FrameKey { node: 7, boot, seq }
     }
 
-    /// The digest of the frame the node sent as (boot, seq).
+    /// The digest of the frame the node sent as (boot, seq): a made-up tag in a frame's place.
     fn bytes(boot: u32, seq: u32) -> Digest {
-        Digest::of(&[boot.to_le_bytes(), seq.to_le_bytes()].concat())
+        Digest::of(&frame_with_tag(boot.wrapping_mul(1_000_003) ^ seq))
     }
 
     /// Another frame with the same key.
     fn other_bytes(boot: u32, seq: u32) -> Digest {
-        Digest::of(&[seq.to_le_bytes(), boot.to_le_bytes(), [1; 4]].concat())
+        Digest::of(&frame_with_tag(boot.wrapping_mul(1_000_003) ^ seq ^ 0x80_0000))
+    }
+
+    /// A header and a body, then `tag` where a frame's tag starts.
+    fn frame_with_tag(tag: u32) -> Vec<u8> {
+        [[1, 0, 7, 0], tag.to_le_bytes(), [0; 4]].concat()
+    }
+
+    #[test]
+    fn the_digest_is_the_frames_tag() {
+        let frame = [&[1u8, 0, 9, 9][..], &[0xAB, 0xCD, 0xEF, 0x12], &[0; 4]].concat();
+        assert_eq!(
+            Digest::of(&frame).bits(),
+            0xEF_CDAB,
+            "24 bits of the tag, little-endian"
+        );
+        assert_eq!(Digest::of(b"short"), Digest::from_bits(CRC32.checksum(b"short")));
     }
 
     trait Frames {
