@@ -205,7 +205,8 @@ impl Collector {
         let writer = Writer {
             sink: live_sink,
             shared: shared.clone(),
-            window: window.clone(),
+            // The writer's window is only saved; the log it appends keeps the digests.
+            window: window.clone().without_digests(),
             window_file,
             acker,
             shutdown: cancel.clone(),
