@@ -29,6 +29,8 @@ pub struct DemoConfig {
     pub data_dir: PathBuf,
     /// The embedded broker's address; port 0 picks a free one.
     pub mqtt_listen: SocketAddr,
+    /// An external broker to use instead of the embedded one.
+    pub broker: Option<SocketAddr>,
     /// The IOC API's address; port 0 picks a free one.
     pub api_listen: SocketAddr,
     /// Air nodes to simulate (when the registry is created).
@@ -133,8 +135,15 @@ impl Demo {
         let registry_path = config.data_dir.join("nodes.toml");
         let registry = load_or_create_registry(&registry_path, config.air, config.water)?;
 
-        let mqtt = resolve_port(config.mqtt_listen)?;
-        let mqtt_v5 = broker::start(mqtt)?;
+        // The services' address, and the nodes' (the embedded broker has a listener for each
+        // protocol version; an external one takes both on one port).
+        let (mqtt, mqtt_v5) = match config.broker {
+            Some(external) => (external, external),
+            None => {
+                let mqtt = resolve_port(config.mqtt_listen)?;
+                (mqtt, broker::start(mqtt)?)
+            }
+        };
 
         let sink = config.sink.clone().unwrap_or(SinkConfig::File {
             path: config.data_dir.join("readings.lp"),

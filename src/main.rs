@@ -24,6 +24,11 @@ struct Cli {
     /// The embedded MQTT broker's address (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:1883")]
     mqtt_listen: SocketAddr,
+    /// Use this MQTT broker (for example a mosquitto with persistence on, which keeps what it
+    /// acknowledged across a crash of this process) instead of the embedded one; --mqtt-listen
+    /// is then unused.
+    #[arg(long, value_name = "HOST:PORT")]
+    broker: Option<SocketAddr>,
     /// The IOC API's address (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     api_listen: SocketAddr,
@@ -111,6 +116,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         sink: sink(&cli)?,
         data_dir: cli.data_dir,
         mqtt_listen: cli.mqtt_listen,
+        broker: cli.broker,
         api_listen: cli.api_listen,
         air: cli.air,
         water: cli.water,

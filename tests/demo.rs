@@ -19,6 +19,7 @@ async fn the_demo_runs_without_services_and_its_file_ships_to_influxdb() -> Resu
     let config = DemoConfig {
         data_dir: dir.path().join("data"),
         mqtt_listen: "127.0.0.1:0".parse()?,
+        broker: None,
         api_listen: "127.0.0.1:0".parse()?,
         air: 3,
         water: 2,

@@ -1,8 +1,8 @@
-//! The all-in-one command as a user runs it, writing to a real InfluxDB 1.6: started, stopped with
-//! SIGTERM and started again on the same data directory, then killed with -9 and started once
-//! more. Every run boots the nodes with the next boot counter (kept in the data directory), so no
-//! frame reuses a key of the run before; no frame is stored twice; the runs ended by SIGTERM
-//! stored every frame (no gap in any node's seqs but its will's); the acknowledged PM2.5 alert
+//! The all-in-one command as a user runs it, on real mosquitto (persistence on, `--broker`) and
+//! writing to a real InfluxDB 1.6: started, stopped with SIGTERM and started again on the same
+//! data directory, then killed with -9 and started once more. Every run boots the nodes with the next boot counter (kept in the data directory), so no
+//! frame reuses a key of the run before; no frame is stored twice, none is lost (no gap in any
+//! node's seqs but its wills'); the acknowledged PM2.5 alert
 //! of the forced episode is the same alert, still acknowledged, after each restart; the hourly
 //! means of the hours complete before the first stop are identical after each restart (the IOC
 //! rebuilds them from InfluxDB, which holds the readings); nothing is dead-lettered.
@@ -17,7 +17,7 @@ use anyhow::{Context, Result, bail, ensure};
 use ioc_api::auth::Role;
 use ioc_api::store::Store;
 use serde_json::{Value, json};
-use support::{ChildProcess, Influx1, free_port};
+use support::{ChildProcess, Influx1, Mosquitto, MosquittoOptions, free_port};
 
 const WAIT: Duration = Duration::from_secs(120);
 const DATABASE: &str = "demo";
@@ -134,6 +134,11 @@ async fn query_keys(influx: &Influx1, influxql: &str) -> Result<Vec<(u32, u32, u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_restarted_and_killed_stores_every_frame_once_and_keeps_its_alert() -> Result<()> {
     let binary = binary()?;
+    let mosquitto = Mosquitto::start(MosquittoOptions {
+        persistence: true,
+        ..MosquittoOptions::default()
+    })
+    .await?;
     let influx = Influx1::start().await?;
     influx.create_database(DATABASE).await?;
     let dir = tempfile::tempdir()?;
@@ -142,8 +147,8 @@ async fn the_demo_restarted_and_killed_stores_every_frame_once_and_keeps_its_ale
     let args: Vec<String> = [
         "--data-dir",
         &data.display().to_string(),
-        "--mqtt-listen",
-        "127.0.0.1:0",
+        "--broker",
+        &format!("{}:{}", mosquitto.host(), mosquitto.port()),
         "--api-listen",
         &format!("127.0.0.1:{port}"),
         "--air",
@@ -296,10 +301,9 @@ async fn the_demo_restarted_and_killed_stores_every_frame_once_and_keeps_its_ale
     for &(node, boot, _) in &keys {
         *per_boot.entry((node, boot)).or_default() += 1;
     }
-    // The runs that ended with SIGTERM (boots 1 and 3) lost nothing: a node's seqs run without a
-    // gap but one before each birth frame, the seq its MQTT will took at connect (not published
-    // while the node disconnects cleanly). Boot 2 ended with kill -9, which takes the embedded
-    // broker down with whatever it had acknowledged to a node and not yet handed on: not checked.
+    // Nothing lost, the kill -9 included (mosquitto kept what it had acknowledged to the nodes):
+    // a node's seqs run without a gap but one before each birth frame, the seq its MQTT will took
+    // at connect (the broker publishes the will only when a node's connection breaks).
     let births: BTreeSet<(u32, u32, u32)> = query_keys(
         &influx,
         "SELECT boot, seq FROM node_status WHERE kind = 'birth' GROUP BY node",
@@ -307,7 +311,7 @@ async fn the_demo_restarted_and_killed_stores_every_frame_once_and_keeps_its_ale
     .await?
     .into_iter()
     .collect();
-    for &(node, boot) in per_boot.keys().filter(|(_, boot)| *boot != 2) {
+    for &(node, boot) in per_boot.keys() {
         let seqs: BTreeSet<u32> = keys
             .iter()
             .filter(|k| (k.0, k.1) == (node, boot))
@@ -327,11 +331,17 @@ async fn the_demo_restarted_and_killed_stores_every_frame_once_and_keeps_its_ale
         dead_letters.trim().is_empty(),
         "dead-lettered across the restarts:\n{dead_letters}"
     );
+    // A run's only duplicates are the retained status frames mosquitto hands a new subscription
+    // again, one a node at most: the new runs' frames are all new.
     let log = std::fs::read_to_string(demo.log_path())?;
-    let stops: Vec<&str> = log.lines().filter(|l| l.contains("Collector stopped")).collect();
+    let duplicates: Vec<u64> = log
+        .lines()
+        .filter(|l| l.contains("Collector stopped"))
+        .filter_map(|l| l.split("duplicates: ").nth(1)?.split(',').next()?.parse().ok())
+        .collect();
     ensure!(
-        stops.len() == 2 && stops.iter().all(|l| l.contains("duplicates: 0,")),
-        "the collector's stop lines (SIGTERM and the last stop): {stops:#?}"
+        duplicates.len() == 2 && duplicates.iter().all(|&d| d <= stations.len() as u64),
+        "duplicates in the collector's stop lines (SIGTERM and the last stop): {duplicates:?}"
     );
     eprintln!(
         "demo restart: {} frames stored once each over 3 runs (SIGTERM, then kill -9); frames per (node, boot): {per_boot:?}; alert {id} kept acknowledged; {} hourly series identical",

@@ -313,7 +313,8 @@ fn rss_kib() -> Result<u64> {
         .context("VmRSS")
 }
 
-/// Resident memory per station with every air parameter tracked and a day of hourly history.
+/// Resident memory per station with every air parameter tracked, a day of hourly history, and the
+/// station's replay window.
 fn memory(stations: u32) -> Result<f64> {
     let registry = registry(stations)?;
     let mut config = Config::new(
@@ -352,7 +353,10 @@ fn memory(stations: u32) -> Result<f64> {
                     ..AirSample::default()
                 }),
             };
-            state.ingest(&f, node, now);
+            // Through the replay window, as frames from MQTT go: it holds a node's recent frames.
+            let mut buf = [0u8; MAX_FRAME_LEN];
+            let payload = f.encode(node.key.as_ref(), &mut buf)?;
+            state.receive(&f, node, payload, false, false, now);
         }
     }
     let after = rss_kib()?;
