@@ -1,5 +1,6 @@
-//! A plausible Hau Giang station list for demos and tests: air stations in the towns, water
-//! stations on the canals, each with a fresh random key.
+//! A plausible Hậu Giang station list for demos and tests: air stations in the towns, water
+//! stations on the canals, each with a fresh random key. Names and districts are written as the
+//! province writes them, with their diacritics; station ids stay ASCII.
 
 use protocol::NodeKey;
 use protocol::registry::{NodeInfo, Registry, StationKind};
@@ -10,24 +11,24 @@ type Site = (&'static str, &'static str, &'static str, f64, f64);
 
 /// The province's towns, for air stations.
 const TOWNS: [Site; 8] = [
-    ("Vi Thanh", "VT", "Vi Thanh city centre", 105.4701, 9.7845),
-    ("Nga Bay", "NB", "Nga Bay floating market", 105.8199, 9.8116),
-    ("Long My", "LM", "Long My town", 105.5716, 9.6800),
-    ("Vi Thuy", "VTy", "Nang Mau town", 105.5540, 9.7950),
-    ("Chau Thanh", "CT", "Nga Sau town", 105.8366, 9.9278),
-    ("Chau Thanh A", "CTA", "Mot Ngan town", 105.6400, 9.9400),
-    ("Phung Hiep", "PH", "Cay Duong town", 105.7260, 9.8120),
-    ("Long My", "LMt", "Long My market", 105.5960, 9.6500),
+    ("Vị Thanh", "VT", "Trung tâm TP. Vị Thanh", 105.4701, 9.7845),
+    ("Ngã Bảy", "NB", "Chợ nổi Ngã Bảy", 105.8199, 9.8116),
+    ("Long Mỹ", "LM", "Thị xã Long Mỹ", 105.5716, 9.6800),
+    ("Vị Thủy", "VTy", "Thị trấn Nàng Mau", 105.5540, 9.7950),
+    ("Châu Thành", "CT", "Thị trấn Ngã Sáu", 105.8366, 9.9278),
+    ("Châu Thành A", "CTA", "Thị trấn Một Ngàn", 105.6400, 9.9400),
+    ("Phụng Hiệp", "PH", "Thị trấn Cây Dương", 105.7260, 9.8120),
+    ("Long Mỹ", "LMt", "Chợ Long Mỹ", 105.5960, 9.6500),
 ];
 
 /// Canals and rivers, for water stations.
 const CANALS: [Site; 6] = [
-    ("Vi Thanh", "XN", "Xa No canal at Vi Thanh", 105.4760, 9.7900),
-    ("Long My", "CL", "Cai Lon river at Luong Nghia", 105.5200, 9.6300),
-    ("Vi Thuy", "NM", "Nang Mau canal", 105.5600, 9.8000),
-    ("Chau Thanh", "CB", "Cai Con canal", 105.8000, 9.9000),
-    ("Phung Hiep", "QL", "Quan Lo - Phung Hiep canal", 105.7300, 9.8000),
-    ("Nga Bay", "NB", "Cai Con river at Nga Bay", 105.8200, 9.8150),
+    ("Vị Thanh", "XN", "Kênh Xà No tại Vị Thanh", 105.4760, 9.7900),
+    ("Long Mỹ", "CL", "Sông Cái Lớn tại Lương Nghĩa", 105.5200, 9.6300),
+    ("Vị Thủy", "NM", "Kênh Nàng Mau", 105.5600, 9.8000),
+    ("Châu Thành", "CB", "Kênh Cái Côn", 105.8000, 9.9000),
+    ("Phụng Hiệp", "QL", "Kênh Quản Lộ – Phụng Hiệp", 105.7300, 9.8000),
+    ("Ngã Bảy", "NB", "Sông Cái Côn tại Ngã Bảy", 105.8200, 9.8150),
 ];
 
 /// A registry with `air` air nodes (ids from 101) and `water` water nodes (ids from 201, or right
