@@ -66,7 +66,7 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
     let chromium = Chromium::start(&format!("{}/", ioc.url), (1280, 900)).await?;
     let mut page = chromium.page().await?;
     page.wait_for(
-        "document.querySelector('#live-status')?.textContent === 'live'",
+        "document.querySelector('#live-status')?.dataset.state === 'live'",
         WAIT,
     )
     .await?;
@@ -93,7 +93,10 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
         page.eval("[...document.querySelectorAll('#stations td.age')].map(td => td.textContent)")
             .await?,
     )?;
-    ensure!(ages.iter().all(|a| a.ends_with(" s")), "last-seen ages: {ages:?}");
+    ensure!(
+        ages.iter().all(|a| a.ends_with(" giây")),
+        "last-seen ages: {ages:?}"
+    );
     let salinity_bars = page
         .eval("document.querySelectorAll('#salinity .bar .fill').length")
         .await?;
@@ -168,6 +171,8 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
         .await?;
     ensure!(badge == "1", "reused-key badge: {badge}");
 
+    check_languages(&mut page).await?;
+
     let artifact =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts/ioc-dashboard.png");
     page.screenshot(&artifact).await?;
@@ -177,6 +182,91 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
     let _ = fleet.await;
     ioc.stop.cancel();
     ioc.task.await??;
+    Ok(())
+}
+
+/// What an English-reading page shows that a Vietnamese one must not: every label and state the
+/// dashboard writes in English.
+const ENGLISH: [&str; 24] = [
+    "Stations",
+    "Station",
+    "District",
+    "Index",
+    "Salinity",
+    "Last seen",
+    "Open alerts",
+    "Firing",
+    "Last 24 hours",
+    "pick a station",
+    "no data",
+    "not enough data",
+    "never",
+    "connecting",
+    "reconnecting",
+    "Acknowledge",
+    "Ack'd",
+    "warning",
+    "fired",
+    "above",
+    "open data",
+    "thresholds",
+    "Fresh",
+    "Token",
+];
+
+/// Vietnamese by default, with no English word left and times in the centre's time zone
+/// (UTC+7); English one click away, remembered across a reload; then back to Vietnamese.
+async fn check_languages(page: &mut support::Page) -> Result<()> {
+    let text = page.eval("document.body.innerText").await?;
+    let text = text.as_str().unwrap_or_default().to_owned();
+    let left: Vec<&str> = ENGLISH.iter().copied().filter(|w| text.contains(w)).collect();
+    ensure!(
+        left.is_empty(),
+        "English in the Vietnamese page: {left:?}
+{text}"
+    );
+    ensure!(
+        text.contains("Trạm quan trắc") && text.contains("Vị Thanh"),
+        "{text}"
+    );
+    // The alert's start in Vietnam time: fired_at (UTC) + 7 h, as HH:MM.
+    let fired = page
+        .eval("document.querySelector('#alerts .meta[data-fired-at]')?.dataset.firedAt")
+        .await?;
+    let fired = time::OffsetDateTime::parse(
+        fired.as_str().unwrap_or_default(),
+        &time::format_description::well_known::Rfc3339,
+    )?;
+    let local = fired.to_offset(time::macros::offset!(+7));
+    let clock = format!("{:02}:{:02}", local.hour(), local.minute());
+    let meta = page
+        .eval("document.querySelector('#alerts .meta').textContent")
+        .await?;
+    ensure!(
+        meta.as_str().is_some_and(|m| m.contains(&clock)),
+        "alert time {meta} is not {clock} (UTC+7 of {fired})"
+    );
+
+    page.eval("document.querySelector('#lang').click(), true").await?;
+    page.wait_for("document.documentElement.lang === 'en'", WAIT)
+        .await?;
+    let english = page.eval("document.body.innerText").await?;
+    let english = english.as_str().unwrap_or_default();
+    ensure!(
+        english.contains("Stations") && english.contains("Open alerts") && english.contains("Ack'd by"),
+        "{english}"
+    );
+    // Reloaded, the page stays in English (the choice is kept in local storage).
+    page.eval("setTimeout(() => location.reload(), 0), true").await?;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    page.wait_for(
+        "document.documentElement.lang === 'en' && document.querySelectorAll('#stations tbody tr').length > 0",
+        WAIT,
+    )
+    .await?;
+    page.eval("document.querySelector('#lang').click(), true").await?;
+    page.wait_for("document.documentElement.lang === 'vi'", WAIT)
+        .await?;
     Ok(())
 }
 
@@ -239,7 +329,7 @@ async fn with_reads_closed_the_dashboard_works_from_a_viewer_token() -> Result<(
     )
     .await?;
     page.wait_for(
-        "document.querySelector('#live-status')?.textContent === 'live' && Number(document.body.dataset.readings) > 0",
+        "document.querySelector('#live-status')?.dataset.state === 'live' && Number(document.body.dataset.readings) > 0",
         WAIT,
     )
     .await?;

@@ -105,6 +105,10 @@ pub struct StationsConfig {
     /// (Vietnam: +7, no daylight saving).
     #[serde(default = "default_utc_offset_hours")]
     pub utc_offset_hours: i8,
+    /// The operations centre's time zone (IANA name) for times on the dashboard; the API itself
+    /// answers in UTC (RFC 3339).
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
 }
 
 /// The SQLite database.
@@ -254,6 +258,9 @@ fn default_offline_after_s() -> u64 {
 fn default_utc_offset_hours() -> i8 {
     7
 }
+fn default_time_zone() -> String {
+    "Asia/Ho_Chi_Minh".into()
+}
 fn default_database() -> PathBuf {
     PathBuf::from("ioc-api.sqlite")
 }
@@ -306,6 +313,7 @@ impl Default for StationsConfig {
         StationsConfig {
             offline_after_s: default_offline_after_s(),
             utc_offset_hours: default_utc_offset_hours(),
+            time_zone: default_time_zone(),
         }
     }
 }
@@ -367,6 +375,18 @@ impl Validate for Config {
                     "each must be an origin such as https://example.org",
                 );
             }
+        }
+        let zone = &self.stations.time_zone;
+        if zone.is_empty()
+            || zone.len() > 64
+            || !zone
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
+        {
+            return invalid(
+                "stations.time_zone",
+                "must be an IANA time zone name such as Asia/Ho_Chi_Minh",
+            );
         }
         if self.stations.offline_after_s == 0 {
             return invalid("stations.offline_after_s", "must be at least 1");
@@ -463,5 +483,10 @@ mod tests {
             .expect_err("typo")
             .to_string();
         assert!(err.contains("offline_after"), "{err}");
+        let zone = DEFAULT_CONFIG.replace("Asia/Ho_Chi_Minh", "Vietnam time\\\" onload=\\\"x");
+        let err = service::config::from_toml::<Config>(&zone)
+            .expect_err("bad zone")
+            .to_string();
+        assert!(err.contains("stations.time_zone"), "{err}");
     }
 }

@@ -123,6 +123,7 @@ impl AppState {
                 indices: config.indices.clone(),
                 offline_after: time::Duration::seconds(config.stations.offline_after_s as i64),
                 utc_offset_hours: config.stations.utc_offset_hours,
+                time_zone: config.stations.time_zone.clone(),
             },
             anonymous_read: config.auth.anonymous_read,
             prefix: config.mqtt.prefix.clone(),

@@ -1,5 +1,6 @@
 // The IOC dashboard: station list with index chips and last-seen ages, firing alerts with an
-// acknowledge button, a 24-hour chart, salinity along the canals; live over the SSE stream.
+// acknowledge button, a 24-hour chart, salinity along the canals; live over the SSE stream. Every
+// word and time goes through `i18n` (i18n.js).
 "use strict";
 
 const state = { stations: new Map(), alerts: [], selected: null, readings: 0 };
@@ -21,19 +22,19 @@ function textColour(hex) {
 }
 
 function chip(index, label) {
-  if (!index) return el("span", { class: "chip none", title: label + ": not enough data" }, "–");
+  if (!index) return el("span", { class: "chip none", title: `${label}: ${i18n.t("not_enough")}` }, "–");
   return el("span", {
-    class: "chip", "data-band": index.band.code, title: `${label}: ${index.band.name_en} / ${index.band.name_vi}`,
+    class: "chip", "data-band": index.band.code, title: `${label}: ${i18n.band(index.band)}`,
     style: `background:${index.band.colour};color:${textColour(index.band.colour)}`,
   }, index.value);
 }
 
 function age(s) {
-  if (!s.last_seen) return "never";
+  if (!s.last_seen) return i18n.t("never");
   const secs = Math.max(0, Math.round((Date.now() - Date.parse(s.last_seen)) / 1000));
-  if (secs < 90) return `${secs} s`;
-  if (secs < 5400) return `${Math.round(secs / 60)} min`;
-  return `${Math.round(secs / 3600)} h`;
+  if (secs < 90) return i18n.t("seconds", { n: secs });
+  if (secs < 5400) return i18n.t("minutes", { n: Math.round(secs / 60) });
+  return i18n.t("hours", { n: Math.round(secs / 3600) });
 }
 
 // A node whose frames are refused for reusing their (boot, seq) keys: its new readings are not
@@ -41,11 +42,14 @@ function age(s) {
 function refusedBadge(s) {
   const reused = s.frames_refused ? s.frames_refused.seq_reused : 0;
   if (!reused) return "";
-  return el("span", {
-    class: "warn-badge", "data-refused": reused,
-    title: "Trạm dùng lại số thứ tự khung (nạp lại firmware hoặc mất bộ đếm khởi động): các khung này bị từ chối, không lưu. / "
-      + "The node reuses frame sequence numbers (re-flashed or boot counter lost): these frames are refused, not stored.",
-  }, ` ⚠ trùng số khung / reused keys: ${reused}`);
+  return el("span", { class: "warn-badge", "data-refused": reused, title: i18n.t("reused_hint") },
+    i18n.t("reused_keys", { n: reused }));
+}
+
+// Parameter names as the operators write them.
+function parameterName(p) {
+  const names = { pm2_5: "PM2.5", pm10: "PM10", pm1_0: "PM1.0", co: "CO", no2: "NO₂", so2: "SO₂", o3: "O₃", ph: "pH" };
+  return names[p] || i18n.t(p);
 }
 
 function renderStations() {
@@ -53,8 +57,8 @@ function renderStations() {
   body.replaceChildren();
   for (const s of state.stations.values()) {
     const index = s.kind === "air" ? chip(s.vn_aqi, "VN_AQI") : chip(s.wqi, "VN_WQI");
-    const pm = s.pm2_5_1h_mean == null ? "–" : `${s.pm2_5_1h_mean} µg/m³`;
-    const sal = s.salinity ? `${s.salinity.ppt.toFixed(2)} ‰` : "–";
+    const pm = s.pm2_5_1h_mean == null ? "–" : `${i18n.number(s.pm2_5_1h_mean, 1)} µg/m³`;
+    const sal = s.salinity ? `${i18n.number(s.salinity.ppt, 2)} ‰` : "–";
     const row = el("tr", { "data-station": s.station, class: (s.online ? "" : "offline") + (state.selected === s.station ? " selected" : "") },
       el("td", {}, s.name || s.station, refusedBadge(s)), el("td", {}, s.district), el("td", {}, index),
       el("td", {}, pm), el("td", {}, sal), el("td", { class: "age", "data-last-seen": s.last_seen || "" }, age(s)));
@@ -76,7 +80,7 @@ function renderSalinity() {
     box.append(el("div", { class: "bar", "data-station": s.station },
       el("span", { class: "name" }, s.name || s.station),
       el("span", { class: "fill", style: `width:${width}px;background:${sal ? sal.class.colour : "#ddd"}` }),
-      el("span", {}, sal ? `${sal.ppt.toFixed(2)} ‰ · ${sal.class.name_en}` : "no data")));
+      el("span", {}, sal ? `${i18n.number(sal.ppt, 2)} ‰ · ${i18n.band(sal.class)}` : i18n.t("no_data"))));
   }
 }
 
@@ -87,13 +91,16 @@ function renderAlerts() {
   $("#alert-count").textContent = open.length;
   for (const a of open) {
     const station = state.stations.get(a.station);
-    const what = `${a.parameter} (${a.window}) ${a.direction} ${a.threshold}: ${Number(a.last_value).toFixed(1)}`;
-    const button = el("button", { "data-ack": a.id }, "Acknowledge");
-    if (a.state === "acknowledged") { button.disabled = true; button.textContent = `Ack'd by ${a.acknowledged_by}`; }
+    const what = `${parameterName(a.parameter)} (${i18n.t(`window_${a.window}`)}) ${i18n.t(a.direction)} `
+      + `${i18n.number(a.threshold, 1)}: ${i18n.number(a.last_value, 1)}`;
+    const button = el("button", { "data-ack": a.id }, i18n.t("acknowledge"));
+    if (a.state === "acknowledged") { button.disabled = true; button.textContent = i18n.t("acknowledged_by", { who: a.acknowledged_by }); }
     button.addEventListener("click", () => acknowledge(a.id));
     list.append(el("li", { "data-alert-id": a.id, class: `${a.level} ${a.state}` },
       el("div", {}, el("strong", {}, station ? station.name : a.station), " · ", what,
-        el("div", { class: "meta" }, `${a.level}, fired ${a.fired_at}${a.stale ? ", stale" : ""}${a.suppressed ? ", station offline" : ""}`)),
+        el("div", { class: "meta", "data-fired-at": a.fired_at },
+          i18n.t("fired", { level: i18n.t(a.level), time: i18n.time(a.fired_at) })
+          + (a.stale ? `, ${i18n.t("stale")}` : "") + (a.suppressed ? `, ${i18n.t("offline_suppressed")}` : ""))),
       button));
   }
 }
@@ -117,11 +124,11 @@ async function acknowledge(id) {
   error.hidden = true;
   const response = await api(`/api/v1/alerts/${id}/ack`, {
     method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ comment: "acknowledged from the dashboard" }),
+    body: JSON.stringify({ comment: i18n.t("comment_default") }),
   });
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
-    error.textContent = `Not acknowledged: ${body.message || response.status}`;
+    error.textContent = i18n.t("not_acknowledged", { why: body.message || response.status });
     error.hidden = false;
   }
   await loadAlerts();
@@ -131,7 +138,9 @@ async function select(id) {
   state.selected = id;
   renderStations();
   const s = state.stations.get(id);
-  $("#chart-title").textContent = s ? s.name || id : id;
+  const title = $("#chart-title");
+  delete title.dataset.i18n;
+  title.textContent = s ? s.name || id : id;
   const response = await api(`/api/v1/stations/${encodeURIComponent(id)}/hourly`);
   if (response.ok) drawChart(await response.json(), s && s.kind === "water");
 }
@@ -151,8 +160,8 @@ function drawChart(data, water) {
   line(40, 200, 620, 200, "#999");
   line(40, 20, 40, 200, "#999");
   const label = (tx, ty, text) => { const t = document.createElementNS(ns, "text"); t.setAttribute("x", tx); t.setAttribute("y", ty); t.setAttribute("font-size", "10"); t.textContent = text; svg.append(t); };
-  label(2, 24, max.toFixed(1));
-  if (n) { label(40, 214, data.hours[0].slice(11, 16)); label(580, 214, data.hours[n - 1].slice(11, 16)); }
+  label(2, 24, i18n.number(max, 1));
+  if (n) { label(40, 214, i18n.clock(data.hours[0])); label(580, 214, i18n.clock(data.hours[n - 1])); }
   keys.forEach((k, ki) => {
     const series = data.series[k] || [];
     const pts = series.map((v, i) => (v == null ? null : `${x(i)},${y(v)}`)).filter(Boolean);
@@ -164,7 +173,7 @@ function drawChart(data, water) {
     p.setAttribute("stroke-width", "2");
     p.setAttribute("data-series", k);
     svg.append(p);
-    label(60 + ki * 110, 14, k);
+    label(60 + ki * 110, 14, parameterName(k));
   });
 }
 
@@ -198,8 +207,11 @@ function onEvent(type, data) {
 }
 
 function live(on) {
-  $("#live-status").textContent = on ? "live" : "reconnecting…";
-  $("#live-status").className = on ? "live" : "offline";
+  const status = $("#live-status");
+  status.dataset.state = on ? "live" : "reconnecting";
+  status.dataset.i18n = on ? "live" : "reconnecting";
+  status.textContent = i18n.t(status.dataset.i18n);
+  status.className = on ? "live" : "offline";
 }
 
 // The stream read with fetch rather than EventSource, which cannot send the token: the same
@@ -268,4 +280,11 @@ setInterval(() => document.querySelectorAll("td.age").forEach((td) => {
   const s = state.stations.get(td.parentElement.dataset.station);
   if (s) td.textContent = age(s);
 }), 1000);
+$("#lang").addEventListener("click", () => {
+  i18n.set(i18n.lang === "vi" ? "en" : "vi");
+  renderStations();
+  renderAlerts();
+  if (state.selected) select(state.selected);
+});
+i18n.apply();
 loadStations().then(loadAlerts).then(connect);

@@ -73,6 +73,7 @@ pub fn router(state: Arc<AppState>, cors_origins: &[String], max_body_bytes: usi
         .route("/api/v1/webhooks/deliveries", get(admin::deliveries))
         .route("/", get(dashboard::index))
         .route("/assets/app.js", get(dashboard::script))
+        .route("/assets/i18n.js", get(dashboard::words))
         .route("/assets/style.css", get(dashboard::style))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

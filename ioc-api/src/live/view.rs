@@ -26,6 +26,8 @@ pub struct ViewSettings {
     pub offline_after: time::Duration,
     /// Local offset from UTC, hours.
     pub utc_offset_hours: i8,
+    /// The operations centre's time zone (IANA name), for the dashboard.
+    pub time_zone: String,
 }
 
 /// An index value in brief, for lists and chips.
