@@ -177,6 +177,7 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts/ioc-dashboard.png");
     page.screenshot(&artifact).await?;
     eprintln!("dashboard screenshot: {}", artifact.display());
+    check_phone_and_wall(&ioc.url).await?;
 
     fleet_stop.cancel();
     let _ = fleet.await;
@@ -267,6 +268,53 @@ async fn check_languages(page: &mut support::Page) -> Result<()> {
     page.eval("document.querySelector('#lang').click(), true").await?;
     page.wait_for("document.documentElement.lang === 'vi'", WAIT)
         .await?;
+    Ok(())
+}
+
+/// At 390×844 the page has no sideways scrolling and shows the alerts first; at 1920×1080 the
+/// wall mode (`?wall`) has large type and no controls. Screenshots of both, in both languages.
+async fn check_phone_and_wall(url: &str) -> Result<()> {
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    for (name, path, size) in [("phone", "/", (390, 844)), ("wall", "/?wall", (1920, 1080))] {
+        let chromium = Chromium::start(&format!("{url}{path}"), size).await?;
+        let mut page = chromium.page().await?;
+        page.wait_for(
+            "document.querySelectorAll('#stations tbody tr').length > 0 && document.querySelectorAll('#alerts li').length > 0",
+            WAIT,
+        )
+        .await?;
+        let layout = page
+            .eval(
+                "({ width: innerWidth, scroll: document.documentElement.scrollWidth,                  alertsFirst: document.querySelector('#alerts-panel').getBoundingClientRect().top                    < document.querySelector('#stations-panel').getBoundingClientRect().top,                  font: parseFloat(getComputedStyle(document.body).fontSize),                  controls: [...document.querySelectorAll('#token, #lang, #alerts button')]                    .filter(e => e.offsetParent !== null).length })",
+            )
+            .await?;
+        ensure!(
+            layout["scroll"].as_f64() <= layout["width"].as_f64(),
+            "{name}: sideways scrolling: {layout}"
+        );
+        if name == "phone" {
+            ensure!(
+                layout["alertsFirst"] == true,
+                "phone: the alerts are not first: {layout}"
+            );
+        } else {
+            ensure!(
+                layout["font"].as_f64() >= Some(20.0) && layout["controls"] == 0,
+                "wall: {layout}"
+            );
+        }
+        for lang in ["vi", "en"] {
+            page.eval(&format!(
+                "(() => {{ if (i18n.lang !== '{lang}') document.querySelector('#lang').click(); return true; }})()"
+            ))
+            .await?;
+            page.wait_for(&format!("document.documentElement.lang === '{lang}'"), WAIT)
+                .await?;
+            let shot = artifacts.join(format!("ioc-dashboard-{name}-{lang}.png"));
+            page.screenshot(&shot).await?;
+            eprintln!("dashboard screenshot: {}", shot.display());
+        }
+    }
     Ok(())
 }
 

@@ -286,5 +286,7 @@ $("#lang").addEventListener("click", () => {
   renderAlerts();
   if (state.selected) select(state.selected);
 });
+// The wall screen: large type, no controls (`?wall`).
+if (new URLSearchParams(location.search).has("wall")) document.body.classList.add("wall");
 i18n.apply();
 loadStations().then(loadAlerts).then(connect);
