@@ -72,29 +72,33 @@ fn class(from_ppt: f64, code: &str, name_en: &str, name_vi: &str, colour: &str) 
 ///
 /// The often-quoted ≈2 ‰ rice-seedling limit is unconfirmed [U] and not a default class; add it in
 /// the config where the province uses it.
+///
+/// Colours: fresh water blue, then yellow, orange and dark brown (ColorBrewer YlOrBr), darker as it
+/// gets saltier, so the order reads by lightness alone and a deuteranope still tells every class
+/// apart (the test below checks it).
 pub fn default_classes() -> Vec<SalinityClass> {
     vec![
-        class(0.0, "fresh", "Fresh", "Nước ngọt", "#3333FF"),
+        class(0.0, "fresh", "Fresh", "Nước ngọt", "#2166AC"),
         class(
             DRINKING_LIMIT_PPT,
             "above_drinking_limit",
             "Above the drinking-water chloride limit",
             "Vượt ngưỡng clorua nước cấp sinh hoạt",
-            "#00E400",
+            "#FEE391",
         ),
         class(
             1.0,
             "crop_caution",
             "Caution for crops",
             "Cảnh báo cho cây trồng",
-            "#FFFF00",
+            "#FB9A29",
         ),
         class(
             4.0,
             "intrusion",
             "Saline intrusion (4 ‰ isohaline)",
             "Xâm nhập mặn (đường đẳng mặn 4 ‰)",
-            "#FF0000",
+            "#993404",
         ),
     ]
 }
@@ -111,6 +115,65 @@ pub fn classify(classes: &[SalinityClass], salinity_ppt: f64) -> Option<&Salinit
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// sRGB `#RRGGBB` as linear RGB.
+    fn linear(hex: &str) -> [f64; 3] {
+        let channel = |i: usize| {
+            let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).expect("hex colour")) / 255.0;
+            if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        [channel(1), channel(3), channel(5)]
+    }
+
+    /// What a deuteranope sees: Machado, Oliveira & Fernandes (2009), "A physiologically-based
+    /// model for simulation of color vision deficiency", severity 1.0, in linear RGB.
+    fn deuteranopia(rgb: [f64; 3]) -> [f64; 3] {
+        const M: [[f64; 3]; 3] = [
+            [0.367322, 0.860646, -0.227968],
+            [0.280085, 0.672501, 0.047413],
+            [-0.011820, 0.042940, 0.968881],
+        ];
+        M.map(|row| (row[0] * rgb[0] + row[1] * rgb[1] + row[2] * rgb[2]).clamp(0.0, 1.0))
+    }
+
+    /// Linear RGB as CIELAB (D65).
+    fn lab([r, g, b]: [f64; 3]) -> [f64; 3] {
+        let x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047;
+        let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+        let z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883;
+        let f = |t: f64| {
+            if t > 0.008856 {
+                t.cbrt()
+            } else {
+                7.787 * t + 16.0 / 116.0
+            }
+        };
+        [116.0 * f(y) - 16.0, 500.0 * (f(x) - f(y)), 200.0 * (f(y) - f(z))]
+    }
+
+    /// Every two default classes stay at least ΔE 25 apart for a deuteranope (the old green and
+    /// red were 18), and past fresh water each class is darker than the one before.
+    #[test]
+    fn the_default_colours_stay_apart_for_a_deuteranope() {
+        let seen: Vec<[f64; 3]> = default_classes()
+            .iter()
+            .map(|c| lab(deuteranopia(linear(&c.colour))))
+            .collect();
+        for (i, a) in seen.iter().enumerate() {
+            for b in &seen[i + 1..] {
+                let distance = a.iter().zip(b).map(|(p, q)| (p - q).powi(2)).sum::<f64>().sqrt();
+                assert!(distance >= 25.0, "ΔE {distance:.1} between {a:?} and {b:?}");
+            }
+        }
+        assert!(
+            seen[1..].windows(2).all(|w| w[1][0] < w[0][0]),
+            "lightness by severity: {seen:?}"
+        );
+    }
 
     #[test]
     fn pss78_matches_the_reference_table_at_25_c() {
