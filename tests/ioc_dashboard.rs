@@ -17,6 +17,8 @@ use support::{
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(90);
+/// What the operator types when acknowledging.
+const COMMENT: &str = "Đội kiểm tra đã đến hiện trường";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result<()> {
@@ -109,9 +111,10 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
     )
     .await?;
 
-    // Acknowledge through the page, as an operator would.
+    // Acknowledge through the page with a typed comment, as an operator would.
     page.eval(&format!(
         "(() => {{ const t = document.querySelector('#token'); t.value = '{operator}'; t.dispatchEvent(new Event('change')); \
+         document.querySelector('#alerts li.firing input[data-comment-for]').value = '{COMMENT}'; \
          document.querySelector('#alerts li.firing button[data-ack]').click(); return true; }})()"
     ))
     .await?;
@@ -125,8 +128,23 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
         .json()
         .await?;
     ensure!(
-        acked[0]["acknowledged_by"] == "duty-officer",
+        acked[0]["acknowledged_by"] == "duty-officer" && acked[0]["ack_comment"] == COMMENT,
         "API after the click: {acked}"
+    );
+    // The alert's history shows the acknowledgement with its comment.
+    page.eval("document.querySelector('#alerts li.acknowledged button[data-history]').click(), true")
+        .await?;
+    let history = page
+        .wait_for(
+            "document.querySelector('#alerts li.acknowledged ol.transitions li[data-kind=\"acknowledged\"]')?.textContent",
+            WAIT,
+        )
+        .await?;
+    ensure!(
+        history
+            .as_str()
+            .is_some_and(|h| h.contains(COMMENT) && h.contains("duty-officer")),
+        "transition shown: {history}"
     );
 
     // The episode node sends two frames under one key with other bytes (as a re-flashed node
@@ -188,7 +206,7 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
 
 /// What an English-reading page shows that a Vietnamese one must not: every label and state the
 /// dashboard writes in English.
-const ENGLISH: [&str; 24] = [
+const ENGLISH: [&str; 26] = [
     "Stations",
     "Station",
     "District",
@@ -213,6 +231,8 @@ const ENGLISH: [&str; 24] = [
     "thresholds",
     "Fresh",
     "Token",
+    "History",
+    "acknowledged",
 ];
 
 /// Vietnamese by default, with no English word left and times in the centre's time zone

@@ -3,7 +3,8 @@
 // word and time goes through `i18n` (i18n.js).
 "use strict";
 
-const state = { stations: new Map(), alerts: [], selected: null, readings: 0 };
+// `history`: the transitions of the alerts whose history is open, by alert id.
+const state = { stations: new Map(), alerts: [], selected: null, readings: 0, history: new Map() };
 const $ = (sel) => document.querySelector(sel);
 
 function el(tag, attrs, ...children) {
@@ -86,23 +87,58 @@ function renderSalinity() {
 
 function renderAlerts() {
   const list = $("#alerts");
+  // Comments being typed survive the list being drawn again (an alert event redraws it).
+  const typed = new Map([...list.querySelectorAll("input[data-comment-for]")].map((i) => [i.dataset.commentFor, i.value]));
   list.replaceChildren();
   const open = state.alerts.filter((a) => a.state !== "resolved");
-  $("#alert-count").textContent = open.length;
+  const firing = open.filter((a) => a.state === "firing").length;
+  const count = $("#alert-count");
+  count.dataset.firing = firing;
+  count.dataset.acknowledged = open.length - firing;
+  count.textContent = i18n.t("alert_counts", { firing, acknowledged: open.length - firing });
   for (const a of open) {
     const station = state.stations.get(a.station);
     const what = `${parameterName(a.parameter)} (${i18n.t(`window_${a.window}`)}) ${i18n.t(a.direction)} `
       + `${i18n.number(a.threshold, 1)}: ${i18n.number(a.last_value, 1)}`;
-    const button = el("button", { "data-ack": a.id }, i18n.t("acknowledge"));
-    if (a.state === "acknowledged") { button.disabled = true; button.textContent = i18n.t("acknowledged_by", { who: a.acknowledged_by }); }
-    button.addEventListener("click", () => acknowledge(a.id));
-    list.append(el("li", { "data-alert-id": a.id, class: `${a.level} ${a.state}` },
+    const controls = el("div", { class: "controls" });
+    if (a.state === "acknowledged") {
+      controls.append(el("span", { class: "acked" }, i18n.t("acknowledged_by", { who: a.acknowledged_by })));
+    } else {
+      const comment = el("input", { "data-comment-for": a.id, placeholder: i18n.t("comment"), "aria-label": i18n.t("comment"), maxlength: "500" });
+      comment.value = typed.get(String(a.id)) || "";
+      const button = el("button", { "data-ack": a.id }, i18n.t("acknowledge"));
+      button.addEventListener("click", () => acknowledge(a.id, comment.value));
+      controls.append(comment, button);
+    }
+    const history = el("button", { class: "link", "data-history": a.id }, i18n.t("history"));
+    history.addEventListener("click", () => toggleHistory(a.id));
+    controls.append(history);
+    const item = el("li", { "data-alert-id": a.id, class: `${a.level} ${a.state}` },
       el("div", {}, el("strong", {}, station ? station.name : a.station), " · ", what,
         el("div", { class: "meta", "data-fired-at": a.fired_at },
           i18n.t("fired", { level: i18n.t(a.level), time: i18n.time(a.fired_at) })
           + (a.stale ? `, ${i18n.t("stale")}` : "") + (a.suppressed ? `, ${i18n.t("offline_suppressed")}` : ""))),
-      button));
+      controls);
+    if (state.history.has(a.id)) item.append(transitionsList(state.history.get(a.id)));
+    list.append(item);
   }
+}
+
+// An alert's transitions, oldest first: when (local time), what, who, and the comment.
+function transitionsList(transitions) {
+  return el("ol", { class: "transitions" }, ...(transitions || []).map((t) => el("li", { "data-kind": t.kind },
+    `${i18n.time(t.at)} · ${i18n.t(`transition_${t.kind}`)} · ${t.actor}${t.comment ? ` · “${t.comment}”` : ""}`)));
+}
+
+async function toggleHistory(id) {
+  if (state.history.has(id)) {
+    state.history.delete(id);
+  } else {
+    const response = await api(`/api/v1/alerts/${id}`);
+    if (!response.ok) return;
+    state.history.set(id, (await response.json()).transitions);
+  }
+  renderAlerts();
 }
 
 // The token typed in the header, sent with every request when present: reads need a viewer
@@ -119,17 +155,23 @@ async function api(path, init = {}) {
   return response;
 }
 
-async function acknowledge(id) {
+// Acknowledges with the operator's comment (none when the field is left empty).
+async function acknowledge(id, comment) {
   const error = $("#ack-error");
   error.hidden = true;
+  const text = comment.trim();
   const response = await api(`/api/v1/alerts/${id}/ack`, {
     method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ comment: i18n.t("comment_default") }),
+    body: JSON.stringify(text ? { comment: text } : {}),
   });
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
     error.textContent = i18n.t("not_acknowledged", { why: body.message || response.status });
     error.hidden = false;
+  }
+  if (state.history.has(id)) {
+    const detail = await api(`/api/v1/alerts/${id}`);
+    if (detail.ok) state.history.set(id, (await detail.json()).transitions);
   }
   await loadAlerts();
 }
