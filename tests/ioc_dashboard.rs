@@ -99,6 +99,7 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
         ages.iter().all(|a| a.ends_with(" giây")),
         "last-seen ages: {ages:?}"
     );
+    check_map(&mut page).await?;
     let salinity_bars = page
         .eval("document.querySelectorAll('#salinity .bar .fill').length")
         .await?;
@@ -201,6 +202,52 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
     let _ = fleet.await;
     ioc.stop.cancel();
     ioc.task.await??;
+    Ok(())
+}
+
+/// The map: one marker per station, each in the colour of the station's VN_AQI band or salinity
+/// class as the API gives them, with the official bands in the legend; a click on a marker
+/// selects its station.
+async fn check_map(page: &mut support::Page) -> Result<()> {
+    page.wait_for(
+        "fetch('/api/v1/stations').then(r => r.json()).then(list => list.length > 0 && list.every(s => { \
+           const m = document.querySelector(`#map .marker[data-station=\"${s.station}\"]`); \
+           const c = s.kind === 'air' ? s.vn_aqi?.band.colour : s.salinity?.class.colour; \
+           return m && m.dataset.colour === (c || '#c8ced6'); }) \
+           && document.querySelectorAll('#map .marker').length === list.length)",
+        WAIT,
+    )
+    .await?;
+    let legend = page
+        .eval("document.querySelector('#map-legend').textContent")
+        .await?;
+    let legend = legend.as_str().unwrap_or_default();
+    ensure!(
+        [
+            "Tốt",
+            "Trung bình",
+            "Kém",
+            "Xấu",
+            "Rất xấu",
+            "Nguy hại",
+            "Nước ngọt"
+        ]
+        .iter()
+        .all(|b| legend.contains(b)),
+        "map legend: {legend}"
+    );
+    let picked = page
+        .eval(
+            "(() => { const m = [...document.querySelectorAll('#map .marker')].find(m => !m.classList.contains('selected')); \
+             m.closest('.leaflet-marker-icon').dispatchEvent(new MouseEvent('click', { bubbles: true })); return m.dataset.station; })()",
+        )
+        .await?;
+    let picked = picked.as_str().unwrap_or_default().to_owned();
+    page.wait_for(
+        &format!("document.querySelector('#stations tr.selected')?.dataset.station === '{picked}'"),
+        WAIT,
+    )
+    .await?;
     Ok(())
 }
 

@@ -109,6 +109,14 @@ pub struct StationsConfig {
     /// answers in UTC (RFC 3339).
     #[serde(default = "default_time_zone")]
     pub time_zone: String,
+    /// Map tiles for the dashboard's map (`https://tiles.example.vn/{z}/{x}/{y}.png`), for
+    /// deployments with a tile server; without one the map shows the stations on a plain
+    /// background. The browser fetches them, not the API.
+    #[serde(default)]
+    pub map_tiles: Option<String>,
+    /// The attribution the tile server asks for, shown on the map.
+    #[serde(default)]
+    pub map_attribution: Option<String>,
 }
 
 /// The SQLite database.
@@ -314,6 +322,8 @@ impl Default for StationsConfig {
             offline_after_s: default_offline_after_s(),
             utc_offset_hours: default_utc_offset_hours(),
             time_zone: default_time_zone(),
+            map_tiles: None,
+            map_attribution: None,
         }
     }
 }
@@ -386,6 +396,14 @@ impl Validate for Config {
             return invalid(
                 "stations.time_zone",
                 "must be an IANA time zone name such as Asia/Ho_Chi_Minh",
+            );
+        }
+        if let Some(tiles) = &self.stations.map_tiles
+            && !(tiles.starts_with("https://") || tiles.starts_with("http://") || tiles.starts_with('/'))
+        {
+            return invalid(
+                "stations.map_tiles",
+                "must be a tile URL template such as https://tiles.example.vn/{z}/{x}/{y}.png",
             );
         }
         if self.stations.offline_after_s == 0 {

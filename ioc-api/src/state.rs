@@ -124,6 +124,11 @@ impl AppState {
                 offline_after: time::Duration::seconds(config.stations.offline_after_s as i64),
                 utc_offset_hours: config.stations.utc_offset_hours,
                 time_zone: config.stations.time_zone.clone(),
+                map_tiles: config
+                    .stations
+                    .map_tiles
+                    .clone()
+                    .map(|url| (url, config.stations.map_attribution.clone().unwrap_or_default())),
             },
             anonymous_read: config.auth.anonymous_read,
             prefix: config.mqtt.prefix.clone(),

@@ -66,6 +66,7 @@ function renderStations() {
     row.addEventListener("click", () => select(s.station));
     body.append(row);
   }
+  stationMap.update([...state.stations.values()], state.selected);
   renderSalinity();
 }
 
@@ -326,9 +327,11 @@ $("#lang").addEventListener("click", () => {
   i18n.set(i18n.lang === "vi" ? "en" : "vi");
   renderStations();
   renderAlerts();
+  stationMap.legend();
   if (state.selected) select(state.selected);
 });
 // The wall screen: large type, no controls (`?wall`).
 if (new URLSearchParams(location.search).has("wall")) document.body.classList.add("wall");
 i18n.apply();
+stationMap.init(select);
 loadStations().then(loadAlerts).then(connect);

@@ -95,6 +95,11 @@ pub fn vn_aqi(value: u16) -> Band {
     upper_bound(&VN_AQI, value)
 }
 
+/// The VN_AQI bands with the upper bound of each, lowest first: the map's legend.
+pub fn vn_aqi_bands() -> Vec<(u16, Band)> {
+    VN_AQI.to_vec()
+}
+
 /// The US EPA AQI category of an index value.
 pub fn us_aqi(value: u16) -> Band {
     upper_bound(&US_AQI, value)
