@@ -189,6 +189,7 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
         )
         .await?;
     ensure!(badge == "1", "reused-key badge: {badge}");
+    check_health(&mut page, &node.station).await?;
 
     check_languages(&mut page).await?;
 
@@ -245,6 +246,33 @@ async fn check_map(page: &mut support::Page) -> Result<()> {
     let picked = picked.as_str().unwrap_or_default().to_owned();
     page.wait_for(
         &format!("document.querySelector('#stations tr.selected')?.dataset.station === '{picked}'"),
+        WAIT,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The health panel of the selected station: a water node's battery, signal, queue, firmware;
+/// the episode node's refused frame marked as needing attention.
+async fn check_health(page: &mut support::Page, flagged: &str) -> Result<()> {
+    page.eval("[...document.querySelectorAll('#stations tbody tr')].find(r => r.dataset.station.includes('-W')).click(), true")
+        .await?;
+    let water = page
+        .wait_for(
+            "(() => { const v = k => document.querySelector(`#health tr[data-health=\"${k}\"] td`)?.textContent; \
+             return v('health_battery')?.endsWith(' V') && v('health_rssi')?.endsWith('dBm') && v('health_firmware') \
+             && [v('health_battery'), v('health_rssi'), v('health_queued'), v('health_firmware')]; })()",
+            WAIT,
+        )
+        .await?;
+    eprintln!("health of a water station: {water}");
+    page.eval(&format!(
+        "document.querySelector('#stations tbody tr[data-station=\"{flagged}\"]').click(), true"
+    ))
+    .await?;
+    page.wait_for(
+        "document.querySelector('#health tr[data-health=\"health_refused\"]')?.classList.contains('bad') \
+         && document.querySelector('#health-panel').classList.contains('attention')",
         WAIT,
     )
     .await?;

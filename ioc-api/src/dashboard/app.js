@@ -67,6 +67,7 @@ function renderStations() {
     body.append(row);
   }
   stationMap.update([...state.stations.values()], state.selected);
+  renderHealth(state.stations.get(state.selected));
   renderSalinity();
 }
 

@@ -13,6 +13,7 @@ const INDEX: &str = include_str!("../dashboard/index.html");
 const SCRIPT: &str = include_str!("../dashboard/app.js");
 const WORDS: &str = include_str!("../dashboard/i18n.js");
 const MAP: &str = include_str!("../dashboard/map.js");
+const HEALTH: &str = include_str!("../dashboard/health.js");
 /// Leaflet 1.9.4 from npm (BSD-2-Clause, `dashboard/vendor/leaflet/LICENSE`), served from the
 /// binary: the map needs no CDN.
 const LEAFLET: &str = include_str!("../dashboard/vendor/leaflet/leaflet.js");
@@ -63,6 +64,11 @@ fn page_settings(state: &AppState) -> String {
 /// `/assets/map.js`: the stations on a map.
 pub(crate) async fn map() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], MAP)
+}
+
+/// `/assets/health.js`: the selected station's health panel.
+pub(crate) async fn health() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], HEALTH)
 }
 
 /// `/assets/leaflet.js`.
