@@ -1,5 +1,5 @@
 //! The all-in-one command with no external services: it backfills history through its embedded
-//! broker into the local readings file and serves the API; `ship` later sends that file to a real
+//! broker into the local readings file and serves the API, history and the hourly CSV included; `ship` later sends that file to a real
 //! InfluxDB, where every line becomes exactly one point.
 
 mod support;
@@ -67,6 +67,27 @@ async fn the_demo_runs_without_services_and_its_file_ships_to_influxdb() -> Resu
         firing.len() == 1,
         "the forced episode should be firing at start: {firing:#?}"
     );
+
+    // History and the open-data export answer without InfluxDB, from the IOC's database.
+    let station = &stations[0]["station"];
+    let station = station.as_str().context("station id")?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let points = loop {
+        let history: Value = reqwest::get(format!("{api}/api/v1/stations/{station}/readings"))
+            .await?
+            .json()
+            .await?;
+        let points = history["points"].as_array().map_or(0, Vec::len);
+        if points > 0 || tokio::time::Instant::now() > deadline {
+            break points;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    ensure!(points > 0, "no history for {station} in the demo");
+    let csv = reqwest::get(format!("{api}/api/v1/export/hourly.csv")).await?;
+    ensure!(csv.status().is_success(), "export: {}", csv.status());
+    let csv = csv.text().await?;
+    ensure!(csv.lines().count() > 1, "export: {csv}");
 
     stop.cancel();
     running.await.context("demo task")??;

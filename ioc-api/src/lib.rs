@@ -136,6 +136,7 @@ impl IocApi {
                     _ = interval.tick() => {
                         tick_state.tick(time::OffsetDateTime::now_utc());
                         tick_state.save_window();
+                        tick_state.save_history();
                         // Tokens created or revoked with the `token` command while the API runs
                         // take effect within a tick.
                         if let Err(e) = tick_state.reload_tokens() {
@@ -169,6 +170,7 @@ impl IocApi {
         let _ = ticker.await;
         let _ = webhooks.await;
         final_state.save_window();
+        final_state.save_history();
         served.map_err(Into::into)
     }
 }

@@ -18,10 +18,11 @@ use crate::auth::TokenSet;
 use crate::config::Config;
 use crate::history::Influx;
 use crate::indices::wqi::WqiParameter;
+use crate::live::{HOUR_MS, HOURS_KEPT};
 use crate::live::{Reading, Station, StationView, Stations, ViewSettings};
 use crate::metrics::Metrics;
 use crate::notify::{Hub, Outbound};
-use crate::store::{Store, StoreError};
+use crate::store::{SavedHour, Store, StoreError};
 use crate::time_fmt::rfc3339;
 
 /// Everything the handlers read, shared behind an `Arc`.
@@ -69,6 +70,27 @@ fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
     lock.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Puts the hours the local history holds for the kept span back into the stations' series, so
+/// the hourly means after a restart without InfluxDB are the ones served before it.
+fn restore_history(store: &Store, stations: &mut Stations, now: OffsetDateTime) -> Result<(), StoreError> {
+    let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+    let from_ms = now_ms - (HOURS_KEPT as i64) * HOUR_MS as i64;
+    let saved = store.hours(None, from_ms, now_ms + HOUR_MS as i64)?;
+    let count = saved.len();
+    for hour in saved {
+        let Some(param) = crate::live::Param::parse(&hour.param) else {
+            continue;
+        };
+        if let Some(station) = stations.by_station_mut(&hour.station) {
+            station.series_mut(param, now).series.restore(&hour.record);
+        }
+    }
+    if count > 0 {
+        info!(hours = count, "Restored the hourly history from the database.");
+    }
+    Ok(())
+}
+
 fn station_ref(info: &NodeInfo) -> StationRef<'_> {
     StationRef {
         station: &info.station,
@@ -111,11 +133,15 @@ impl AppState {
                 ReplayWindow::default()
             }),
         };
+        let mut stations = Stations::new(registry);
+        if config.influx.is_none() {
+            restore_history(&store, &mut stations, now)?;
+        }
         let (outbound, outbound_rx) = mpsc::channel(crate::notify::outbound::QUEUE);
         let first_event_id = (now.unix_timestamp_nanos() / 1_000_000).max(1) as u64 * 1_000;
         Ok(Arc::new(AppState {
             registry: registry.clone(),
-            stations: RwLock::new(Stations::new(registry)),
+            stations: RwLock::new(stations),
             engine: Mutex::new(engine),
             store: Arc::new(store),
             hub: Hub::new(config.alerts.replay_events, first_event_id),
@@ -424,6 +450,35 @@ impl AppState {
             changes
         };
         self.announce(changes);
+    }
+
+    /// Without InfluxDB, saves the hours that changed to the local history (the tick and the
+    /// shutdown call this); with InfluxDB the history is there and nothing is saved.
+    pub fn save_history(&self) {
+        if self.influx.is_some() {
+            return;
+        }
+        let hours: Vec<SavedHour> = {
+            let mut stations = write(&self.stations);
+            stations
+                .by_node
+                .values_mut()
+                .flat_map(|station| {
+                    let id = station.info.station.clone();
+                    station.tracked.iter_mut().flat_map(move |t| {
+                        let (id, param) = (id.clone(), t.param.as_str().to_owned());
+                        t.series.take_changed().into_iter().map(move |record| SavedHour {
+                            station: id.clone(),
+                            param: param.clone(),
+                            record,
+                        })
+                    })
+                })
+                .collect()
+        };
+        if let Err(e) = self.store.save_hours(&hours) {
+            warn!(error = %e, hours = hours.len(), "Cannot save the hourly history; history and exports miss these hours.");
+        }
     }
 
     /// Saves the replay window if it changed (the tick and the shutdown call this).

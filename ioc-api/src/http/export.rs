@@ -95,7 +95,7 @@ async fn rows(
     let meta: BTreeMap<&str, &NodeInfo> = state.registry.nodes().map(|n| (n.station.as_str(), n)).collect();
     let mut out = Vec::new();
     for water in kinds {
-        let series = bucket_means(state, water, q.station.as_deref(), (from, to), "1h", "export").await?;
+        let series = bucket_means(state, water, q.station.as_deref(), (from, to), 3_600, "export").await?;
         for s in series {
             let Some(info) = s.tags.get("station").and_then(|id| meta.get(id.as_str())) else {
                 continue;

@@ -139,14 +139,12 @@ pub(crate) async fn bucket_means(
     water: bool,
     station: Option<&str>,
     (from, to): (OffsetDateTime, OffsetDateTime),
-    every: &str,
+    step_s: i64,
     purpose: &str,
 ) -> Result<Vec<SeriesRows>, ApiError> {
-    let influx = state.influx.as_ref().ok_or_else(|| {
-        ApiError::unavailable(format!(
-            "no InfluxDB is configured ([influx] in the config); {purpose} is not available"
-        ))
-    })?;
+    let Some(influx) = state.influx.as_ref() else {
+        return local_bucket_means(state, water, station, (from, to), step_s, purpose);
+    };
     let (measurement, fields) = Param::measurement(water);
     let select = fields
         .iter()
@@ -157,7 +155,7 @@ pub(crate) async fn bucket_means(
         .map(|s| format!(" AND \"station\" = {}", quote(s)))
         .unwrap_or_default();
     let query = format!(
-        "SELECT {select} FROM \"{measurement}\" WHERE time >= {}ms AND time < {}ms{station_filter} GROUP BY time({every}), \"station\" fill(none)",
+        "SELECT {select} FROM \"{measurement}\" WHERE time >= {}ms AND time < {}ms{station_filter} GROUP BY time({step_s}s), \"station\" fill(none)",
         from.unix_timestamp_nanos() / 1_000_000,
         to.unix_timestamp_nanos() / 1_000_000
     );
@@ -165,6 +163,83 @@ pub(crate) async fn bucket_means(
         tracing::warn!(error = %e, purpose, "InfluxDB query failed.");
         ApiError::unavailable(format!("InfluxDB did not answer the {purpose} query"))
     })
+}
+
+/// A station's buckets by start (ms): per field, the sum of hourly means × counts, and the count.
+type Buckets = BTreeMap<i64, Vec<(f64, u32)>>;
+
+/// [`bucket_means`] without InfluxDB: from the local hourly history (`store/hourly.rs`), in
+/// buckets of whole hours, each bucket's mean weighted by the values in its hours, in the shape
+/// InfluxDB answers (one series per station, the kind's fields as columns).
+fn local_bucket_means(
+    state: &AppState,
+    water: bool,
+    station: Option<&str>,
+    (from, to): (OffsetDateTime, OffsetDateTime),
+    step_s: i64,
+    purpose: &str,
+) -> Result<Vec<SeriesRows>, ApiError> {
+    if step_s % 3_600 != 0 {
+        return Err(ApiError::bad_query(
+            "every",
+            "without InfluxDB the history holds hourly means: use 1h, 6h or 1d",
+        ));
+    }
+    let step_ms = step_s * 1_000;
+    let (from_ms, to_ms) = (
+        (from.unix_timestamp_nanos() / 1_000_000) as i64,
+        (to.unix_timestamp_nanos() / 1_000_000) as i64,
+    );
+    let hours = state.store.hours(station, from_ms, to_ms).map_err(|e| {
+        tracing::warn!(error = %e, purpose, "Local history query failed.");
+        ApiError::unavailable(format!("the local history did not answer the {purpose} query"))
+    })?;
+    let (_, fields) = Param::measurement(water);
+    let kind_of: BTreeMap<&str, bool> = state
+        .registry
+        .nodes()
+        .map(|n| {
+            (
+                n.station.as_str(),
+                n.kind == protocol::registry::StationKind::Water,
+            )
+        })
+        .collect();
+    let mut sums: BTreeMap<&str, Buckets> = BTreeMap::new();
+    for h in &hours {
+        if kind_of.get(h.station.as_str()) != Some(&water) {
+            continue;
+        }
+        let Some(column) = fields.iter().position(|p| p.as_str() == h.param) else {
+            continue;
+        };
+        let bucket = (h.record.hour_ms as i64).div_euclid(step_ms) * step_ms;
+        let cells = sums
+            .entry(h.station.as_str())
+            .or_default()
+            .entry(bucket)
+            .or_insert_with(|| vec![(0.0, 0); fields.len()]);
+        let count = u32::from(h.record.count);
+        cells[column].0 += h.record.mean() * f64::from(count);
+        cells[column].1 += count;
+    }
+    Ok(sums
+        .into_iter()
+        .map(|(station, buckets)| SeriesRows {
+            tags: BTreeMap::from([("station".to_owned(), station.to_owned())]),
+            columns: fields.iter().map(|p| p.as_str().to_owned()).collect(),
+            points: buckets
+                .into_iter()
+                .map(|(time_ms, cells)| Point {
+                    time_ms,
+                    values: cells
+                        .into_iter()
+                        .map(|(sum, n)| (n > 0).then(|| sum / f64::from(n)))
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect())
 }
 
 /// A row's values by column, nulls left out.
@@ -177,11 +252,12 @@ pub(crate) fn values_of(series: &SeriesRows, point: &Point) -> BTreeMap<String, 
         .collect()
 }
 
-/// A station's history from InfluxDB: means per bucket.
+/// A station's history: means per bucket, from InfluxDB, or without it from the local hourly
+/// history (`every` of whole hours).
 #[utoipa::path(get, path = "/api/v1/stations/{id}/readings", tag = "stations",
     params(("id" = String, Path, description = "Station id", example = "HG-VT-A01"), HistoryQuery),
     responses((status = 200, body = History), (status = 400, body = ApiError), (status = 404, body = ApiError),
-        (status = 503, body = ApiError, description = "No InfluxDB configured, or it does not answer")))]
+        (status = 503, body = ApiError, description = "InfluxDB (or, without one, the local hourly history) does not answer")))]
 pub(crate) async fn readings(
     State(state): State<Arc<AppState>>,
     _: Reader,
@@ -209,15 +285,7 @@ pub(crate) async fn readings(
             .ok_or_else(|| ApiError::not_found(format!("no station with id {id:?}")))?;
         station.is_water()
     };
-    let series = bucket_means(
-        &state,
-        water,
-        Some(&id),
-        (from, to),
-        &format!("{step}s"),
-        "history",
-    )
-    .await?;
+    let series = bucket_means(&state, water, Some(&id), (from, to), step, "history").await?;
     let points = series
         .iter()
         .flat_map(|s| {

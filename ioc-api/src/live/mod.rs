@@ -9,7 +9,7 @@ mod view;
 
 pub use param::Param;
 pub use reading::Reading;
-pub use series::{HOUR_MS, HOURS_KEPT, SLOT_MS, Series};
+pub use series::{HOUR_MS, HOURS_KEPT, HourRecord, SLOT_MS, Series};
 pub(crate) use stations::Station;
 pub use stations::{NodeHealth, RefusedFrames, Stations};
 pub use view::{IndexBrief, SalinityBrief, StationView, ViewSettings, pollutant_param};

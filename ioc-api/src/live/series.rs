@@ -41,12 +41,37 @@ struct Hour {
     slots: u16,
 }
 
+/// One clock hour of a series as the local history saves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HourRecord {
+    /// Start of the hour, ms since the epoch.
+    pub hour_ms: u64,
+    /// Sum in steps of the resolution.
+    pub sum_steps: i32,
+    /// Values in the hour.
+    pub count: u16,
+    /// Which of its twelve five-minute slots have data.
+    pub slots: u16,
+    /// Steps per unit.
+    pub per_unit: u16,
+}
+
+impl HourRecord {
+    /// The hour's mean.
+    pub fn mean(&self) -> f64 {
+        f64::from(self.sum_steps) / (f64::from(self.per_unit) * f64::from(self.count.max(1)))
+    }
+}
+
 /// The recent history of one parameter.
 #[derive(Debug, Clone)]
 pub struct Series {
     /// Steps per unit the sums count in (10 for PM2.5 in 0.1 µg/m³): an integer, so that a
     /// whole number of units divides exactly.
     per_unit: u16,
+    /// Hours changed since [`Series::take_changed`], one bit per place in the ring of hours:
+    /// what the local history (without InfluxDB) has to save.
+    changed: u64,
     /// Index (ms / HOUR_MS) of the newest hour held; hours older than `HOURS_KEPT` are gone.
     newest_hour: u32,
     hours: [Hour; HOURS_KEPT],
@@ -60,6 +85,7 @@ impl Series {
     pub fn new(step: f64) -> Self {
         Series {
             per_unit: (1.0 / step).round().clamp(1.0, f64::from(u16::MAX)) as u16,
+            changed: 0,
             newest_hour: 0,
             hours: [Hour::default(); HOURS_KEPT],
             newest_slot: 0,
@@ -87,6 +113,7 @@ impl Series {
         let slot = (at_ms / SLOT_MS) as u32;
         let slot_in_hour = ((at_ms % HOUR_MS) / SLOT_MS) as u16;
         self.advance_hours(hour);
+        self.changed |= 1 << (hour as usize % HOURS_KEPT);
         if let Some(h) = self.hour_mut(hour) {
             h.sum = h.sum.saturating_add(steps);
             h.count = h.count.saturating_add(1);
@@ -158,6 +185,42 @@ impl Series {
     fn hour(&self, hour: u32) -> Option<&Hour> {
         (hour <= self.newest_hour && hour + HOURS_KEPT as u32 > self.newest_hour)
             .then(|| &self.hours[hour as usize % HOURS_KEPT])
+    }
+
+    /// The hours changed since the last call, as records to save, and forgets them.
+    pub fn take_changed(&mut self) -> Vec<HourRecord> {
+        let changed = std::mem::take(&mut self.changed);
+        let oldest = self.newest_hour.saturating_sub(HOURS_KEPT as u32 - 1);
+        (oldest..=self.newest_hour)
+            .filter(|hour| changed & (1 << (*hour as usize % HOURS_KEPT)) != 0)
+            .filter_map(|hour| {
+                let h = self.hour(hour)?;
+                (h.count > 0).then(|| HourRecord {
+                    hour_ms: u64::from(hour) * HOUR_MS,
+                    sum_steps: h.sum,
+                    count: h.count,
+                    slots: h.slots,
+                    per_unit: self.per_unit,
+                })
+            })
+            .collect()
+    }
+
+    /// Puts back an hour saved earlier (the local history at start), as it was. A record of
+    /// another resolution is left out: its sums count in other steps.
+    pub fn restore(&mut self, record: &HourRecord) {
+        if record.per_unit != self.per_unit {
+            return;
+        }
+        let hour = (record.hour_ms / HOUR_MS) as u32;
+        self.advance_hours(hour);
+        if let Some(h) = self.hour_mut(hour) {
+            *h = Hour {
+                sum: record.sum_steps,
+                count: record.count,
+                slots: record.slots,
+            };
+        }
     }
 
     /// Start (ms) of the newest hour held.

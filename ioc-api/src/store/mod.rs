@@ -15,6 +15,7 @@
 mod alerts;
 mod audit;
 mod deliveries;
+mod hourly;
 mod lab;
 mod schema;
 mod thresholds;
@@ -29,6 +30,7 @@ use rusqlite::Connection;
 pub use alerts::AlertFilter;
 pub use audit::AuditEntry;
 pub use deliveries::{Delivery, DeliveryStatus};
+pub use hourly::SavedHour;
 pub use lab::LabResult;
 pub use tokens::TokenRecord;
 

@@ -8,6 +8,12 @@ const VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- The local hourly history (store/hourly.rs): sums in steps of the parameter's resolution.
+CREATE TABLE IF NOT EXISTS hourly (
+    station TEXT NOT NULL, param TEXT NOT NULL, hour_ms INTEGER NOT NULL,
+    sum_steps INTEGER NOT NULL, count INTEGER NOT NULL, slots INTEGER NOT NULL, per_unit INTEGER NOT NULL,
+    PRIMARY KEY (station, param, hour_ms)
+) WITHOUT ROWID;
 -- The rule as JSON (ThresholdSpec): validated by the same code on the way in and out.
 CREATE TABLE IF NOT EXISTS thresholds (
     id INTEGER PRIMARY KEY,
