@@ -106,6 +106,7 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
     ensure!(salinity_bars == 2, "salinity bars: {salinity_bars}");
     page.wait_for("document.querySelectorAll('#chart polyline').length > 0", WAIT)
         .await?;
+    check_history(&mut page).await?;
     page.wait_for(
         "document.querySelectorAll('#alerts li[data-alert-id]').length > 0",
         WAIT,
@@ -203,6 +204,43 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
     let _ = fleet.await;
     ioc.stop.cancel();
     ioc.task.await??;
+    Ok(())
+}
+
+/// The history chart: the warning threshold drawn for the selected air station, each point's
+/// value on hover; choosing 7 days fetches a week and draws it from a week ago.
+async fn check_history(page: &mut support::Page) -> Result<()> {
+    let threshold = page
+        .wait_for(
+            "document.querySelector('#chart line[data-threshold]')?.dataset.threshold",
+            WAIT,
+        )
+        .await?;
+    ensure!(
+        threshold == "45",
+        "PM2.5 1 h warning threshold drawn: {threshold}"
+    );
+    let hover = page
+        .eval("document.querySelector('#chart circle title')?.textContent")
+        .await?;
+    ensure!(
+        hover.as_str().is_some_and(|t| t.contains("µg/m³")),
+        "a point's value on hover: {hover}"
+    );
+    page.eval("document.querySelector('#ranges button[data-range=\"7d\"]').click(), true")
+        .await?;
+    let week = page
+        .wait_for(
+            "(() => { const c = document.querySelector('#chart'); if (c.dataset.range !== '7d' || !c.querySelector('polyline')) return null; \
+             const ago = new Intl.DateTimeFormat('vi-VN', { timeZone: 'Asia/Ho_Chi_Minh', day: '2-digit', month: '2-digit', year: 'numeric' }) \
+               .format(Date.now() - 7 * 86400e3); \
+             const first = c.querySelectorAll('text')[2].textContent; return first.includes(ago) && first; })()",
+            WAIT,
+        )
+        .await?;
+    eprintln!("7-day chart starts at {week}");
+    page.eval("document.querySelector('#ranges button[data-range=\"24h\"]').click(), true")
+        .await?;
     Ok(())
 }
 

@@ -185,41 +185,9 @@ async function select(id) {
   const title = $("#chart-title");
   delete title.dataset.i18n;
   title.textContent = s ? s.name || id : id;
-  const response = await api(`/api/v1/stations/${encodeURIComponent(id)}/hourly`);
-  if (response.ok) drawChart(await response.json(), s && s.kind === "water");
+  await chart.load(s);
 }
 
-function drawChart(data, water) {
-  const svg = $("#chart");
-  svg.replaceChildren();
-  const ns = "http://www.w3.org/2000/svg";
-  const keys = water ? ["salinity", "dissolved_oxygen", "ph"] : ["pm2_5", "pm10"];
-  const colours = ["#1f77b4", "#d62728", "#2ca02c"];
-  const values = keys.flatMap((k) => (data.series[k] || []).filter((v) => v != null));
-  const max = values.length ? Math.max(...values) * 1.1 : 1;
-  const n = data.hours.length;
-  const x = (i) => 40 + (i * 580) / Math.max(1, n - 1);
-  const y = (v) => 200 - (v / max) * 180;
-  const line = (x1, y1, x2, y2, c) => { const l = document.createElementNS(ns, "line"); Object.entries({ x1, y1, x2, y2, stroke: c }).forEach(([k, v]) => l.setAttribute(k, v)); svg.append(l); };
-  line(40, 200, 620, 200, "#999");
-  line(40, 20, 40, 200, "#999");
-  const label = (tx, ty, text) => { const t = document.createElementNS(ns, "text"); t.setAttribute("x", tx); t.setAttribute("y", ty); t.setAttribute("font-size", "10"); t.textContent = text; svg.append(t); };
-  label(2, 24, i18n.number(max, 1));
-  if (n) { label(40, 214, i18n.clock(data.hours[0])); label(580, 214, i18n.clock(data.hours[n - 1])); }
-  keys.forEach((k, ki) => {
-    const series = data.series[k] || [];
-    const pts = series.map((v, i) => (v == null ? null : `${x(i)},${y(v)}`)).filter(Boolean);
-    if (!pts.length) return;
-    const p = document.createElementNS(ns, "polyline");
-    p.setAttribute("points", pts.join(" "));
-    p.setAttribute("fill", "none");
-    p.setAttribute("stroke", colours[ki]);
-    p.setAttribute("stroke-width", "2");
-    p.setAttribute("data-series", k);
-    svg.append(p);
-    label(60 + ki * 110, 14, parameterName(k));
-  });
-}
 
 async function loadStations() {
   const response = await api("/api/v1/stations");
@@ -324,6 +292,13 @@ setInterval(() => document.querySelectorAll("td.age").forEach((td) => {
   const s = state.stations.get(td.parentElement.dataset.station);
   if (s) td.textContent = age(s);
 }), 1000);
+for (const button of document.querySelectorAll("#ranges button")) {
+  button.addEventListener("click", () => {
+    chart.range = button.dataset.range;
+    for (const b of document.querySelectorAll("#ranges button")) b.classList.toggle("active", b === button);
+    if (state.selected) chart.load(state.stations.get(state.selected));
+  });
+}
 $("#lang").addEventListener("click", () => {
   i18n.set(i18n.lang === "vi" ? "en" : "vi");
   renderStations();

@@ -14,6 +14,7 @@ const SCRIPT: &str = include_str!("../dashboard/app.js");
 const WORDS: &str = include_str!("../dashboard/i18n.js");
 const MAP: &str = include_str!("../dashboard/map.js");
 const HEALTH: &str = include_str!("../dashboard/health.js");
+const CHART: &str = include_str!("../dashboard/chart.js");
 /// Leaflet 1.9.4 from npm (BSD-2-Clause, `dashboard/vendor/leaflet/LICENSE`), served from the
 /// binary: the map needs no CDN.
 const LEAFLET: &str = include_str!("../dashboard/vendor/leaflet/leaflet.js");
@@ -69,6 +70,11 @@ pub(crate) async fn map() -> impl IntoResponse {
 /// `/assets/health.js`: the selected station's health panel.
 pub(crate) async fn health() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], HEALTH)
+}
+
+/// `/assets/chart.js`: the history chart.
+pub(crate) async fn chart() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], CHART)
 }
 
 /// `/assets/leaflet.js`.
