@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 const WAIT: Duration = Duration::from_secs(90);
 /// What the operator types when acknowledging.
 const COMMENT: &str = "Đội kiểm tra đã đến hiện trường";
+/// What the operator types when ending an alert by hand.
+const RESOLVED: &str = "Đã nạp lại bộ đếm khởi động";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result<()> {
@@ -65,7 +67,7 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
-    let chromium = Chromium::start(&format!("{}/", ioc.url), (1280, 900)).await?;
+    let chromium = Chromium::start(&format!("{}/", ioc.url), (1440, 900)).await?;
     let mut page = chromium.page().await?;
     page.wait_for(
         "document.querySelector('#live-status')?.dataset.state === 'live'",
@@ -159,27 +161,7 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
         protocol::topic::DEFAULT_PREFIX
     );
     let mut publisher = TestClient::connect(mosquitto.port(), "dashboard-reflash", true).await?;
-    for time_ms in [
-        simulators::clock::wall_ms() - 60_000,
-        simulators::clock::wall_ms(),
-    ] {
-        let frame = protocol::Frame {
-            node_id: episode_node,
-            boot: 1,
-            seq: 999_999,
-            time_ms,
-            body: protocol::Body::Air(protocol::AirSample {
-                samples: 1,
-                pm2_5: Some(150),
-                ..protocol::AirSample::default()
-            }),
-        };
-        let mut buf = [0u8; protocol::MAX_FRAME_LEN];
-        publisher
-            .publish_qos1(&topic, frame.encode(node.key.as_ref(), &mut buf)?)
-            .await?;
-    }
-    publisher.disconnect().await?;
+    send_reused_key(&mut publisher, &topic, node, 999_999).await?;
     let badge = page
         .wait_for(
             &format!(
@@ -191,6 +173,46 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
         .await?;
     ensure!(badge == "1", "reused-key badge: {badge}");
     check_health(&mut page, &node.station).await?;
+    // With the fleet stopped (its next new frame would end the alert by itself), another reused
+    // key fires the node's sequence_reset alert; an operator ends it by hand, with a comment.
+    fleet_stop.cancel();
+    let _ = fleet.await;
+    send_reused_key(&mut publisher, &topic, node, 999_998).await?;
+    publisher.disconnect().await?;
+    page.wait_for(
+        "document.querySelector('#alerts li[data-parameter=\"sequence_reset\"] button[data-resolve]')",
+        WAIT,
+    )
+    .await?;
+    page.eval(&format!(
+        "(() => {{ const li = document.querySelector('#alerts li[data-parameter=\"sequence_reset\"]'); \
+         li.querySelector('input[data-comment-for]').value = '{RESOLVED}'; li.querySelector('button[data-resolve]').click(); return true; }})()"
+    ))
+    .await?;
+    page.wait_for(
+        "!document.querySelector('#alerts li[data-parameter=\"sequence_reset\"]')",
+        WAIT,
+    )
+    .await?;
+    let resolved: serde_json::Value = reqwest::get(format!("{}/api/v1/alerts?state=resolved", ioc.url))
+        .await?
+        .json()
+        .await?;
+    let alert = resolved
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["parameter"] == "sequence_reset"))
+        .ok_or_else(|| anyhow::anyhow!("no resolved sequence_reset alert: {resolved}"))?;
+    let detail: serde_json::Value = reqwest::get(format!("{}/api/v1/alerts/{}", ioc.url, alert["id"]))
+        .await?
+        .json()
+        .await?;
+    ensure!(
+        detail["resolution"] == "manual"
+            && detail["transitions"].as_array().is_some_and(|t| t
+                .iter()
+                .any(|t| t["kind"] == "resolved" && t["comment"] == RESOLVED)),
+        "resolved by hand with the comment: {detail}"
+    );
 
     check_languages(&mut page).await?;
 
@@ -198,10 +220,15 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts/ioc-dashboard.png");
     page.screenshot(&artifact).await?;
     eprintln!("dashboard screenshot: {}", artifact.display());
+    page.eval("document.querySelector('#lang').click(), true").await?;
+    page.wait_for("document.documentElement.lang === 'en'", WAIT)
+        .await?;
+    let english = artifact.with_file_name("ioc-dashboard-en.png");
+    page.screenshot(&english).await?;
+    eprintln!("dashboard screenshot: {}", english.display());
+    page.eval("document.querySelector('#lang').click(), true").await?;
     check_phone_and_wall(&ioc.url).await?;
 
-    fleet_stop.cancel();
-    let _ = fleet.await;
     ioc.stop.cancel();
     ioc.task.await??;
     Ok(())
@@ -287,6 +314,37 @@ async fn check_map(page: &mut support::Page) -> Result<()> {
         WAIT,
     )
     .await?;
+    Ok(())
+}
+
+/// Two frames of `node` under one key with other bytes, as a re-flashed node sends them: the
+/// second is refused for its reused key.
+async fn send_reused_key(
+    publisher: &mut TestClient,
+    topic: &str,
+    node: &protocol::registry::NodeInfo,
+    seq: u32,
+) -> Result<()> {
+    for time_ms in [
+        simulators::clock::wall_ms() - 60_000,
+        simulators::clock::wall_ms(),
+    ] {
+        let frame = protocol::Frame {
+            node_id: node.id,
+            boot: 1,
+            seq,
+            time_ms,
+            body: protocol::Body::Air(protocol::AirSample {
+                samples: 1,
+                pm2_5: Some(150),
+                ..protocol::AirSample::default()
+            }),
+        };
+        let mut buf = [0u8; protocol::MAX_FRAME_LEN];
+        publisher
+            .publish_qos1(topic, frame.encode(node.key.as_ref(), &mut buf)?)
+            .await?;
+    }
     Ok(())
 }
 

@@ -103,19 +103,29 @@ function renderAlerts() {
     const what = `${parameterName(a.parameter)} (${i18n.t(`window_${a.window}`)}) ${i18n.t(a.direction)} `
       + `${i18n.number(a.threshold, 1)}: ${i18n.number(a.last_value, 1)}`;
     const controls = el("div", { class: "controls" });
+    // The API lets an operator end by hand an alert whose input is stale, and the node's own
+    // problems (sensor fault, reused frame numbers); a live measurement ends by hysteresis.
+    const resolvable = a.stale || a.parameter === "sensor_fault" || a.parameter === "sequence_reset";
+    const needsComment = a.state !== "acknowledged" || resolvable;
+    const comment = el("input", { "data-comment-for": a.id, placeholder: i18n.t("comment"), "aria-label": i18n.t("comment"), maxlength: "500" });
+    comment.value = typed.get(String(a.id)) || "";
+    if (needsComment) controls.append(comment);
     if (a.state === "acknowledged") {
       controls.append(el("span", { class: "acked" }, i18n.t("acknowledged_by", { who: a.acknowledged_by })));
     } else {
-      const comment = el("input", { "data-comment-for": a.id, placeholder: i18n.t("comment"), "aria-label": i18n.t("comment"), maxlength: "500" });
-      comment.value = typed.get(String(a.id)) || "";
       const button = el("button", { "data-ack": a.id }, i18n.t("acknowledge"));
-      button.addEventListener("click", () => acknowledge(a.id, comment.value));
-      controls.append(comment, button);
+      button.addEventListener("click", () => act(a.id, "ack", comment.value));
+      controls.append(button);
+    }
+    if (resolvable) {
+      const resolve = el("button", { "data-resolve": a.id }, i18n.t("resolve"));
+      resolve.addEventListener("click", () => act(a.id, "resolve", comment.value));
+      controls.append(resolve);
     }
     const history = el("button", { class: "link", "data-history": a.id }, i18n.t("history"));
     history.addEventListener("click", () => toggleHistory(a.id));
     controls.append(history);
-    const item = el("li", { "data-alert-id": a.id, class: `${a.level} ${a.state}` },
+    const item = el("li", { "data-alert-id": a.id, "data-parameter": a.parameter, class: `${a.level} ${a.state}` },
       el("div", {}, el("strong", {}, station ? station.name : a.station), " · ", what,
         el("div", { class: "meta", "data-fired-at": a.fired_at },
           i18n.t("fired", { level: i18n.t(a.level), time: i18n.time(a.fired_at) })
@@ -157,18 +167,19 @@ async function api(path, init = {}) {
   return response;
 }
 
-// Acknowledges with the operator's comment (none when the field is left empty).
-async function acknowledge(id, comment) {
+// Acknowledges (`ack`) or resolves (`resolve`) with the operator's comment (none when the field
+// is left empty).
+async function act(id, action, comment) {
   const error = $("#ack-error");
   error.hidden = true;
   const text = comment.trim();
-  const response = await api(`/api/v1/alerts/${id}/ack`, {
+  const response = await api(`/api/v1/alerts/${id}/${action}`, {
     method: "POST", headers: { "content-type": "application/json" },
     body: JSON.stringify(text ? { comment: text } : {}),
   });
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
-    error.textContent = i18n.t("not_acknowledged", { why: body.message || response.status });
+    error.textContent = i18n.t(action === "ack" ? "not_acknowledged" : "not_resolved", { why: body.message || response.status });
     error.hidden = false;
   }
   if (state.history.has(id)) {
