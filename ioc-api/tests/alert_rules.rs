@@ -351,3 +351,73 @@ async fn an_acknowledged_alert_survives_a_restart_and_its_times_stay_in_order() 
     );
     assert_eq!(alert["fired_at"], "2025-11-27T00:05:00Z");
 }
+
+/// The ids of the `latest` PM2.5 alerts that `query` lists.
+async fn listed(api: &Api, query: &str) -> Vec<i64> {
+    let (status, alerts) = api.get(&format!("/api/v1/alerts?{query}")).await;
+    assert_eq!(status, StatusCode::OK, "{query}: {alerts}");
+    alerts
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|a| a["window"] == "latest")
+        .filter_map(|a| a["id"].as_i64())
+        .collect()
+}
+
+/// Past alerts by period (open at some time in it), parameter and level; the period's ends are
+/// instants, so a fraction of a second written differently does not move an alert in or out.
+#[tokio::test]
+async fn past_alerts_are_filtered_by_period_parameter_and_level() {
+    let api = Api::new();
+    let admin = api.token("lead", "admin");
+    rule(&api, &admin, json!({})).await;
+    pm(&api, 0, 120.0);
+    pm(&api, 10, 50.0);
+    pm(&api, 30, 130.0);
+    let alerts = latest_alerts(&api).await;
+    let (second, first) = (
+        alerts[0]["id"].as_i64().expect("id"),
+        alerts[1]["id"].as_i64().expect("id"),
+    );
+    let station = "station=HG-VT-A01&parameter=pm2_5";
+    let period = |from: &str, to: &str| format!("{station}&from=2025-11-27T{from}Z&to=2025-11-27T{to}Z");
+    assert_eq!(listed(&api, &period("00:05:00", "00:15:00")).await, [first]);
+    assert_eq!(
+        listed(&api, &period("00:15:00", "00:20:00")).await,
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        listed(&api, &period("00:09:59.999", "00:30:00.000")).await,
+        [first]
+    );
+    assert_eq!(
+        listed(&api, &period("00:10:00.000000", "00:30:00.001")).await,
+        [second, first]
+    );
+    assert_eq!(listed(&api, &period("00:25:00", "01:00:00")).await, [second]);
+    assert_eq!(
+        listed(&api, &format!("{station}&level=warning")).await,
+        [second, first]
+    );
+    assert_eq!(
+        listed(&api, &format!("{station}&level=critical")).await,
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        listed(&api, "station=HG-VT-A01&parameter=salinity").await,
+        Vec::<i64>::new()
+    );
+    for (query, field) in [
+        ("level=severe", "level"),
+        ("from=2025-11-27T01:00:00Z&to=2025-11-27T00:00:00Z", "from"),
+        ("from=yesterday", "from"),
+    ] {
+        let (status, body) = api.get(&format!("/api/v1/alerts?{query}")).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{query}: {body}"
+        );
+    }
+}

@@ -10,7 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ApiError;
 use super::extract::{ApiJson, ApiQuery, Operator, Reader, path_id};
-use crate::alerts::{Alert, AlertChange, AlertState, Engine, LifecycleError, TransitionRecord};
+use super::stations::time_range;
+use crate::alerts::{Alert, AlertChange, AlertState, Engine, Level, LifecycleError, TransitionRecord};
 use crate::auth::Caller;
 use crate::state::AppState;
 use crate::store::{AlertFilter, Store};
@@ -24,6 +25,14 @@ pub(crate) struct AlertQuery {
     state: Option<String>,
     /// Only this station's.
     station: Option<String>,
+    /// Only those on this parameter or station rule (`pm2_5`, `salinity`, `station_offline`, …).
+    parameter: Option<String>,
+    /// `warning` or `critical`.
+    level: Option<String>,
+    /// Only the alerts open at some time in [`from`, `to`) (RFC 3339); `to` defaults to now.
+    from: Option<String>,
+    /// The end of the period (RFC 3339); alone, the period is the day before it.
+    to: Option<String>,
     /// At most this many, newest first (1–1000, default 200).
     limit: Option<usize>,
 }
@@ -36,8 +45,29 @@ pub(crate) async fn list(
     _: Reader,
     ApiQuery(q): ApiQuery<AlertQuery>,
 ) -> Result<Json<Vec<Alert>>, ApiError> {
+    let level = match q.level.as_deref() {
+        None => None,
+        Some("warning") => Some(Level::Warning),
+        Some("critical") => Some(Level::Critical),
+        Some(other) => {
+            return Err(ApiError::bad_query(
+                "level",
+                format!("must be warning or critical; got {other:?}"),
+            ));
+        }
+    };
+    let period = match (q.from.as_deref(), q.to.as_deref()) {
+        (None, None) => None,
+        (from, to) => {
+            let (from, to) = time_range(from, to, time::Duration::days(1))?;
+            Some((rfc3339(from), rfc3339(to)))
+        }
+    };
     let mut filter = AlertFilter {
         station: q.station,
+        parameter: q.parameter,
+        level,
+        period,
         limit: q.limit.unwrap_or(200),
         ..AlertFilter::default()
     };

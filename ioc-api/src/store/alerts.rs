@@ -4,7 +4,7 @@
 use rusqlite::params;
 
 use super::{Store, StoreError};
-use crate::alerts::{Alert, AlertState, TransitionRecord};
+use crate::alerts::{Alert, AlertState, Level, TransitionRecord};
 
 /// Filters for listing alerts.
 #[derive(Debug, Clone, Default)]
@@ -15,6 +15,14 @@ pub struct AlertFilter {
     pub open: bool,
     /// Only this station's.
     pub station: Option<String>,
+    /// Only those on this parameter (or station rule: `station_offline`, …).
+    pub parameter: Option<String>,
+    /// Only this level's.
+    pub level: Option<Level>,
+    /// Only those open at some time in [from, to): fired before `to`, and not resolved before
+    /// `from`. RFC 3339 times, compared as instants (`julianday`), not as text, since a node's
+    /// clock and the server's write different fractions of a second.
+    pub period: Option<(String, String)>,
     /// At most this many, newest first.
     pub limit: usize,
 }
@@ -92,6 +100,30 @@ impl Store {
         if let Some(station) = &filter.station {
             args.push(station.clone());
             sql.push_str(&format!(" AND station = ?{}", args.len()));
+        }
+        if let Some(parameter) = &filter.parameter {
+            args.push(parameter.clone());
+            sql.push_str(&format!(
+                " AND json_extract(body, '$.parameter') = ?{}",
+                args.len()
+            ));
+        }
+        if let Some(level) = filter.level {
+            args.push(level.as_str().into());
+            sql.push_str(&format!(" AND json_extract(body, '$.level') = ?{}", args.len()));
+        }
+        if let Some((from, to)) = &filter.period {
+            args.push(to.clone());
+            sql.push_str(&format!(
+                " AND julianday(json_extract(body, '$.fired_at')) < julianday(?{})",
+                args.len()
+            ));
+            args.push(from.clone());
+            sql.push_str(&format!(
+                " AND (json_extract(body, '$.resolved_at') IS NULL \
+                 OR julianday(json_extract(body, '$.resolved_at')) >= julianday(?{}))",
+                args.len()
+            ));
         }
         sql.push_str(" ORDER BY id DESC");
         if filter.limit > 0 {
