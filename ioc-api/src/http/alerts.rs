@@ -45,17 +45,15 @@ pub(crate) async fn list(
     _: Reader,
     ApiQuery(q): ApiQuery<AlertQuery>,
 ) -> Result<Json<Vec<Alert>>, ApiError> {
-    let level = match q.level.as_deref() {
-        None => None,
-        Some("warning") => Some(Level::Warning),
-        Some("critical") => Some(Level::Critical),
-        Some(other) => {
-            return Err(ApiError::bad_query(
-                "level",
-                format!("must be warning or critical; got {other:?}"),
-            ));
-        }
-    };
+    let level = q
+        .level
+        .as_deref()
+        .map(|l| {
+            Level::parse(l).ok_or_else(|| {
+                ApiError::bad_query("level", format!("must be warning or critical; got {l:?}"))
+            })
+        })
+        .transpose()?;
     let period = match (q.from.as_deref(), q.to.as_deref()) {
         (None, None) => None,
         (from, to) => {

@@ -90,40 +90,37 @@ impl Store {
     pub fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
         let mut sql = String::from("SELECT body FROM alerts WHERE 1 = 1");
         let mut args: Vec<String> = Vec::new();
+        // One condition with one `?`, numbered as the value's place among the arguments.
+        let mut bind = |condition: &str, value: String| {
+            args.push(value);
+            sql.push_str(" AND ");
+            sql.push_str(&condition.replacen('?', &format!("?{}", args.len()), 1));
+        };
         if let Some(state) = filter.state {
-            args.push(state.as_str().into());
-            sql.push_str(&format!(" AND state = ?{}", args.len()));
+            bind("state = ?", state.as_str().into());
+        }
+        if let Some(station) = &filter.station {
+            bind("station = ?", station.clone());
+        }
+        if let Some(parameter) = &filter.parameter {
+            bind("json_extract(body, '$.parameter') = ?", parameter.clone());
+        }
+        if let Some(level) = filter.level {
+            bind("json_extract(body, '$.level') = ?", level.as_str().into());
+        }
+        if let Some((from, to)) = &filter.period {
+            bind(
+                "julianday(json_extract(body, '$.fired_at')) < julianday(?)",
+                to.clone(),
+            );
+            bind(
+                "(json_extract(body, '$.resolved_at') IS NULL \
+                 OR julianday(json_extract(body, '$.resolved_at')) >= julianday(?))",
+                from.clone(),
+            );
         }
         if filter.open {
             sql.push_str(" AND state != 'resolved'");
-        }
-        if let Some(station) = &filter.station {
-            args.push(station.clone());
-            sql.push_str(&format!(" AND station = ?{}", args.len()));
-        }
-        if let Some(parameter) = &filter.parameter {
-            args.push(parameter.clone());
-            sql.push_str(&format!(
-                " AND json_extract(body, '$.parameter') = ?{}",
-                args.len()
-            ));
-        }
-        if let Some(level) = filter.level {
-            args.push(level.as_str().into());
-            sql.push_str(&format!(" AND json_extract(body, '$.level') = ?{}", args.len()));
-        }
-        if let Some((from, to)) = &filter.period {
-            args.push(to.clone());
-            sql.push_str(&format!(
-                " AND julianday(json_extract(body, '$.fired_at')) < julianday(?{})",
-                args.len()
-            ));
-            args.push(from.clone());
-            sql.push_str(&format!(
-                " AND (json_extract(body, '$.resolved_at') IS NULL \
-                 OR julianday(json_extract(body, '$.resolved_at')) >= julianday(?{}))",
-                args.len()
-            ));
         }
         sql.push_str(" ORDER BY id DESC");
         if filter.limit > 0 {
