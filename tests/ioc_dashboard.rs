@@ -2,11 +2,19 @@
 //! simulated nodes running the firmware's code (three hours of backfill, then a frame every two
 //! seconds), the IOC API serving the page. The test waits for a live update over SSE, checks the
 //! DOM (stations with index chips and ages, the firing alert, the chart, salinity bars),
-//! acknowledges the alert with an operator token through the page, and saves a screenshot to
-//! `target/test-artifacts/ioc-dashboard.png`. A second test closes reading to token holders and
+//! acknowledges the alert with an operator token through the page, goes through the past alerts
+//! and rules views (`views`), the chart, map and health panels (`panels`), the languages and the
+//! phone and wall layouts (`screens`), and saves screenshots to `target/test-artifacts/`. A second test closes reading to token holders and
 //! drives the page with a viewer token.
 
 mod support;
+
+#[path = "ioc_dashboard/panels.rs"]
+mod panels;
+#[path = "ioc_dashboard/screens.rs"]
+mod screens;
+#[path = "ioc_dashboard/views.rs"]
+mod views;
 
 use std::time::Duration;
 
@@ -34,6 +42,10 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
     let operator = ioc
         .state
         .create_token("duty-officer", ioc_api::auth::Role::Operator, "test")?
+        .ok_or_else(|| anyhow::anyhow!("token name taken"))?;
+    let admin = ioc
+        .state
+        .create_token("lead", ioc_api::auth::Role::Admin, "test")?
         .ok_or_else(|| anyhow::anyhow!("token name taken"))?;
 
     let episode_node = registry
@@ -101,14 +113,14 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
         ages.iter().all(|a| a.ends_with(" giây")),
         "last-seen ages: {ages:?}"
     );
-    check_map(&mut page).await?;
+    panels::check_map(&mut page).await?;
     let salinity_bars = page
         .eval("document.querySelectorAll('#salinity .bar .fill').length")
         .await?;
     ensure!(salinity_bars == 2, "salinity bars: {salinity_bars}");
     page.wait_for("document.querySelectorAll('#chart polyline').length > 0", WAIT)
         .await?;
-    check_history(&mut page).await?;
+    panels::check_history(&mut page).await?;
     page.wait_for(
         "document.querySelectorAll('#alerts li[data-alert-id]').length > 0",
         WAIT,
@@ -172,7 +184,7 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
         )
         .await?;
     ensure!(badge == "1", "reused-key badge: {badge}");
-    check_health(&mut page, &node.station).await?;
+    panels::check_health(&mut page, &node.station).await?;
     // With the fleet stopped (its next new frame would end the alert by itself), another reused
     // key fires the node's sequence_reset alert; an operator ends it by hand, with a comment.
     fleet_stop.cancel();
@@ -214,7 +226,9 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
         "resolved by hand with the comment: {detail}"
     );
 
-    check_languages(&mut page).await?;
+    views::check_past_alerts(&mut page).await?;
+    views::check_rules(&mut page, &ioc.url, &admin, &node.station).await?;
+    screens::check_languages(&mut page).await?;
 
     let artifact =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts/ioc-dashboard.png");
@@ -227,93 +241,10 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
     page.screenshot(&english).await?;
     eprintln!("dashboard screenshot: {}", english.display());
     page.eval("document.querySelector('#lang').click(), true").await?;
-    check_phone_and_wall(&ioc.url).await?;
+    screens::check_phone_and_wall(&ioc.url).await?;
 
     ioc.stop.cancel();
     ioc.task.await??;
-    Ok(())
-}
-
-/// The history chart: the warning threshold drawn for the selected air station, each point's
-/// value on hover; choosing 7 days fetches a week and draws it from a week ago.
-async fn check_history(page: &mut support::Page) -> Result<()> {
-    let threshold = page
-        .wait_for(
-            "document.querySelector('#chart line[data-threshold]')?.dataset.threshold",
-            WAIT,
-        )
-        .await?;
-    ensure!(
-        threshold == "45",
-        "PM2.5 1 h warning threshold drawn: {threshold}"
-    );
-    let hover = page
-        .eval("document.querySelector('#chart circle title')?.textContent")
-        .await?;
-    ensure!(
-        hover.as_str().is_some_and(|t| t.contains("µg/m³")),
-        "a point's value on hover: {hover}"
-    );
-    page.eval("document.querySelector('#ranges button[data-range=\"7d\"]').click(), true")
-        .await?;
-    let week = page
-        .wait_for(
-            "(() => { const c = document.querySelector('#chart'); if (c.dataset.range !== '7d' || !c.querySelector('polyline')) return null; \
-             const ago = new Intl.DateTimeFormat('vi-VN', { timeZone: 'Asia/Ho_Chi_Minh', day: '2-digit', month: '2-digit', year: 'numeric' }) \
-               .format(Date.now() - 7 * 86400e3); \
-             const first = c.querySelectorAll('text')[2].textContent; return first.includes(ago) && first; })()",
-            WAIT,
-        )
-        .await?;
-    eprintln!("7-day chart starts at {week}");
-    page.eval("document.querySelector('#ranges button[data-range=\"24h\"]').click(), true")
-        .await?;
-    Ok(())
-}
-
-/// The map: one marker per station, each in the colour of the station's VN_AQI band or salinity
-/// class as the API gives them, with the official bands in the legend; a click on a marker
-/// selects its station.
-async fn check_map(page: &mut support::Page) -> Result<()> {
-    page.wait_for(
-        "fetch('/api/v1/stations').then(r => r.json()).then(list => list.length > 0 && list.every(s => { \
-           const m = document.querySelector(`#map .marker[data-station=\"${s.station}\"]`); \
-           const c = s.kind === 'air' ? s.vn_aqi?.band.colour : s.salinity?.class.colour; \
-           return m && m.dataset.colour === (c || '#c8ced6'); }) \
-           && document.querySelectorAll('#map .marker').length === list.length)",
-        WAIT,
-    )
-    .await?;
-    let legend = page
-        .eval("document.querySelector('#map-legend').textContent")
-        .await?;
-    let legend = legend.as_str().unwrap_or_default();
-    ensure!(
-        [
-            "Tốt",
-            "Trung bình",
-            "Kém",
-            "Xấu",
-            "Rất xấu",
-            "Nguy hại",
-            "Nước ngọt"
-        ]
-        .iter()
-        .all(|b| legend.contains(b)),
-        "map legend: {legend}"
-    );
-    let picked = page
-        .eval(
-            "(() => { const m = [...document.querySelectorAll('#map .marker')].find(m => !m.classList.contains('selected')); \
-             m.closest('.leaflet-marker-icon').dispatchEvent(new MouseEvent('click', { bubbles: true })); return m.dataset.station; })()",
-        )
-        .await?;
-    let picked = picked.as_str().unwrap_or_default().to_owned();
-    page.wait_for(
-        &format!("document.querySelector('#stations tr.selected')?.dataset.station === '{picked}'"),
-        WAIT,
-    )
-    .await?;
     Ok(())
 }
 
@@ -344,167 +275,6 @@ async fn send_reused_key(
         publisher
             .publish_qos1(topic, frame.encode(node.key.as_ref(), &mut buf)?)
             .await?;
-    }
-    Ok(())
-}
-
-/// The health panel of the selected station: a water node's battery, signal, queue, firmware;
-/// the episode node's refused frame marked as needing attention.
-async fn check_health(page: &mut support::Page, flagged: &str) -> Result<()> {
-    page.eval("[...document.querySelectorAll('#stations tbody tr')].find(r => r.dataset.station.includes('-W')).click(), true")
-        .await?;
-    let water = page
-        .wait_for(
-            "(() => { const v = k => document.querySelector(`#health tr[data-health=\"${k}\"] td`)?.textContent; \
-             return v('health_battery')?.endsWith(' V') && v('health_rssi')?.endsWith('dBm') && v('health_firmware') \
-             && [v('health_battery'), v('health_rssi'), v('health_queued'), v('health_firmware')]; })()",
-            WAIT,
-        )
-        .await?;
-    eprintln!("health of a water station: {water}");
-    page.eval(&format!(
-        "document.querySelector('#stations tbody tr[data-station=\"{flagged}\"]').click(), true"
-    ))
-    .await?;
-    page.wait_for(
-        "document.querySelector('#health tr[data-health=\"health_refused\"]')?.classList.contains('bad') \
-         && document.querySelector('#health-panel').classList.contains('attention')",
-        WAIT,
-    )
-    .await?;
-    Ok(())
-}
-
-/// What an English-reading page shows that a Vietnamese one must not: every label and state the
-/// dashboard writes in English.
-const ENGLISH: [&str; 26] = [
-    "Stations",
-    "Station",
-    "District",
-    "Index",
-    "Salinity",
-    "Last seen",
-    "Open alerts",
-    "Firing",
-    "Last 24 hours",
-    "pick a station",
-    "no data",
-    "not enough data",
-    "never",
-    "connecting",
-    "reconnecting",
-    "Acknowledge",
-    "Ack'd",
-    "warning",
-    "fired",
-    "above",
-    "open data",
-    "thresholds",
-    "Fresh",
-    "Token",
-    "History",
-    "acknowledged",
-];
-
-/// Vietnamese by default, with no English word left and times in the centre's time zone
-/// (UTC+7); English one click away, remembered across a reload; then back to Vietnamese.
-async fn check_languages(page: &mut support::Page) -> Result<()> {
-    let text = page.eval("document.body.innerText").await?;
-    let text = text.as_str().unwrap_or_default().to_owned();
-    let left: Vec<&str> = ENGLISH.iter().copied().filter(|w| text.contains(w)).collect();
-    ensure!(
-        left.is_empty(),
-        "English in the Vietnamese page: {left:?}
-{text}"
-    );
-    ensure!(
-        text.contains("Trạm quan trắc") && text.contains("Vị Thanh"),
-        "{text}"
-    );
-    // The alert's start in Vietnam time: fired_at (UTC) + 7 h, as HH:MM.
-    let fired = page
-        .eval("document.querySelector('#alerts .meta[data-fired-at]')?.dataset.firedAt")
-        .await?;
-    let fired = time::OffsetDateTime::parse(
-        fired.as_str().unwrap_or_default(),
-        &time::format_description::well_known::Rfc3339,
-    )?;
-    let local = fired.to_offset(time::macros::offset!(+7));
-    let clock = format!("{:02}:{:02}", local.hour(), local.minute());
-    let meta = page
-        .eval("document.querySelector('#alerts .meta').textContent")
-        .await?;
-    ensure!(
-        meta.as_str().is_some_and(|m| m.contains(&clock)),
-        "alert time {meta} is not {clock} (UTC+7 of {fired})"
-    );
-
-    page.eval("document.querySelector('#lang').click(), true").await?;
-    page.wait_for("document.documentElement.lang === 'en'", WAIT)
-        .await?;
-    let english = page.eval("document.body.innerText").await?;
-    let english = english.as_str().unwrap_or_default();
-    ensure!(
-        english.contains("Stations") && english.contains("Open alerts") && english.contains("Ack'd by"),
-        "{english}"
-    );
-    // Reloaded, the page stays in English (the choice is kept in local storage).
-    page.eval("setTimeout(() => location.reload(), 0), true").await?;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    page.wait_for(
-        "document.documentElement.lang === 'en' && document.querySelectorAll('#stations tbody tr').length > 0",
-        WAIT,
-    )
-    .await?;
-    page.eval("document.querySelector('#lang').click(), true").await?;
-    page.wait_for("document.documentElement.lang === 'vi'", WAIT)
-        .await?;
-    Ok(())
-}
-
-/// At 390×844 the page has no sideways scrolling and shows the alerts first; at 1920×1080 the
-/// wall mode (`?wall`) has large type and no controls. Screenshots of both, in both languages.
-async fn check_phone_and_wall(url: &str) -> Result<()> {
-    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
-    for (name, path, size) in [("phone", "/", (390, 844)), ("wall", "/?wall", (1920, 1080))] {
-        let chromium = Chromium::start(&format!("{url}{path}"), size).await?;
-        let mut page = chromium.page().await?;
-        page.wait_for(
-            "document.querySelectorAll('#stations tbody tr').length > 0 && document.querySelectorAll('#alerts li').length > 0",
-            WAIT,
-        )
-        .await?;
-        let layout = page
-            .eval(
-                "({ width: innerWidth, scroll: document.documentElement.scrollWidth,                  alertsFirst: document.querySelector('#alerts-panel').getBoundingClientRect().top                    < document.querySelector('#stations-panel').getBoundingClientRect().top,                  font: parseFloat(getComputedStyle(document.body).fontSize),                  controls: [...document.querySelectorAll('#token, #lang, #alerts button')]                    .filter(e => e.offsetParent !== null).length })",
-            )
-            .await?;
-        ensure!(
-            layout["scroll"].as_f64() <= layout["width"].as_f64(),
-            "{name}: sideways scrolling: {layout}"
-        );
-        if name == "phone" {
-            ensure!(
-                layout["alertsFirst"] == true,
-                "phone: the alerts are not first: {layout}"
-            );
-        } else {
-            ensure!(
-                layout["font"].as_f64() >= Some(20.0) && layout["controls"] == 0,
-                "wall: {layout}"
-            );
-        }
-        for lang in ["vi", "en"] {
-            page.eval(&format!(
-                "(() => {{ if (i18n.lang !== '{lang}') document.querySelector('#lang').click(); return true; }})()"
-            ))
-            .await?;
-            page.wait_for(&format!("document.documentElement.lang === '{lang}'"), WAIT)
-                .await?;
-            let shot = artifacts.join(format!("ioc-dashboard-{name}-{lang}.png"));
-            page.screenshot(&shot).await?;
-            eprintln!("dashboard screenshot: {}", shot.display());
-        }
     }
     Ok(())
 }

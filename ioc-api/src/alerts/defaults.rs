@@ -7,10 +7,11 @@ use time::Month;
 use super::threshold::{Direction, Level, ScopeKind, StationRule, ThresholdSpec, Watch, Window};
 use crate::live::Param;
 
-const QCVN05: &str = "QCVN 05:2023/BTNMT Table 1";
+const QCVN05: &str = "QCVN 05:2023/BTNMT, Bảng 1";
 /// Table 2 (rivers, canals) comes from a noisy extract [U] (domain.md §4.2): verify against
-/// the PDF and edit the rules where the province's class differs.
-const QCVN08: &str = "QCVN 08:2023/BTNMT Table 2 [U: noisy extract]";
+/// the PDF and edit the rules where the province's class differs. The mark stays here, not in
+/// the source the operators read.
+const QCVN08: &str = "QCVN 08:2023/BTNMT, Bảng 2";
 
 /// Hysteresis of the defaults: an alert resolves once the value is 10 % back inside the limit.
 const HYSTERESIS: f64 = 0.1;
@@ -84,6 +85,7 @@ pub fn default_rules(offline_after_s: u64) -> Vec<ThresholdSpec> {
     // QCVN 05:2023 Table 1 footnote: PM2.5 24-hour limit 50 µg/Nm³, 45 from 1 Jan 2026 (§4.1).
     let change = Date::from_calendar_date(2026, Month::January, 1).ok();
     let last_old = change.and_then(Date::previous_day);
+    // Sources are what the operators read in the rules view: Vietnamese, the English in brackets.
     let mut rules = vec![
         // Air, QCVN 05:2023 Table 1 (µg/Nm³; Nm³ at 25 °C, 760 mmHg) [V], domain.md §4.1.
         rule(Param::So2, OneHour, Critical, Above, 350.0, QCVN05),
@@ -118,7 +120,7 @@ pub fn default_rules(offline_after_s: u64) -> Vec<ThresholdSpec> {
             Warning,
             Above,
             1.0,
-            "MARD/SIWRR salinity bulletins, 1 g/L crops",
+            "Bản tin mặn MARD/SIWRR: 1 g/L, ngưỡng chịu mặn của cây trồng (salinity bulletins, crops)",
         ),
         rule(
             Param::Salinity,
@@ -126,7 +128,7 @@ pub fn default_rules(offline_after_s: u64) -> Vec<ThresholdSpec> {
             Critical,
             Above,
             4.0,
-            "MARD/SIWRR salinity bulletins, 4 g/L isohaline",
+            "Bản tin mặn MARD/SIWRR: đường đẳng mặn 4 g/L (salinity bulletins, isohaline)",
         ),
     ];
     // Ph above 8.5: the hysteresis goes down from 8.5, not 10 % of it.
@@ -142,17 +144,17 @@ pub fn default_rules(offline_after_s: u64) -> Vec<ThresholdSpec> {
     rules.push(station_rule(
         StationRule::StationOffline,
         offline_after_s as f64,
-        "no frame for the configured time, or a death status",
+        "Không nhận khung trong thời gian cấu hình, hoặc thiết bị báo ngắt (no frame, or a death status)",
     ));
     rules.push(station_rule(
         StationRule::SensorFault,
         0.0,
-        "frame quality flags: sensor fault, out of range, stuck value (FORMAT.md §4)",
+        "Cờ chất lượng của khung: lỗi cảm biến, ngoài dải đo, giá trị không đổi (FORMAT.md §4)",
     ));
     rules.push(station_rule(
         StationRule::SequenceReset,
         0.0,
-        "frames refused for reusing (boot, seq) keys with other bytes: node re-flashed or its boot counter lost (docs/decisions.md)",
+        "Khung bị từ chối vì trùng số thứ tự (boot, seq): thiết bị nạp lại firmware hoặc mất bộ đếm khởi động (docs/decisions.md)",
     ));
     rules
 }

@@ -108,6 +108,13 @@ impl Level {
             Level::Critical => "critical",
         }
     }
+
+    /// Parses the name used in the API and the database.
+    pub fn parse(name: &str) -> Option<Level> {
+        [Level::Warning, Level::Critical]
+            .into_iter()
+            .find(|l| l.as_str() == name)
+    }
 }
 
 /// Which side of the trigger is bad.
@@ -177,7 +184,7 @@ pub struct ThresholdSpec {
     /// Disabled rules are kept but not evaluated.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Where the value comes from, e.g. "QCVN 05:2023/BTNMT Table 1".
+    /// Where the value comes from, e.g. "QCVN 05:2023/BTNMT, Bảng 1".
     #[serde(default)]
     pub source: String,
 }

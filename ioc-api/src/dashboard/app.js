@@ -123,7 +123,7 @@ function renderAlerts() {
       controls.append(resolve);
     }
     const history = el("button", { class: "link", "data-history": a.id }, i18n.t("history"));
-    history.addEventListener("click", () => toggleHistory(a.id));
+    history.addEventListener("click", () => toggleTransitions(state.history, a.id, renderAlerts));
     controls.append(history);
     const item = el("li", { "data-alert-id": a.id, "data-parameter": a.parameter, class: `${a.level} ${a.state}` },
       el("div", {}, el("strong", {}, station ? station.name : a.station), " · ", what,
@@ -142,15 +142,38 @@ function transitionsList(transitions) {
     `${i18n.time(t.at)} · ${i18n.t(`transition_${t.kind}`)} · ${t.actor}${t.comment ? ` · “${t.comment}”` : ""}`)));
 }
 
-async function toggleHistory(id) {
-  if (state.history.has(id)) {
-    state.history.delete(id);
+// An alert's transitions from the API, or null when it refuses.
+async function alertTransitions(id) {
+  const response = await api(`/api/v1/alerts/${id}`);
+  return response.ok ? (await response.json()).transitions : null;
+}
+
+// Opens or closes the transitions of alert `id` kept in `open` (a map by id), then redraws.
+async function toggleTransitions(open, id, redraw) {
+  if (open.has(id)) {
+    open.delete(id);
   } else {
-    const response = await api(`/api/v1/alerts/${id}`);
-    if (!response.ok) return;
-    state.history.set(id, (await response.json()).transitions);
+    const transitions = await alertTransitions(id);
+    if (!transitions) return;
+    open.set(id, transitions);
   }
-  renderAlerts();
+  redraw();
+}
+
+// A select's options ([value, label] pairs), keeping the value chosen so far when it remains.
+function fillSelect(select, options) {
+  const chosen = select.value;
+  select.replaceChildren(...options.map(([value, label]) => el("option", { value }, label)));
+  if (options.some(([value]) => value === chosen)) select.value = chosen;
+}
+
+// The message of a refused request (`body` the API's error) next to the field of `form` it
+// names; when it names none there, in `fallback`, prefixed by `words`' text.
+function showRefusal(form, body, status, fallback, words) {
+  const message = (body && body.message) || String(status);
+  const place = body && body.field && form.querySelector(`[data-error-for="${body.field}"]`);
+  if (place) place.textContent = message;
+  else { fallback.textContent = i18n.t(words, { why: message }); fallback.hidden = false; }
 }
 
 // The token typed in the header, sent with every request when present: reads need a viewer
@@ -183,8 +206,8 @@ async function act(id, action, comment) {
     error.hidden = false;
   }
   if (state.history.has(id)) {
-    const detail = await api(`/api/v1/alerts/${id}`);
-    if (detail.ok) state.history.set(id, (await detail.json()).transitions);
+    const transitions = await alertTransitions(id);
+    if (transitions) state.history.set(id, transitions);
   }
   await loadAlerts();
 }
@@ -205,6 +228,8 @@ async function loadStations() {
   if (!response.ok) return;
   for (const s of await response.json()) state.stations.set(s.station, s);
   renderStations();
+  pastAlerts.fill();
+  rules.fill();
   if (!state.selected && state.stations.size) select(state.stations.keys().next().value);
 }
 
@@ -224,6 +249,8 @@ function onEvent(type, data) {
     renderStations();
   } else if (type === "alert") {
     loadAlerts();
+  } else if (type === "threshold") {
+    rules.load();
   } else if (type === "lagged") {
     loadStations(); loadAlerts();
   }
@@ -303,22 +330,46 @@ setInterval(() => document.querySelectorAll("td.age").forEach((td) => {
   const s = state.stations.get(td.parentElement.dataset.station);
   if (s) td.textContent = age(s);
 }), 1000);
-for (const button of document.querySelectorAll("#ranges button")) {
+for (const button of document.querySelectorAll("#ranges button[data-range]")) {
   button.addEventListener("click", () => {
     chart.range = button.dataset.range;
-    for (const b of document.querySelectorAll("#ranges button")) b.classList.toggle("active", b === button);
+    for (const b of document.querySelectorAll("#ranges button[data-range]")) b.classList.toggle("active", b === button);
+    const custom = chart.range === "custom";
+    $("#custom-range").hidden = !custom;
+    // A custom range starts as the last week of local days, to be changed.
+    if (custom && !$("#custom-from").value) { $("#custom-from").value = i18n.today(-6); $("#custom-to").value = i18n.today(0); }
     if (state.selected) chart.load(state.stations.get(state.selected));
   });
 }
+$("#custom-apply").addEventListener("click", () => { if (state.selected) chart.load(state.stations.get(state.selected)); });
 $("#lang").addEventListener("click", () => {
   i18n.set(i18n.lang === "vi" ? "en" : "vi");
   renderStations();
   renderAlerts();
   stationMap.legend();
+  pastAlerts.fill();
+  pastAlerts.render();
+  rules.fill();
+  rules.render();
   if (state.selected) select(state.selected);
 });
+
+// The views, one at a time, named by the address's fragment: the overview, past alerts, rules.
+function showView() {
+  const view = ["past-alerts", "rules"].includes(location.hash.slice(1)) ? location.hash.slice(1) : "overview";
+  document.body.dataset.view = view;
+  for (const main of document.querySelectorAll("body > main")) main.hidden = main.id !== view;
+  for (const link of document.querySelectorAll("#views a")) link.classList.toggle("active", link.dataset.view === view);
+  // The map was laid out while hidden: it measures its box again.
+  if (view === "overview") stationMap.resize();
+  if (view === "past-alerts") pastAlerts.load();
+  if (view === "rules") rules.load();
+}
+window.addEventListener("hashchange", showView);
 // The wall screen: large type, no controls (`?wall`).
 if (new URLSearchParams(location.search).has("wall")) document.body.classList.add("wall");
 i18n.apply();
 stationMap.init(select);
-loadStations().then(loadAlerts).then(connect);
+pastAlerts.init();
+rules.init();
+loadStations().then(loadAlerts).then(() => { showView(); connect(); });

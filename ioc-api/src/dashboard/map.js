@@ -61,6 +61,11 @@ const stationMap = {
     }
   },
 
+  // After the map's box was hidden (another view), Leaflet measures it again.
+  resize() {
+    if (this.map) this.map.invalidateSize();
+  },
+
   // The official VN_AQI bands (Decision 1459) and the configured salinity classes.
   legend() {
     const box = document.querySelector("#map-legend");

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
+use crate::alerts::{StationRule, Watch};
 use crate::state::AppState;
 
 const INDEX: &str = include_str!("../dashboard/index.html");
@@ -15,11 +16,14 @@ const WORDS: &str = include_str!("../dashboard/i18n.js");
 const MAP: &str = include_str!("../dashboard/map.js");
 const HEALTH: &str = include_str!("../dashboard/health.js");
 const CHART: &str = include_str!("../dashboard/chart.js");
+const PAST: &str = include_str!("../dashboard/past.js");
+const RULES: &str = include_str!("../dashboard/rules.js");
 /// Leaflet 1.9.4 from npm (BSD-2-Clause, `dashboard/vendor/leaflet/LICENSE`), served from the
 /// binary: the map needs no CDN.
 const LEAFLET: &str = include_str!("../dashboard/vendor/leaflet/leaflet.js");
 const LEAFLET_STYLE: &str = include_str!("../dashboard/vendor/leaflet/leaflet.css");
-/// Where the page's settings go (map tiles, the legend's bands and classes).
+/// Where the page's settings go (map tiles, the legend's bands and classes, the rules editor's
+/// parameters).
 const SETTINGS_PLACEHOLDER: &str = "<script type=\"application/json\" id=\"page-settings\">{}</script>";
 /// The page's time-zone attribute, replaced by the configured zone (`stations.time_zone`, whose
 /// validation admits no quote).
@@ -51,8 +55,22 @@ fn page_settings(state: &AppState) -> String {
         .into_iter()
         .map(|(upper, band)| serde_json::json!({"upper": upper, "band": band}))
         .collect();
+    // The rules editor's choices: every parameter with its unit, then the station rules.
+    let parameters: Vec<serde_json::Value> = crate::live::Param::ALL
+        .into_iter()
+        .map(|p| serde_json::json!({"name": p.as_str(), "unit": p.unit()}))
+        .chain(
+            [
+                StationRule::StationOffline,
+                StationRule::SensorFault,
+                StationRule::SequenceReset,
+            ]
+            .map(|rule| serde_json::json!({"name": Watch::Station(rule).as_str(), "unit": ""})),
+        )
+        .collect();
     let json = serde_json::json!({
         "tiles": tiles,
+        "parameters": parameters,
         "vn_aqi": bands,
         "salinity": state.settings.indices.salinity_classes,
     });
@@ -75,6 +93,16 @@ pub(crate) async fn health() -> impl IntoResponse {
 /// `/assets/chart.js`: the history chart.
 pub(crate) async fn chart() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], CHART)
+}
+
+/// `/assets/past.js`: the past alerts view.
+pub(crate) async fn past() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], PAST)
+}
+
+/// `/assets/rules.js`: the rules editor.
+pub(crate) async fn rules() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], RULES)
 }
 
 /// `/assets/leaflet.js`.

@@ -77,6 +77,8 @@ pub fn router(state: Arc<AppState>, cors_origins: &[String], max_body_bytes: usi
         .route("/assets/map.js", get(dashboard::map))
         .route("/assets/health.js", get(dashboard::health))
         .route("/assets/chart.js", get(dashboard::chart))
+        .route("/assets/past.js", get(dashboard::past))
+        .route("/assets/rules.js", get(dashboard::rules))
         .route("/assets/leaflet.js", get(dashboard::leaflet))
         .route("/assets/leaflet.css", get(dashboard::leaflet_style))
         .route("/assets/style.css", get(dashboard::style))
