@@ -105,8 +105,8 @@ pub struct StationsConfig {
     /// (Vietnam: +7, no daylight saving).
     #[serde(default = "default_utc_offset_hours")]
     pub utc_offset_hours: i8,
-    /// The operations centre's time zone (IANA name) for times on the dashboard; the API itself
-    /// answers in UTC (RFC 3339).
+    /// The operations centre's time zone (IANA name) for times on the dashboard and the exports'
+    /// local columns; the API itself answers in UTC (RFC 3339).
     #[serde(default = "default_time_zone")]
     pub time_zone: String,
     /// Map tiles for the dashboard's map (`https://tiles.example.vn/{z}/{x}/{y}.png`), for
@@ -392,6 +392,7 @@ impl Validate for Config {
             || !zone
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
+            || jiff::tz::TimeZone::get(zone).is_err()
         {
             return invalid(
                 "stations.time_zone",
@@ -504,6 +505,11 @@ mod tests {
         let zone = DEFAULT_CONFIG.replace("Asia/Ho_Chi_Minh", "Vietnam time\\\" onload=\\\"x");
         let err = service::config::from_toml::<Config>(&zone)
             .expect_err("bad zone")
+            .to_string();
+        assert!(err.contains("stations.time_zone"), "{err}");
+        let unknown = DEFAULT_CONFIG.replace("Asia/Ho_Chi_Minh", "Asia/Vi_Thanh");
+        let err = service::config::from_toml::<Config>(&unknown)
+            .expect_err("unknown zone")
             .to_string();
         assert!(err.contains("stations.time_zone"), "{err}");
     }

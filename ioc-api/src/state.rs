@@ -150,6 +150,8 @@ impl AppState {
                 offline_after: time::Duration::seconds(config.stations.offline_after_s as i64),
                 utc_offset_hours: config.stations.utc_offset_hours,
                 time_zone: config.stations.time_zone.clone(),
+                // Config validation resolved this name already; UTC is only a guard.
+                zone: jiff::tz::TimeZone::get(&config.stations.time_zone).unwrap_or(jiff::tz::TimeZone::UTC),
                 map_tiles: config
                     .stations
                     .map_tiles

@@ -232,7 +232,7 @@ async fn the_most_specific_rule_wins_and_takes_over_the_open_alert() {
         "direction": "above", "trigger": 200.0});
     let (status, _) = api.post("/api/v1/thresholds", Some(&admin), general).await;
     assert_eq!(status, StatusCode::CREATED);
-    let district = json!({"parameter": "pm2_5", "scope": "district", "target": "Vi Thanh", "window": "latest",
+    let district = json!({"parameter": "pm2_5", "scope": "district", "target": "Vị Thanh", "window": "latest",
         "level": "critical", "direction": "above", "trigger": 150.0});
     let (_, district) = api.post("/api/v1/thresholds", Some(&admin), district).await;
     pm(&api, 0, 160.0);

@@ -315,6 +315,14 @@ async fn ngsi_ld_entities_follow_the_smart_data_model_shape() {
         json!({"type": "Property", "value": 25.0, "unitCode": "GQ", "observedAt": "2025-11-27T00:00:00Z"})
     );
     assert_eq!(e["dateObserved"]["value"], "2025-11-27T00:00:00Z");
+    // Place names keep their Vietnamese diacritics, as UTF-8 rather than escapes.
+    assert_eq!(e["name"]["value"], "Vị Thanh", "{e}");
+    assert_eq!(e["areaServed"]["value"], "Vị Thanh", "{e}");
+    let (_, content_type, text) = api
+        .get_text("/api/v1/ngsi-ld/entities?type=WaterQualityObserved")
+        .await;
+    assert!(content_type.starts_with("application/ld+json"), "{content_type}");
+    assert!(text.contains("\"Kênh Xà No\"") && !text.contains("\\u"), "{text}");
     assert!(e["@context"].as_array().is_some_and(|c| c.len() == 2));
     let (status, one) = api
         .get("/api/v1/ngsi-ld/entities/urn:ngsi-ld:AirQualityObserved:HG-VT-A01")

@@ -9,8 +9,8 @@ use common::{Api, MINUTE};
 use ioc_api::live::HOUR_MS;
 use ioc_api::store::Store;
 use protocol::{AirSample, Body};
-use serde_json::Value;
-use time::OffsetDateTime;
+use serde_json::{Value, json};
+use time::{OffsetDateTime, UtcOffset};
 
 fn pm(ug: f64) -> Body {
     Body::Air(AirSample {
@@ -25,6 +25,18 @@ fn rfc3339(ms: u64) -> String {
         .expect("time")
         .format(&time::format_description::well_known::Rfc3339)
         .expect("format")
+}
+
+/// The instant in Vietnam's time (UTC+7 all year), written independently of the API's code.
+fn vietnam_time(ms: u64) -> String {
+    let offset = UtcOffset::from_hms(7, 0, 0).expect("offset");
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .expect("time")
+        .to_offset(offset);
+    t.format(time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]+07:00"
+    ))
+    .expect("format")
 }
 
 /// Three full hours of five-minute frames ending an hour before now: hour h has PM2.5 values
@@ -94,6 +106,40 @@ async fn history_and_exports_come_from_the_database_and_survive_a_restart() {
             .await;
         assert_eq!(status, StatusCode::OK, "{export}");
         assert_eq!(export["rows"].as_array().map(Vec::len), Some(3), "{export}");
+        let first = &export["rows"][0];
+        assert_eq!(export["time_zone"], "Asia/Ho_Chi_Minh", "{export}");
+        assert_eq!(
+            (first["hour_start"].as_str(), first["hour_start_local"].as_str()),
+            (Some(from.as_str()), Some(vietnam_time(start).as_str())),
+            "{first}"
+        );
+        assert_eq!(
+            (&first["name"], &first["district"]),
+            (&json!("Vị Thanh"), &json!("Vị Thanh"))
+        );
+        let (status, content_type, csv) = api
+            .get_text(&format!("/api/v1/export/hourly.csv?from={from}&to={to}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{csv}");
+        assert_eq!(content_type, "text/csv; charset=utf-8");
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+        assert_eq!(header[6..8], ["hour_start_utc", "hour_start_local"], "{header:?}");
+        let row: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+        assert_eq!(
+            row[..8],
+            [
+                "HG-VT-A01",
+                "Vị Thanh",
+                "Vị Thanh",
+                "air",
+                "105.47",
+                "9.78",
+                &from,
+                &vietnam_time(start)
+            ],
+            "{csv}"
+        );
         // A frame in the next hour, so the hourly view ends at the same hour after the restart.
         api.message(101, 1, 4_000_000_000, start + 3 * HOUR_MS + MINUTE, pm(30.0), now);
         api.state.save_history();

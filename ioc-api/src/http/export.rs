@@ -19,7 +19,7 @@ use super::extract::{ApiQuery, Reader};
 use super::stations::{bucket_means, time_range, values_of};
 use crate::live::Param;
 use crate::state::AppState;
-use crate::time_fmt::{rfc3339, rfc3339_ms};
+use crate::time_fmt::{local_ms, rfc3339, rfc3339_ms};
 
 /// Export query.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -46,6 +46,8 @@ pub(crate) struct ExportRow {
     lat: Option<f64>,
     /// Start of the hour, UTC (RFC 3339).
     hour_start: String,
+    /// The same instant in the operations centre's zone (`stations.time_zone`), with its offset.
+    hour_start_local: String,
     /// Hourly means by field (units in `units`).
     #[schema(value_type = Object)]
     values: BTreeMap<String, f64>,
@@ -55,6 +57,8 @@ pub(crate) struct ExportRow {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Export {
     generated_at: String,
+    /// The zone of the rows' `hour_start_local` (IANA name).
+    time_zone: String,
     from: String,
     to: String,
     /// Units of each field.
@@ -109,6 +113,7 @@ async fn rows(
                     lon: info.location.map(|l| l.0),
                     lat: info.location.map(|l| l.1),
                     hour_start: rfc3339_ms(i128::from(p.time_ms)),
+                    hour_start_local: local_ms(p.time_ms, &state.settings.zone),
                     values: values_of(&s, p)
                         .into_iter()
                         .map(|(c, v)| (c, (v * 1_000.0).round() / 1_000.0))
@@ -140,6 +145,7 @@ pub(crate) async fn json(
     let (from, to, rows) = rows(&state, &q).await?;
     Ok(Json(Export {
         generated_at: rfc3339(OffsetDateTime::now_utc()),
+        time_zone: state.settings.time_zone.clone(),
         from: rfc3339(from),
         to: rfc3339(to),
         units: units(),
@@ -167,7 +173,7 @@ pub(crate) async fn csv(
     let (_, _, rows) = rows(&state, &q).await?;
     let units = units();
     let columns: Vec<&str> = units.keys().copied().collect();
-    let mut out = String::from("station,name,district,kind,lon,lat,hour_start_utc");
+    let mut out = String::from("station,name,district,kind,lon,lat,hour_start_utc,hour_start_local");
     for c in &columns {
         let _ = write!(out, ",{}", csv_field(&format!("{c} ({})", units[c])));
     }
@@ -175,14 +181,15 @@ pub(crate) async fn csv(
     for r in rows {
         let _ = write!(
             out,
-            "{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{}",
             csv_field(&r.station),
             csv_field(&r.name),
             csv_field(&r.district),
             r.kind,
             r.lon.map(|v| v.to_string()).unwrap_or_default(),
             r.lat.map(|v| v.to_string()).unwrap_or_default(),
-            r.hour_start
+            r.hour_start,
+            r.hour_start_local
         );
         for c in &columns {
             let _ = write!(

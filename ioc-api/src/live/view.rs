@@ -28,6 +28,8 @@ pub struct ViewSettings {
     pub utc_offset_hours: i8,
     /// The operations centre's time zone (IANA name), for the dashboard.
     pub time_zone: String,
+    /// The same zone resolved, for the exports' local columns.
+    pub zone: jiff::tz::TimeZone,
     /// Map tiles and their attribution, for the dashboard.
     pub map_tiles: Option<(String, String)>,
 }

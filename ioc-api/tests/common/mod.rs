@@ -26,18 +26,18 @@ pub fn registry() -> Registry {
         NodeInfo {
             id: 101,
             station: "HG-VT-A01".into(),
-            name: "Vi Thanh".into(),
+            name: "Vị Thanh".into(),
             kind: StationKind::Air,
-            district: "Vi Thanh".into(),
+            district: "Vị Thanh".into(),
             location: Some((105.47, 9.78)),
             key: Some(NodeKey::new([7; 32])),
         },
         NodeInfo {
             id: 201,
             station: "HG-VT-W01".into(),
-            name: "Xa No canal".into(),
+            name: "Kênh Xà No".into(),
             kind: StationKind::Water,
-            district: "Vi Thanh".into(),
+            district: "Vị Thanh".into(),
             location: Some((105.45, 9.77)),
             key: None,
         },
@@ -134,11 +134,33 @@ impl Api {
     }
 
     async fn send(&self, request: Request<HttpBody>) -> (StatusCode, Value) {
+        let (status, _, bytes) = self.send_raw(request).await;
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// Status, content type and body bytes, for answers that are not JSON or whose bytes matter.
+    async fn send_raw(&self, request: Request<HttpBody>) -> (StatusCode, String, Vec<u8>) {
         let response = self.router().oneshot(request).await.expect("response");
         let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, body)
+        (status, content_type, bytes.to_vec())
+    }
+
+    /// A GET's status, content type and body as text (UTF-8 is required: the test fails otherwise).
+    pub async fn get_text(&self, uri: &str) -> (StatusCode, String, String) {
+        let request = Request::get(uri).body(HttpBody::empty()).expect("request");
+        let (status, content_type, bytes) = self.send_raw(request).await;
+        (
+            status,
+            content_type,
+            String::from_utf8(bytes).expect("UTF-8 body"),
+        )
     }
 
     pub async fn get(&self, uri: &str) -> (StatusCode, Value) {
