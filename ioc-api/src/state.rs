@@ -13,7 +13,9 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::alerts::{AlertChange, Engine, StationRef, StationRule, Transition, Watch, Window, default_rules};
+use crate::alerts::{
+    AlertChange, Engine, RENAMED_SOURCES, StationRef, StationRule, Transition, Watch, Window, default_rules,
+};
 use crate::auth::TokenSet;
 use crate::config::Config;
 use crate::history::Influx;
@@ -120,6 +122,13 @@ impl AppState {
             info!(
                 rules = seeded,
                 "New database: stored the default QCVN 05:2023 / 08:2023 rules."
+            );
+        }
+        let renamed = store.rename_default_sources(&RENAMED_SOURCES)?;
+        if renamed > 0 {
+            info!(
+                rules = renamed,
+                "Rewrote the source of unedited default rules in the current (Vietnamese) wording."
             );
         }
         let engine = Engine::load(&store)?;

@@ -421,3 +421,54 @@ async fn past_alerts_are_filtered_by_period_parameter_and_level() {
         );
     }
 }
+
+/// A database seeded by an older version, with its English default sources: the rules no one
+/// edited get the current Vietnamese text at the next start; the one an admin changed keeps it.
+#[test]
+fn old_default_sources_are_rewritten_unless_someone_edited_the_rule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ioc-api.sqlite");
+    let store = Store::open(&path).expect("db");
+    let old_defaults: Vec<_> = ioc_api::alerts::default_rules(300)
+        .into_iter()
+        .map(|mut spec| {
+            if let Some((old, _)) = ioc_api::alerts::RENAMED_SOURCES
+                .iter()
+                .find(|(_, new)| *new == spec.source)
+            {
+                spec.source = (*old).to_owned();
+            }
+            spec
+        })
+        .collect();
+    store
+        .seed_thresholds(&old_defaults, "2025-11-01T00:00:00Z")
+        .expect("seed");
+    let edited = store.thresholds().expect("rules")[0].clone();
+    store
+        .update_threshold(edited.id, &edited.spec, "2025-11-02T00:00:00Z", "lead")
+        .expect("edit");
+    drop(store);
+
+    for start in 0..2 {
+        let api = Api::with_store(common::config(), Store::open(&path).expect("db"));
+        let rules = api.state.store().thresholds().expect("rules");
+        assert_eq!(
+            rules[0].spec.source, "QCVN 05:2023/BTNMT Table 1",
+            "start {start}: edited by lead"
+        );
+        for rule in &rules[1..] {
+            assert!(
+                !rule.spec.source.contains("[U") && !rule.spec.source.starts_with("QCVN 05:2023/BTNMT Table"),
+                "start {start}: {}",
+                rule.spec.source
+            );
+            assert_eq!(rule.updated_by, "defaults");
+        }
+        assert!(
+            rules
+                .iter()
+                .any(|r| r.spec.source == "QCVN 08:2023/BTNMT, Bảng 2")
+        );
+    }
+}

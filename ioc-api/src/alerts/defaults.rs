@@ -13,6 +13,36 @@ const QCVN05: &str = "QCVN 05:2023/BTNMT, Bảng 1";
 /// the source the operators read.
 const QCVN08: &str = "QCVN 08:2023/BTNMT, Bảng 2";
 
+/// Sources the defaults carried before they were written in Vietnamese, with their current text:
+/// a database seeded by an older version gets the new text on the rules no one has edited.
+pub const RENAMED_SOURCES: [(&str, &str); 7] = [
+    ("QCVN 05:2023/BTNMT Table 1", QCVN05),
+    ("QCVN 08:2023/BTNMT Table 2 [U: noisy extract]", QCVN08),
+    ("MARD/SIWRR salinity bulletins, 1 g/L crops", SALINITY_CROPS),
+    (
+        "MARD/SIWRR salinity bulletins, 4 g/L isohaline",
+        SALINITY_ISOHALINE,
+    ),
+    ("no frame for the configured time, or a death status", OFFLINE),
+    (
+        "frame quality flags: sensor fault, out of range, stuck value (FORMAT.md §4)",
+        SENSOR_FAULT,
+    ),
+    (
+        "frames refused for reusing (boot, seq) keys with other bytes: node re-flashed or its boot counter lost (docs/decisions.md)",
+        SEQUENCE_RESET,
+    ),
+];
+const SALINITY_CROPS: &str =
+    "Bản tin mặn MARD/SIWRR: 1 g/L, ngưỡng chịu mặn của cây trồng (salinity bulletins, crops)";
+const SALINITY_ISOHALINE: &str =
+    "Bản tin mặn MARD/SIWRR: đường đẳng mặn 4 g/L (salinity bulletins, isohaline)";
+const OFFLINE: &str =
+    "Không nhận khung trong thời gian cấu hình, hoặc thiết bị báo ngắt (no frame, or a death status)";
+const SENSOR_FAULT: &str =
+    "Cờ chất lượng của khung: lỗi cảm biến, ngoài dải đo, giá trị không đổi (FORMAT.md §4)";
+const SEQUENCE_RESET: &str = "Khung bị từ chối vì trùng số thứ tự (boot, seq): thiết bị nạp lại firmware hoặc mất bộ đếm khởi động (docs/decisions.md)";
+
 /// Hysteresis of the defaults: an alert resolves once the value is 10 % back inside the limit.
 const HYSTERESIS: f64 = 0.1;
 const STALE_S: u64 = 2 * 3_600;
@@ -114,22 +144,8 @@ pub fn default_rules(offline_after_s: u64) -> Vec<ThresholdSpec> {
         rule(Param::DissolvedOxygen, OneHour, Warning, Below, 4.0, QCVN08),
         rule(Param::DissolvedOxygen, OneHour, Critical, Below, 2.0, QCVN08),
         // Salinity (domain.md §5.1): 1 ‰ most crops' tolerance, 4 ‰ the intrusion isohaline.
-        rule(
-            Param::Salinity,
-            OneHour,
-            Warning,
-            Above,
-            1.0,
-            "Bản tin mặn MARD/SIWRR: 1 g/L, ngưỡng chịu mặn của cây trồng (salinity bulletins, crops)",
-        ),
-        rule(
-            Param::Salinity,
-            OneHour,
-            Critical,
-            Above,
-            4.0,
-            "Bản tin mặn MARD/SIWRR: đường đẳng mặn 4 g/L (salinity bulletins, isohaline)",
-        ),
+        rule(Param::Salinity, OneHour, Warning, Above, 1.0, SALINITY_CROPS),
+        rule(Param::Salinity, OneHour, Critical, Above, 4.0, SALINITY_ISOHALINE),
     ];
     // Ph above 8.5: the hysteresis goes down from 8.5, not 10 % of it.
     for r in rules
@@ -144,18 +160,10 @@ pub fn default_rules(offline_after_s: u64) -> Vec<ThresholdSpec> {
     rules.push(station_rule(
         StationRule::StationOffline,
         offline_after_s as f64,
-        "Không nhận khung trong thời gian cấu hình, hoặc thiết bị báo ngắt (no frame, or a death status)",
+        OFFLINE,
     ));
-    rules.push(station_rule(
-        StationRule::SensorFault,
-        0.0,
-        "Cờ chất lượng của khung: lỗi cảm biến, ngoài dải đo, giá trị không đổi (FORMAT.md §4)",
-    ));
-    rules.push(station_rule(
-        StationRule::SequenceReset,
-        0.0,
-        "Khung bị từ chối vì trùng số thứ tự (boot, seq): thiết bị nạp lại firmware hoặc mất bộ đếm khởi động (docs/decisions.md)",
-    ));
+    rules.push(station_rule(StationRule::SensorFault, 0.0, SENSOR_FAULT));
+    rules.push(station_rule(StationRule::SequenceReset, 0.0, SEQUENCE_RESET));
     rules
 }
 

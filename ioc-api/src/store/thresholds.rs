@@ -58,6 +58,39 @@ impl Store {
         })
     }
 
+    /// Rewrites the `source` of the rules no one has edited since they were seeded (still
+    /// `updated_by = 'defaults'`) from an older default text to its current one; `renamed` pairs
+    /// (old, new). Rules a person changed keep what they wrote. Returns how many were rewritten.
+    ///
+    /// # Errors
+    ///
+    /// The database refused, or a stored rule does not parse.
+    pub fn rename_default_sources(&self, renamed: &[(&str, &str)]) -> Result<usize, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let seeded: Vec<(i64, String)> = {
+                let mut stmt = tx.prepare("SELECT id, spec FROM thresholds WHERE updated_by = 'defaults'")?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut count = 0;
+            for (id, text) in seeded {
+                let mut spec: ThresholdSpec = serde_json::from_str(&text)?;
+                let Some((_, new)) = renamed.iter().find(|(old, _)| *old == spec.source) else {
+                    continue;
+                };
+                spec.source = (*new).to_owned();
+                tx.execute(
+                    "UPDATE thresholds SET spec = ?1 WHERE id = ?2",
+                    params![serde_json::to_string(&spec)?, id],
+                )?;
+                count += 1;
+            }
+            tx.commit()?;
+            Ok(count)
+        })
+    }
+
     /// Adds a rule.
     ///
     /// # Errors
