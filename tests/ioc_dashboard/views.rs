@@ -55,8 +55,8 @@ pub(super) async fn check_past_alerts(page: &mut support::Page) -> Result<()> {
         )
         .await?;
     ensure!(
-        refused.as_str().is_some_and(|r| r.contains("before")),
-        "a backwards period refused next to the field: {refused}"
+        refused.as_str() == Some("phải trước thời điểm kết thúc"),
+        "a backwards period refused, in Vietnamese, next to the field: {refused}"
     );
     set_filters(
         page,
@@ -107,7 +107,9 @@ pub(super) async fn check_rules(
         .wait_for("document.querySelector('#rule-error').textContent", WAIT)
         .await?;
     ensure!(
-        forbidden.as_str().is_some_and(|f| f.starts_with("Chưa lưu")),
+        forbidden.as_str().is_some_and(
+            |f| f.starts_with("Chưa lưu: mã truy cập") && f.ends_with("thao tác này cần quyền admin")
+        ),
         "an operator's change refused: {forbidden}"
     );
     let fill = |recovery: &str| {
@@ -127,8 +129,11 @@ pub(super) async fn check_rules(
         )
         .await?;
     ensure!(
-        message.as_str().is_some_and(|m| m.contains("trigger")),
-        "the API's message next to the recovery field: {message}"
+        message
+            .as_str()
+            .is_some_and(|m| m.starts_with("phải nhỏ hơn hoặc bằng ngưỡng kích hoạt (30)")
+                && m.ends_with("đã nhập 40")),
+        "the API's message, in Vietnamese, next to the recovery field: {message}"
     );
     page.eval(&fill("27")).await?;
     page.wait_for(

@@ -170,7 +170,7 @@ function fillSelect(select, options) {
 // The message of a refused request (`body` the API's error) next to the field of `form` it
 // names; when it names none there, in `fallback`, prefixed by `words`' text.
 function showRefusal(form, body, status, fallback, words) {
-  const message = (body && body.message) || String(status);
+  const message = body && body.message ? i18n.apiMessage(body.message) : String(status);
   const place = body && body.field && form.querySelector(`[data-error-for="${body.field}"]`);
   if (place) place.textContent = message;
   else { fallback.textContent = i18n.t(words, { why: message }); fallback.hidden = false; }

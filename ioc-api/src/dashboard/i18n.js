@@ -54,6 +54,7 @@ const WORDS = {
     scope_district: "huyện",
     scope_station: "trạm",
     not_saved: "Chưa lưu: {why}",
+    not_accepted: "Không được chấp nhận ({why})",
     saved: "Đã lưu ngưỡng #{id}",
     subtitle: "Trung tâm IOC · chất lượng không khí và nước",
     switch_language: "English",
@@ -201,6 +202,7 @@ const WORDS = {
     scope_district: "district",
     scope_station: "station",
     not_saved: "Not saved: {why}",
+    not_accepted: "Not accepted ({why})",
     saved: "Rule #{id} saved",
     subtitle: "IOC · air and water quality",
     switch_language: "Tiếng Việt",
@@ -300,6 +302,31 @@ const WORDS = {
   },
 };
 
+// The API's validation messages (English, for every client) as the operators read them: each
+// pattern is one message of the rules' and periods' checks (ioc-api src/alerts/threshold.rs,
+// src/http/stations.rs, src/http/extract.rs), its captures the numbers in it. A message not listed is shown in
+// Vietnamese as "not accepted", with the API's own words in brackets.
+const API_MESSAGES = [
+  [/^must be a finite number$/, "phải là một số"],
+  [/^must be at or below the trigger \((.+)\) for a rule that fires above it; got (.+)$/,
+    "phải nhỏ hơn hoặc bằng ngưỡng kích hoạt ($1) vì quy tắc cảnh báo khi vượt lên trên; đã nhập $2"],
+  [/^must be at or above the trigger \((.+)\) for a rule that fires below it; got (.+)$/,
+    "phải lớn hơn hoặc bằng ngưỡng kích hoạt ($1) vì quy tắc cảnh báo khi xuống dưới; đã nhập $2"],
+  [/^station rules \(.*\) use `latest`$/, "quy tắc của trạm (mất kết nối, lỗi cảm biến, trùng số thứ tự) dùng giá trị mới nhất"],
+  [/^station rules fire `above` their trigger$/, "quy tắc của trạm chỉ cảnh báo khi vượt lên trên ngưỡng"],
+  [/^station_offline takes seconds without a frame, 1 to ([\d ]+)$/, "quy tắc mất kết nối tính bằng giây không nhận khung, từ 1 đến $1"],
+  [/^must be absent for scope `all`$/, "phải để trống khi phạm vi là tất cả trạm"],
+  [/^must name the district or station \(1 to 128 characters\)$/, "phải ghi tên huyện hoặc mã trạm (1 đến 128 ký tự)"],
+  [/^must be at most a year$/, "tối đa một năm"],
+  [/^must not be before valid_from$/, "không được trước ngày bắt đầu hiệu lực"],
+  [/^must be at most 200 characters$/, "tối đa 200 ký tự"],
+  [/^must be before `to`$/, "phải trước thời điểm kết thúc"],
+  [/^the range may cover at most (\d+) days$/, "khoảng thời gian tối đa $1 ngày"],
+  [/^this needs a token with the (\w+) role$/, "cần mã truy cập có quyền $1"],
+  [/^token "(.*)" has the (\w+) role; this needs (\w+)$/, "mã truy cập “$1” có quyền $2; thao tác này cần quyền $3"],
+  [/^the token is not valid \(unknown or revoked\)$/, "mã truy cập không hợp lệ (không có hoặc đã bị thu hồi)"],
+];
+
 const i18n = {
   lang: WORDS[localStorage.getItem("citysense-lang")] ? localStorage.getItem("citysense-lang") : "vi",
   zone: document.documentElement.dataset.timeZone || "Asia/Ho_Chi_Minh",
@@ -349,6 +376,15 @@ const i18n = {
     }).formatToParts(new Date(guess)).map((p) => [p.type, Number(p.value)]));
     const wall = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second);
     return new Date(guess - (wall - guess)).toISOString();
+  },
+
+  // An API error message in the current language (see API_MESSAGES).
+  apiMessage(message) {
+    if (this.lang !== "vi") return message;
+    for (const [pattern, words] of API_MESSAGES) {
+      if (pattern.test(message)) return message.replace(pattern, words);
+    }
+    return this.t("not_accepted", { why: message });
   },
 
   number(value, digits) {
