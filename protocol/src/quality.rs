@@ -4,7 +4,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Bit set carried in every air and water sample (one byte on the wire).
 ///
-/// Bits 5–7 are reserved and must be zero; a decoder rejects a frame that sets them.
+/// Bits 6–7 are reserved and must be zero; a decoder rejects a frame that sets them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct QualityFlags(u8);
 
@@ -19,8 +19,12 @@ impl QualityFlags {
     pub const STUCK_VALUE: QualityFlags = QualityFlags(1 << 3);
     /// A sensor's calibration is older than its calibration interval.
     pub const CALIBRATION_DUE: QualityFlags = QualityFlags(1 << 4);
+    /// A sensor was being calibrated during the interval (a span or zero gas, a buffer
+    /// solution): the value is the calibration's, not the environment's. The environment
+    /// authority's files mark such readings `01` (Circular 10/2021).
+    pub const CALIBRATING: QualityFlags = QualityFlags(1 << 5);
 
-    const KNOWN: u8 = 0b0001_1111;
+    const KNOWN: u8 = 0b0011_1111;
 
     /// No flag set: a clean sample.
     pub const fn empty() -> Self {

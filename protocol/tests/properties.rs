@@ -7,7 +7,7 @@ use protocol::{
 };
 
 fn quality() -> impl Strategy<Value = QualityFlags> {
-    (0u8..32).prop_map(|bits| QualityFlags::from_bits(bits).expect("bits below 32 are known"))
+    (0u8..64).prop_map(|bits| QualityFlags::from_bits(bits).expect("bits below 64 are known"))
 }
 
 prop_compose! {

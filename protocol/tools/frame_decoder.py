@@ -39,7 +39,7 @@ BAD_TAG = "bad_tag"
 OUT_OF_RANGE = "out_of_range"
 
 # Quality flags: bits 0-4 defined, 5-7 reserved (section 4).
-QUALITY_RESERVED_MASK = 0b1110_0000
+QUALITY_RESERVED_MASK = 0b1100_0000
 
 # Sample bodies (sections 4.1, 4.2): (name, type, (min, max) or None for "any"), in mask-bit order.
 AIR_FIELDS = [

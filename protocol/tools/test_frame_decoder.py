@@ -34,7 +34,7 @@ SPEC_CASES = [
     ("version byte only", "01", None, "truncated"),
     ("version then nothing after flags", "0101", None, "truncated"),
     ("reserved flag bit 1", "0103" + HEAD[4:] + AIR_BODY, None, "reserved_flags"),
-    ("reserved quality bit 5", crc_frame(HEAD + "00" + "21" + "0c0e0029f901"), None, "malformed"),
+    ("reserved quality bit 6", crc_frame(HEAD + "00" + "41" + "0c0e0029f901"), None, "malformed"),
     ("mask bit 10 on an air body", crc_frame(HEAD + "00010c" + "8008" + "0029f901"), None, "malformed"),
     ("mask bit 7 on a water body", crc_frame(HEAD + "01000c" + "80010000"), None, "malformed"),
     ("unknown body kind 3", crc_frame(HEAD + "03010c0e0029f901"), None, "malformed"),
