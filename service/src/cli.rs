@@ -4,14 +4,21 @@ use std::fmt::Display;
 use std::process::ExitCode;
 
 /// Logs to stderr (stdout is for what a command prints: configs, listings, tokens), filtered by `RUST_LOG` or else by `default_filter` (e.g. `"info"`).
+///
+/// Whatever the filter, the FTP client (suppaftp) logs at `info` at most: at `debug` and `trace`
+/// it writes every command it sends, `PASS <password>` included, and no secret goes to a log.
 pub fn init_tracing(default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into())
+        .add_directive(NO_SECRETS.parse().unwrap_or_default());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
-        )
+        .with_env_filter(filter)
         .init();
 }
+
+/// The filter directive that keeps suppaftp's command log (with the password) out.
+const NO_SECRETS: &str = "suppaftp=info";
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn shutdown_signal() {

@@ -1,5 +1,6 @@
 //! Real services for whole-path tests: mosquitto, InfluxDB 1.x and VictoriaMetrics from Debian's
-//! packages, each a child process on free loopback ports with its files in a temp dir, stopped on drop.
+//! packages and an FTP/FTPS server from PyPI's pyftpdlib, each a child process on free loopback
+//! ports with its files in a temp dir, stopped on drop.
 //! A test includes this with `mod support;`. See `shared/reference/services.md` for the behaviour
 //! these helpers encode.
 //!
@@ -7,6 +8,7 @@
 //! - `ports`: free loopback ports.
 //! - `process`: the child-process guard (binary lookup, log capture, readiness polling, stop/start).
 //! - `mosquitto`, `influx1`, `victoria`: one service each.
+//! - `ftp`: an FTP or FTPS server (PyPI's pyftpdlib), for the relay's receivers.
 //! - `mqtt`: a small rumqttc client for checks through the broker.
 //! - `sse`: server-sent event blocks, for the tests that follow the IOC API's stream.
 //! - `ioc`: the IOC API in-process and a simulated fleet feeding it.
@@ -21,6 +23,7 @@
 mod chromium;
 mod collector;
 mod fleet;
+mod ftp;
 mod influx1;
 mod ioc;
 mod mosquitto;
@@ -34,6 +37,7 @@ mod victoria;
 pub use chromium::{Chromium, Page};
 pub use collector::{InProcess, influx1_config};
 pub use fleet::paced_fleet;
+pub use ftp::{FtpServer, FtpServerOptions, self_signed_certificate};
 pub use influx1::Influx1;
 pub use ioc::{FleetPlan, RunningIoc, ioc_config, start_fleet, start_ioc};
 pub use mosquitto::{Mosquitto, MosquittoOptions};

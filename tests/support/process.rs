@@ -59,9 +59,19 @@ impl ChildProcess {
     /// # Errors
     /// When the binary is missing, the log cannot be opened or the spawn fails.
     pub fn spawn(binary: &str, package: &str, args: Vec<String>, log_path: PathBuf) -> Result<Self> {
-        let program = find_program(binary, package)?;
+        Self::spawn_built(find_program(binary, package)?, args, log_path)
+    }
+
+    /// Starts the program at `program` (a binary of this workspace, say) with `args`.
+    ///
+    /// # Errors
+    /// When the log cannot be opened or the spawn fails.
+    pub fn spawn_built(program: PathBuf, args: Vec<String>, log_path: PathBuf) -> Result<Self> {
+        let name = program
+            .file_name()
+            .map_or_else(|| "program".to_owned(), |n| n.to_string_lossy().into_owned());
         let mut process = Self {
-            name: binary.to_owned(),
+            name,
             program,
             args,
             log_path,

@@ -1,0 +1,123 @@
+//! Receivers: the servers the files are uploaded to. One blocking connection per receiver, on a
+//! thread of its own (the files are small and few; an async FTP stack would buy nothing).
+//!
+//! Every upload goes to a temporary name in the target folder and is then renamed, so the
+//! receiver never reads half a file: the rename is the commit point. After a crash the relay asks
+//! [`Receiver::size_of`] before uploading a file again, so a file renamed but not yet recorded as
+//! sent is recorded, not sent twice.
+
+mod ftp;
+pub mod worker;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use service::Secret;
+
+pub use ftp::FtpReceiver;
+
+/// How a receiver is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Plain FTP (RFC 959), passive mode.
+    Ftp,
+    /// FTP with explicit TLS (`AUTH TLS`, RFC 4217), control and data channels protected.
+    Ftps,
+}
+
+/// One receiver, a `[[receiver]]` table of the config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverConfig {
+    /// A short name for logs and metrics (`stnmt`, `envisoft`).
+    pub name: String,
+    /// `ftp` or `ftps`.
+    pub protocol: Protocol,
+    /// Host name or address.
+    pub host: String,
+    /// TCP port (FTP and FTPS: 21).
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Account name.
+    pub username: String,
+    /// The account's password; prefer `password_file` or the environment (never logged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// A file holding the password (its first line), readable by the relay's user only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// Folder on the server under which the dated folders are made (`/` for the account's root).
+    #[serde(default = "default_root")]
+    pub root: String,
+    /// FTPS (required): PEM file with the certificate authorities that sign the server's
+    /// certificate; for a certificate from a public authority, the system's bundle
+    /// (`/etc/ssl/certs/ca-certificates.crt` on Debian).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds a connect, command or transfer may take before it counts as failed.
+    #[serde(default = "default_timeout_s")]
+    pub timeout_s: u64,
+}
+
+fn default_port() -> u16 {
+    21
+}
+
+fn default_root() -> String {
+    "/".into()
+}
+
+fn default_timeout_s() -> u64 {
+    30
+}
+
+/// Why an upload or a check failed; the relay retries later, in the same order.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// Could not connect, log in or set up TLS.
+    #[error("cannot connect to {receiver}: {detail}")]
+    Connect {
+        /// The receiver's name.
+        receiver: String,
+        /// What failed (never the password).
+        detail: String,
+    },
+    /// The server refused or broke off a command or a transfer.
+    #[error("{receiver} refused {what}: {detail}")]
+    Refused {
+        /// The receiver's name.
+        receiver: String,
+        /// The step (`STOR`, `RNFR`, `MKD`, ...), with the path.
+        what: String,
+        /// The server's reply or the I/O error.
+        detail: String,
+    },
+}
+
+/// A server the files go to. Implementations connect lazily and reconnect after an error.
+pub trait Receiver: Send {
+    /// Uploads `bytes` as `dir/name` (`dir` relative to the receiver's root, `/`-separated,
+    /// created when missing): first to a temporary name in `dir`, then renamed to `name`.
+    ///
+    /// # Errors
+    ///
+    /// The connection or a command failed; nothing is visible under `name` unless the rename
+    /// succeeded.
+    fn upload(&mut self, dir: &str, name: &str, bytes: &[u8]) -> Result<(), UploadError>;
+
+    /// The size of `dir/name` on the server, `None` when there is no such file.
+    ///
+    /// # Errors
+    ///
+    /// The connection failed, or the server answered something else than a size or "no such
+    /// file".
+    fn size_of(&mut self, dir: &str, name: &str) -> Result<Option<u64>, UploadError>;
+}
+
+/// A receiver for `config`, not yet connected.
+pub fn receiver(config: &ReceiverConfig) -> Box<dyn Receiver> {
+    match config.protocol {
+        Protocol::Ftp | Protocol::Ftps => Box::new(FtpReceiver::new(config.clone())),
+    }
+}

@@ -1,0 +1,669 @@
+//! The relay on real services: simulated nodes running the firmware's code publish a simulated
+//! hour at speed through real mosquitto; a collector writes it to real InfluxDB 1.6; the relay
+//! writes one file per station and five-minute interval and uploads it to a real FTP server
+//! (pyftpdlib). Every interval's file is on the server, named and laid out as configured; every
+//! line parses with the parser below, written from the reference's layout
+//! (`shared/reference/vn-transmission.md`), not from the relay's code; each value equals the mean
+//! InfluxDB holds for that interval; frames flagged calibrating and faulty give `01` and `02`.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use collector::config::BatchConfig;
+use firmware::node::NodeConfig;
+use protocol::registry::{NodeInfo, Registry, StationKind};
+use protocol::topic::{DEFAULT_PREFIX, NodeChannel, NodeTopic};
+use protocol::{AirSample, Body, Frame, MAX_FRAME_LEN, QualityFlags};
+use relay::config::{Config as RelayConfig, FilesConfig, HttpConfig, OutboxConfig, RegistryConfig, Stamp};
+use relay::upload::{Protocol, ReceiverConfig};
+use service::Secret;
+use service::mqtt::MqttConfig;
+use simulators::clock::{SimClock, Speed, wall_ms};
+use simulators::fleet::{self, FleetConfig};
+use simulators::signal::Scenario;
+use support::{
+    FtpServer, FtpServerOptions, InProcess, Influx1, Mosquitto, MosquittoOptions, TestClient, influx1_config,
+};
+use time::{OffsetDateTime, UtcOffset};
+use tokio_util::sync::CancellationToken;
+
+const DATABASE: &str = "citysense";
+const MINUTE_MS: u64 = 60_000;
+const INTERVAL_MS: u64 = 5 * MINUTE_MS;
+const DEADLINE: Duration = Duration::from_secs(120);
+/// A keyless air node that sends hand-made frames with quality flags.
+const FLAGGED: u32 = 150;
+
+/// The symbols of the relay's default config, and the InfluxDB field each stands for
+/// (`docs/influxdb-schema.md`).
+const AIR_FIELDS: [(&str, &str); 10] = [
+    ("PM1", "pm1_0"),
+    ("PM2.5", "pm2_5"),
+    ("PM10", "pm10"),
+    ("CO", "co"),
+    ("NO2", "no2"),
+    ("SO2", "so2"),
+    ("O3", "o3"),
+    ("Temp", "temperature"),
+    ("Humidity", "humidity"),
+    ("Pressure", "pressure"),
+];
+const WATER_FIELDS: [(&str, &str); 7] = [
+    ("pH", "ph"),
+    ("DO", "dissolved_oxygen"),
+    ("EC", "conductivity"),
+    ("Temp", "temperature"),
+    ("Turbidity", "turbidity"),
+    ("WaterLevel", "water_level"),
+    ("Salinity", "salinity"),
+];
+
+/// One line of an authority file: `<parameter>\t<value>\t<unit>\t<yyyyMMddHHmmss>\t<status>`.
+#[derive(Debug)]
+struct Line {
+    symbol: String,
+    value: f64,
+    decimals: usize,
+    stamp: String,
+    status: String,
+}
+
+/// Parses a file from the reference's layout alone: no header, one line per parameter, five
+/// TAB-separated fields, a 14-digit local time, a two-digit status.
+fn parse_file(text: &str) -> Result<Vec<Line>> {
+    ensure!(text.ends_with('\n'), "the last line is not ended");
+    text.lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [symbol, value, _unit, stamp, status] = fields[..] else {
+                bail!("{line:?}: {} fields, not 5", fields.len());
+            };
+            ensure!(!symbol.is_empty(), "{line:?}: no parameter");
+            ensure!(
+                stamp.len() == 14 && stamp.bytes().all(|b| b.is_ascii_digit()),
+                "{line:?}: time is not yyyyMMddHHmmss"
+            );
+            ensure!(["00", "01", "02"].contains(&status), "{line:?}: status {status}");
+            Ok(Line {
+                symbol: symbol.to_owned(),
+                value: value.parse().with_context(|| format!("{line:?}: value"))?,
+                decimals: value.split_once('.').map_or(0, |(_, d)| d.len()),
+                stamp: stamp.to_owned(),
+                status: status.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// `yyyyMMddHHmmss` of `ms` in Vietnam time (UTC+7 all year).
+fn vietnam(ms: u64) -> Result<(String, String)> {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)?
+        .to_offset(UtcOffset::from_hms(7, 0, 0)?);
+    let stamp = format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    let folder = format!("{:04}/{:02}/{:02}", t.year(), u8::from(t.month()), t.day());
+    Ok((stamp, folder))
+}
+
+fn relay_config(mosquitto: &Mosquitto, ftp: &FtpServer, registry: &Path, dir: &Path) -> RelayConfig {
+    RelayConfig {
+        mqtt: MqttConfig::new(mosquitto.host(), mosquitto.port(), "relay-files"),
+        registry: RegistryConfig {
+            path: registry.to_owned(),
+        },
+        files: FilesConfig {
+            interval_s: INTERVAL_MS / 1_000,
+            grace_s: 1,
+            time_zone: "Asia/Ho_Chi_Minh".into(),
+            stamp: Stamp::End,
+            province: "HG".into(),
+            facility: "IOC".into(),
+            file_name: "{province}_{facility}_{station}_{time}.txt".into(),
+            folder: "{station}/{yyyy}/{MM}/{dd}".into(),
+            newline: relay::config::Newline::Lf,
+            station_codes: BTreeMap::new(),
+        },
+        parameters: BTreeMap::new(),
+        outbox: OutboxConfig {
+            path: dir.join("outbox"),
+            max_bytes: 64 << 20,
+            keep_days: 60,
+        },
+        http: HttpConfig {
+            listen: "127.0.0.1:0".parse().expect("an address"),
+        },
+        receivers: vec![ReceiverConfig {
+            name: "stnmt".into(),
+            protocol: Protocol::Ftp,
+            host: "127.0.0.1".into(),
+            port: ftp.port(),
+            username: ftp.username().into(),
+            password: Some(Secret::new(ftp.password())),
+            password_file: None,
+            root: "/".into(),
+            ca_file: None,
+            timeout_s: 10,
+        }],
+    }
+}
+
+/// Every `.txt` file under `root`, by its path relative to it.
+fn files_under(root: &Path) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let mut dirs = vec![root.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| dir.display().to_string()),
+        };
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                let rel = path.strip_prefix(root)?.to_string_lossy().into_owned();
+                // A temporary upload may be renamed between the listing and the read.
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => {
+                        out.insert(rel, text);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e).with_context(|| path.display().to_string()),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Signed-or-CRC frames of the flagged node: three in each of three intervals from `start`,
+/// flagged calibrating, faulty, then clean.
+fn flagged_frames(start: u64) -> Vec<(Frame, QualityFlags)> {
+    let flags = [
+        QualityFlags::CALIBRATING,
+        QualityFlags::SENSOR_FAULT,
+        QualityFlags::empty(),
+    ];
+    let mut out = Vec::new();
+    for (i, quality) in flags.into_iter().enumerate() {
+        for k in 0..3u64 {
+            let seq = (i * 3) as u32 + k as u32;
+            out.push((
+                Frame {
+                    node_id: FLAGGED,
+                    boot: 1,
+                    seq,
+                    time_ms: start + i as u64 * INTERVAL_MS + k * MINUTE_MS + 1_000,
+                    body: Body::Air(AirSample {
+                        quality,
+                        samples: 1,
+                        pm2_5: Some(200 + seq as u16),
+                        ..AirSample::default()
+                    }),
+                },
+                quality,
+            ));
+        }
+    }
+    out
+}
+
+/// The start of a simulated hour aligned to the intervals and ending well in the past, so every
+/// interval is over.
+fn hour_start() -> u64 {
+    let back = wall_ms() - 75 * MINUTE_MS;
+    back - back % INTERVAL_MS
+}
+
+/// Runs the firmware's code for every node of `registry` over a simulated hour from `start`, at
+/// speed, one frame a minute; returns how many telemetry frames the broker took.
+async fn run_fleet_hour(mosquitto: &Mosquitto, registry: &Registry, start: u64) -> Result<usize> {
+    let report = fleet::run(
+        FleetConfig {
+            host: mosquitto.host().into(),
+            port: mosquitto.port(),
+            prefix: DEFAULT_PREFIX.into(),
+            client_prefix: "relay-sim".into(),
+            registry: registry.clone(),
+            node: NodeConfig {
+                sample_interval_ms: 5_000,
+                report_interval_ms: MINUTE_MS as u32,
+                ..NodeConfig::default()
+            },
+            clock: SimClock::new(start, Speed::Unlimited),
+            frames_per_node: Some(60),
+            scenario: Scenario::default(),
+            boot: 1,
+        },
+        CancellationToken::new().cancelled_owned(),
+    )
+    .await?;
+    let telemetry = report.telemetry().count();
+    ensure!(telemetry == 60 * registry.len(), "fleet sent {telemetry} frames");
+    Ok(telemetry)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hour_of_frames_reaches_the_ftp_server_as_one_file_per_interval() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mosquitto = Mosquitto::start(MosquittoOptions::default()).await?;
+    let influx = Influx1::start().await?;
+    influx.create_database(DATABASE).await?;
+    let ftp = FtpServer::start(FtpServerOptions::default()).await?;
+
+    let fleet_registry = simulators::stations::hau_giang(2, 1);
+    let flagged = NodeInfo {
+        id: FLAGGED,
+        station: "HG-QC-A50".into(),
+        name: "Kiểm tra cờ".into(),
+        kind: StationKind::Air,
+        district: "Vị Thanh".into(),
+        location: Some((105.47, 9.78)),
+        key: None,
+    };
+    let registry = Registry::from_nodes(fleet_registry.nodes().cloned().chain([flagged.clone()]))?;
+    let registry_path = dir.path().join("nodes.toml");
+    std::fs::write(&registry_path, registry.to_toml())?;
+
+    std::fs::create_dir_all(dir.path().join("collector"))?;
+    let collector = InProcess::start(
+        influx1_config(
+            &mosquitto,
+            (&influx, DATABASE),
+            "relay-test-collector",
+            &registry_path,
+            BatchConfig::default(),
+            &dir.path().join("collector"),
+        ),
+        registry.clone(),
+    )
+    .await?;
+    let relay = relay::Relay::new(
+        relay_config(&mosquitto, &ftp, &registry_path, dir.path()),
+        registry.clone(),
+    )?;
+    let stats = relay.stats();
+    let mut subscribed = relay.subscribed();
+    let stop = CancellationToken::new();
+    let relay_task = tokio::spawn(relay.run(stop.clone()));
+    tokio::time::timeout(Duration::from_secs(30), subscribed.wait_for(|s| *s))
+        .await
+        .context("relay not subscribed")??;
+
+    let start = hour_start();
+    let telemetry = run_fleet_hour(&mosquitto, &fleet_registry, start).await?;
+    let mut client = TestClient::connect(mosquitto.port(), "relay-test-flags", true).await?;
+    let topic = NodeTopic {
+        prefix: DEFAULT_PREFIX,
+        node_id: FLAGGED,
+        channel: NodeChannel::Telemetry,
+    }
+    .to_string();
+    let flagged_start = start + 20 * MINUTE_MS;
+    for (frame, _) in flagged_frames(flagged_start) {
+        let mut buf = [0u8; MAX_FRAME_LEN];
+        let bytes = frame.encode(None, &mut buf)?;
+        client.publish_qos1(&topic, bytes).await?;
+    }
+
+    // Every frame in InfluxDB, then every interval of it on the FTP server.
+    let expected_points = (telemetry + 9) as u64;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let written = collector.stats.snapshot().written;
+        let counted = influx
+            .query(
+                DATABASE,
+                "SELECT count(pm2_5) FROM air_quality; SELECT count(ph) FROM water_quality",
+            )
+            .await?;
+        let count = |i: usize| {
+            counted["results"][i]["series"][0]["values"][0][1]
+                .as_u64()
+                .unwrap_or(0)
+        };
+        if count(0) + count(1) >= expected_points {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "InfluxDB holds {} + {} of {expected_points} points (collector wrote {written})",
+            count(0),
+            count(1)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let expected = expected_files(&influx, &registry, start).await?;
+    let files = loop {
+        let files = files_under(ftp.root())?;
+        let finals = files.keys().filter(|k| !k.contains(".part")).count();
+        if finals >= expected.len() && relay_snapshot_idle(&stats) {
+            break files;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{finals} of {} files on the FTP server; relay: {:?}",
+            expected.len(),
+            relay_snapshot(&stats)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    ensure!(
+        files.keys().all(|k| !k.contains(".part")),
+        "no partial upload left: {:?}",
+        files.keys().filter(|k| k.contains(".part")).collect::<Vec<_>>()
+    );
+    let names: Vec<&String> = expected.keys().collect();
+    ensure!(
+        files.keys().collect::<Vec<_>>() == names,
+        "files on the server {:?}\nexpected {:?}",
+        files.keys().collect::<Vec<_>>(),
+        names
+    );
+
+    let mut checked = 0;
+    for (path, want) in &expected {
+        let lines = parse_file(&files[path]).with_context(|| path.clone())?;
+        ensure!(!lines.is_empty(), "{path}: no lines");
+        for line in &lines {
+            ensure!(
+                line.stamp == want.stamp,
+                "{path}: line time {} vs {}",
+                line.stamp,
+                want.stamp
+            );
+            let Some(mean) = want.means.get(&line.symbol) else {
+                bail!(
+                    "{path}: {} is not among InfluxDB's fields {:?}",
+                    line.symbol,
+                    want.means.keys()
+                );
+            };
+            let tolerance = 0.5 * 10f64.powi(-(line.decimals as i32)) + 1e-9;
+            ensure!(
+                (line.value - mean).abs() <= tolerance,
+                "{path}: {} = {} but InfluxDB's mean is {mean}",
+                line.symbol,
+                line.value
+            );
+            let status = want.status.get(&line.symbol).map_or("00", String::as_str);
+            ensure!(
+                line.status == status,
+                "{path}: {} status {} (expected {status})",
+                line.symbol,
+                line.status
+            );
+            checked += 1;
+        }
+        ensure!(
+            lines.len() == want.means.len(),
+            "{path}: {} lines for {} fields",
+            lines.len(),
+            want.means.len()
+        );
+    }
+    let flagged_status: Vec<&str> = expected
+        .iter()
+        .filter(|(p, _)| p.starts_with(&flagged.station))
+        .flat_map(|(_, w)| w.status.values().map(String::as_str))
+        .collect();
+    ensure!(
+        flagged_status == ["01", "02"],
+        "flagged intervals: {flagged_status:?}"
+    );
+
+    let snapshot = relay_snapshot(&stats);
+    ensure!(snapshot.duplicates == 0 && snapshot.late == 0, "{snapshot:?}");
+    ensure!(
+        snapshot.receivers[0].uploaded == expected.len() as u64,
+        "{snapshot:?}"
+    );
+    eprintln!(
+        "relay: {} files on the FTP server, {checked} values equal to InfluxDB's interval means",
+        expected.len()
+    );
+    stop.cancel();
+    relay_task.await??;
+    client.disconnect().await?;
+    collector.stop().await?;
+    Ok(())
+}
+
+/// What one file must hold: its line time, each symbol's mean from InfluxDB, and the symbols
+/// whose status is not `00`.
+#[derive(Debug)]
+struct Expected {
+    stamp: String,
+    means: BTreeMap<String, f64>,
+    status: BTreeMap<String, String>,
+}
+
+/// One expected file per station and interval that InfluxDB holds data for, keyed by its path on
+/// the server: `<station>/yyyy/MM/dd/HG_IOC_<station>_<end, Vietnam time>.txt`.
+async fn expected_files(
+    influx: &Influx1,
+    registry: &Registry,
+    start: u64,
+) -> Result<BTreeMap<String, Expected>> {
+    let mut out = BTreeMap::new();
+    for node in registry.nodes() {
+        let (measurement, fields): (&str, &[(&str, &str)]) = match node.kind {
+            StationKind::Air => ("air_quality", &AIR_FIELDS),
+            StationKind::Water => ("water_quality", &WATER_FIELDS),
+        };
+        let selects: Vec<String> = fields.iter().map(|(_, f)| format!("mean({f}) AS {f}")).collect();
+        let q = format!(
+            "SELECT {}, max(quality) AS quality FROM {measurement} WHERE station = '{}' AND time >= {}ms AND time < {}ms GROUP BY time(5m)",
+            selects.join(", "),
+            node.station,
+            start - INTERVAL_MS,
+            start + 90 * MINUTE_MS
+        );
+        let result = influx.query(DATABASE, &q).await?;
+        let Some(series) = result["results"][0]["series"][0].as_object() else {
+            continue;
+        };
+        let columns: Vec<&str> = series["columns"]
+            .as_array()
+            .context("columns")?
+            .iter()
+            .filter_map(|c| c.as_str())
+            .collect();
+        for row in series["values"].as_array().context("values")? {
+            let row = row.as_array().context("row")?;
+            let Some(t) = row[0].as_u64() else { continue };
+            let mut means = BTreeMap::new();
+            for (symbol, field) in fields {
+                if let Some(i) = columns.iter().position(|c| c == field)
+                    && let Some(v) = row[i].as_f64()
+                {
+                    means.insert((*symbol).to_owned(), v);
+                }
+            }
+            if means.is_empty() {
+                continue;
+            }
+            let quality = columns
+                .iter()
+                .position(|c| *c == "quality")
+                .and_then(|i| row[i].as_u64())
+                .unwrap_or(0) as u8;
+            let status = match QualityFlags::from_bits(quality) {
+                Some(q) if q.bits() & 0b1110 != 0 => "02",
+                Some(q) if q.contains(QualityFlags::CALIBRATING) => "01",
+                _ => "00",
+            };
+            let (stamp, folder) = vietnam(t + INTERVAL_MS)?;
+            let status = if status == "00" {
+                BTreeMap::new()
+            } else {
+                means.keys().map(|s| (s.clone(), status.to_owned())).collect()
+            };
+            let path = PathBuf::from(&node.station)
+                .join(folder)
+                .join(format!("HG_IOC_{}_{stamp}.txt", node.station));
+            out.insert(
+                path.to_string_lossy().into_owned(),
+                Expected { stamp, means, status },
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn relay_snapshot(stats: &Arc<relay::Stats>) -> relay::Snapshot {
+    stats.snapshot((0, 0), &[], wall_ms())
+}
+
+/// True when the relay has no interval open (the workers' queue is checked through the files).
+fn relay_snapshot_idle(stats: &Arc<relay::Stats>) -> bool {
+    relay_snapshot(stats).intervals_open == 0
+}
+
+/// The relay's binary, built beside this test (`cargo build -p relay`, or any `--all-targets`
+/// build such as `./scripts/test`'s).
+fn relay_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("the test binary's folder")?;
+    let binary = dir.join("citysense-relay");
+    ensure!(
+        binary.is_file(),
+        "{} is missing: build it first with `cargo build -p relay` (./scripts/test builds every target)",
+        binary.display()
+    );
+    Ok(binary)
+}
+
+async fn healthz(url: &str) -> Result<serde_json::Value> {
+    Ok(reqwest::get(url).await?.json().await?)
+}
+
+/// The receiver is down while an hour of files is written; it comes back, and the relay is
+/// killed (SIGKILL) while it uploads the backlog, then started again. Afterwards every file is on
+/// the server once, complete, with the outbox's bytes, none partial, and each was renamed into
+/// place once (the server's own log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_outage_and_a_crash_mid_upload_leave_every_file_there_once() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mosquitto = Mosquitto::start(MosquittoOptions::default()).await?;
+    let mut ftp = FtpServer::start(FtpServerOptions::default()).await?;
+    let registry = simulators::stations::hau_giang(2, 1);
+    let registry_path = dir.path().join("nodes.toml");
+    std::fs::write(&registry_path, registry.to_toml())?;
+    let mut config = relay_config(&mosquitto, &ftp, &registry_path, dir.path());
+    let port = support::free_port()?;
+    config.http.listen = format!("127.0.0.1:{port}").parse()?;
+    let config_path = dir.path().join("relay.toml");
+    std::fs::write(&config_path, toml::to_string(&config)?)?;
+    let url = format!("http://127.0.0.1:{port}");
+    let mut process = support::ChildProcess::spawn_built(
+        relay_binary()?,
+        vec!["run".into(), "-c".into(), config_path.display().to_string()],
+        dir.path().join("relay.log"),
+    )?;
+    let ready = |url: String| async move {
+        reqwest::get(format!("{url}/readyz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    };
+    process
+        .wait_ready(Duration::from_secs(30), || ready(url.clone()))
+        .await?;
+
+    ftp.stop().await?;
+    run_fleet_hour(&mosquitto, &registry, hour_start()).await?;
+    let files = 12 * registry.len() as u64;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let h = healthz(&format!("{url}/healthz")).await?;
+        if h["files_written"] == files && h["receivers"][0]["failures"].as_u64() > Some(0) {
+            ensure!(
+                h["receivers"][0]["pending"] == files,
+                "all wait while the server is down: {h}"
+            );
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "outbox not filled: {h}\n{}",
+            process.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The server returns; kill the relay once a few files are up and the rest still go.
+    ftp.start_again().await?;
+    let at_kill = loop {
+        let on_server = files_under(ftp.root())?;
+        if on_server.keys().filter(|k| !k.contains(".part")).count() >= 3 {
+            process.kill();
+            break on_server.len();
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no upload after the server returned\n{}",
+            process.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    ensure!(
+        (at_kill as u64) < files,
+        "the crash came after every upload ({at_kill}); the test proves nothing"
+    );
+
+    process.start_again()?;
+    let on_server = loop {
+        let on_server = files_under(ftp.root())?;
+        let h = healthz(&format!("{url}/healthz")).await.unwrap_or_default();
+        if on_server.len() as u64 == files && h["receivers"][0]["pending"] == 0 {
+            break on_server;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {files} on the server after the restart: {h}\n{}",
+            on_server.len(),
+            process.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let server_log = std::fs::read_to_string(ftp.log_path()).context("the FTP server's log")?;
+    for (path, text) in &on_server {
+        ensure!(!path.contains(".part"), "a partial file is left: {path}");
+        let kept = std::fs::read_to_string(dir.path().join("outbox").join("files").join(path))
+            .with_context(|| format!("the outbox's copy of {path}"))?;
+        ensure!(text == &kept, "{path} differs from the outbox's copy");
+        parse_file(text).with_context(|| path.clone())?;
+        let name = Path::new(path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let renames = server_log
+            .lines()
+            .filter(|l| l.contains("RNTO") && l.contains(&name))
+            .count();
+        ensure!(renames == 1, "{path} was renamed into place {renames} times");
+    }
+    let h = healthz(&format!("{url}/healthz")).await?;
+    eprintln!(
+        "relay crash: killed with {at_kill} of {files} files on the server; after the restart {} uploaded, {} found already there",
+        h["receivers"][0]["uploaded"], h["receivers"][0]["already_there"]
+    );
+    process.stop().await?;
+    Ok(())
+}
