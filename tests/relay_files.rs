@@ -156,6 +156,7 @@ fn relay_config(mosquitto: &Mosquitto, ftp: &FtpServer, registry: &Path, dir: &P
             ca_file: None,
             timeout_s: 10,
         }],
+        influx: None,
     }
 }
 
@@ -291,10 +292,16 @@ async fn an_hour_of_frames_reaches_the_ftp_server_as_one_file_per_interval() -> 
         registry.clone(),
     )
     .await?;
-    let relay = relay::Relay::new(
-        relay_config(&mosquitto, &ftp, &registry_path, dir.path()),
-        registry.clone(),
-    )?;
+    let mut config = relay_config(&mosquitto, &ftp, &registry_path, dir.path());
+    config.influx = Some(relay::config::InfluxConfig {
+        url: influx.url(),
+        database: DATABASE.into(),
+        username: None,
+        password: None,
+        token_auth: false,
+        timeout_s: 30,
+    });
+    let relay = relay::Relay::new(config.clone(), registry.clone())?;
     let stats = relay.stats();
     let mut subscribed = relay.subscribed();
     let stop = CancellationToken::new();
@@ -423,6 +430,35 @@ async fn an_hour_of_frames_reaches_the_ftp_server_as_one_file_per_interval() -> 
     ensure!(
         flagged_status == ["01", "02"],
         "flagged intervals: {flagged_status:?}"
+    );
+
+    // The authority lost two files: `resend` makes the station's hour again from InfluxDB and
+    // uploads it; every file is byte for byte the one the live relay sent.
+    let station = &fleet_registry.nodes().next().context("a node")?.station;
+    let lost: Vec<&String> = files
+        .keys()
+        .filter(|p| p.starts_with(station.as_str()))
+        .take(2)
+        .collect();
+    for path in &lost {
+        std::fs::remove_file(ftp.root().join(path))?;
+    }
+    let remade = relay::resend::remake(&config, &registry, station, (start, start + 60 * MINUTE_MS)).await?;
+    ensure!(remade.len() == 12, "{} files made again", remade.len());
+    for f in &remade {
+        let path = format!("{}/{}", f.folder, f.name);
+        ensure!(
+            files.get(&path) == Some(&f.text),
+            "{path} made again differs:\n{}\nvs\n{:?}",
+            f.text,
+            files.get(&path)
+        );
+    }
+    let uploads = relay::resend::upload(&config, remade, &[], |_, _| {}).await?;
+    ensure!(uploads == 12, "{uploads} uploads");
+    ensure!(
+        files_under(ftp.root())? == files,
+        "the server holds the same files after the resend"
     );
 
     let snapshot = relay_snapshot(&stats);

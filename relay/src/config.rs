@@ -39,6 +39,35 @@ pub struct Config {
     /// Where the files go.
     #[serde(default, rename = "receiver")]
     pub receivers: Vec<ReceiverConfig>,
+    /// The InfluxDB that `resend` reads a period back from (InfluxQL over `/query`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub influx: Option<InfluxConfig>,
+}
+
+/// InfluxDB for `resend`: 1.x, or 2.x/3.x through its v1-compatible `/query` (a DBRP mapping).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfluxConfig {
+    /// Base URL, e.g. `http://127.0.0.1:8086`.
+    pub url: String,
+    /// Database (1.x) or the bucket's DBRP database name (2.x).
+    pub database: String,
+    /// User name (1.x), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Password (1.x) or token (2.x, with `token_auth`); never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<service::Secret>,
+    /// Send `password` as `Authorization: Token` (2.x).
+    #[serde(default)]
+    pub token_auth: bool,
+    /// Seconds a query may take.
+    #[serde(default = "default_influx_timeout_s")]
+    pub timeout_s: u64,
+}
+
+fn default_influx_timeout_s() -> u64 {
+    60
 }
 
 /// Where the node registry is.
@@ -286,6 +315,14 @@ impl Validate for Config {
             return Err(ConfigError::invalid(
                 "outbox.keep_days",
                 "must be at least 1 (Circular 10/2021 asks for 60)",
+            ));
+        }
+        if let Some(influx) = &self.influx
+            && !(influx.url.starts_with("http://") || influx.url.starts_with("https://"))
+        {
+            return Err(ConfigError::invalid(
+                "influx.url",
+                "must be an http:// or https:// URL",
             ));
         }
         let mut names = std::collections::BTreeSet::new();

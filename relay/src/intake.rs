@@ -5,17 +5,15 @@
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use jiff::tz::TimeZone;
 use protocol::inbound::accept;
 use protocol::registry::Registry;
-use tracing::{info, warn};
+use tracing::info;
 
-use crate::config::{Config, Stamp};
-use crate::file::{Line, Naming, render};
-use crate::interval::{Added, Closed, Intervals};
+use crate::config::Config;
+use crate::interval::{Added, Intervals};
 use crate::journal::{Entry, Journal};
+use crate::layout::Layout;
 use crate::outbox::Outbox;
-use crate::params::ALL;
 use crate::stats::Stats;
 
 /// What became of a message.
@@ -33,14 +31,6 @@ pub enum Taken {
     Rejected(&'static str),
 }
 
-/// How a parameter is written, after the config's overrides.
-#[derive(Debug, Clone)]
-struct Written {
-    symbol: String,
-    unit: String,
-    decimals: u32,
-}
-
 /// The intake.
 pub struct Intake {
     registry: Registry,
@@ -50,12 +40,7 @@ pub struct Intake {
     /// The journalled messages of open intervals, with their interval.
     open_entries: Vec<((String, u64), Entry)>,
     outbox: Arc<Mutex<Outbox>>,
-    naming: Naming,
-    zone: TimeZone,
-    stamp: Stamp,
-    newline: &'static str,
-    parameters: Vec<Option<Written>>,
-    codes: std::collections::BTreeMap<String, String>,
+    layout: Layout,
     stats: Arc<Stats>,
 }
 
@@ -74,18 +59,6 @@ impl Intake {
     ) -> io::Result<Intake> {
         let (journal, entries) = Journal::open(&config.outbox.path.join("journal"))?;
         let f = &config.files;
-        let parameters = ALL
-            .iter()
-            .map(|p| {
-                let o = config.parameters.get(p.key).cloned().unwrap_or_default();
-                let known = config.parameters.contains_key(p.key);
-                (!known || o.send).then(|| Written {
-                    symbol: o.symbol.unwrap_or_else(|| p.symbol.to_owned()),
-                    unit: o.unit.unwrap_or_else(|| p.unit.to_owned()),
-                    decimals: o.decimals.unwrap_or(p.decimals),
-                })
-            })
-            .collect();
         let mut intake = Intake {
             registry,
             prefix: config.mqtt.prefix.clone(),
@@ -93,17 +66,7 @@ impl Intake {
             journal,
             open_entries: Vec::new(),
             outbox,
-            naming: Naming {
-                province: f.province.clone(),
-                facility: f.facility.clone(),
-                file: f.file_name.clone(),
-                folder: f.folder.clone(),
-            },
-            zone: TimeZone::get(&f.time_zone).unwrap_or(TimeZone::UTC),
-            stamp: f.stamp,
-            newline: f.newline.as_str(),
-            parameters,
-            codes: f.station_codes.clone(),
+            layout: Layout::new(config),
             stats,
         };
         let replayed = entries.len();
@@ -131,16 +94,6 @@ impl Intake {
         self.outbox
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The folder and name of `station`'s file for the interval starting at `start_ms`.
-    fn place(&self, station: &str, start_ms: u64) -> (String, String) {
-        let code = self.codes.get(station).map_or(station, String::as_str);
-        let at = match self.stamp {
-            Stamp::End => start_ms + self.intervals.length_ms(),
-            Stamp::Start => start_ms,
-        };
-        self.naming.place(code, at as i64, &self.zone)
     }
 
     /// Takes a message received at `received_ms` (journalled, not yet synced: call
@@ -179,7 +132,7 @@ impl Intake {
         };
         let start = self.intervals.start_of(&frame, entry.received_ms);
         if !self.intervals.is_open(&node.station, start) {
-            let (folder, name) = self.place(&node.station, start);
+            let (folder, name) = self.layout.place(&node.station, start);
             if self.outbox().contains(&folder, &name) {
                 return Taken::Late;
             }
@@ -215,8 +168,8 @@ impl Intake {
             return Ok(0);
         }
         for c in &closed {
-            let (folder, name) = self.place(&c.station, c.start_ms);
-            let text = self.text_of(c, &name);
+            let (folder, name) = self.layout.place(&c.station, c.start_ms);
+            let text = self.layout.text(c, &name);
             self.outbox().write(c.start_ms, &folder, &name, text.as_bytes())?;
             self.stats.file_written();
         }
@@ -225,35 +178,6 @@ impl Intake {
         self.open_entries = remaining.into_iter().filter(|(k, _)| still_open(k)).collect();
         self.journal.rewrite(self.open_entries.iter().map(|(_, e)| e))?;
         Ok(closed.len())
-    }
-
-    fn text_of(&self, c: &Closed, name: &str) -> String {
-        let at = match self.stamp {
-            Stamp::End => c.start_ms + self.intervals.length_ms(),
-            Stamp::Start => c.start_ms,
-        };
-        let stamp = crate::file::stamp(at as i64, &self.zone);
-        let lines: Vec<Line<'_>> = c
-            .means
-            .iter()
-            .filter_map(|&(i, value, status)| {
-                let w = self.parameters.get(i)?.as_ref()?;
-                Some(Line {
-                    symbol: &w.symbol,
-                    value,
-                    decimals: w.decimals,
-                    unit: &w.unit,
-                    status,
-                })
-            })
-            .collect();
-        if lines.is_empty() {
-            warn!(
-                file = name,
-                "Every parameter of this interval is switched off (send = false); the file is empty."
-            );
-        }
-        render(&lines, &stamp, self.newline)
     }
 
     /// How many intervals are open.

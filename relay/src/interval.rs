@@ -24,6 +24,19 @@ pub enum Added {
     NoValues,
 }
 
+/// One frame's contribution to an interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// The frame's (node, boot, seq): a frame counts once per interval.
+    pub key: (u32, u32, u32),
+    /// The start of its interval (see [`Intervals::start_at`]).
+    pub start_ms: u64,
+    /// Its values by index in [`ALL`].
+    pub values: Vec<(usize, f64)>,
+    /// Its status.
+    pub status: Status,
+}
+
 /// An open interval of one station.
 #[derive(Debug, Clone)]
 struct Bucket {
@@ -68,12 +81,16 @@ impl Intervals {
     /// The start of the interval `frame` belongs to: by the node's clock, or by `received_ms`
     /// when the node's clock was not set.
     pub fn start_of(&self, frame: &Frame, received_ms: u64) -> u64 {
-        let at = if frame.time_ms == 0 {
+        self.start_at(if frame.time_ms == 0 {
             received_ms
         } else {
             frame.time_ms
-        };
-        at - at % self.length_ms
+        })
+    }
+
+    /// The start of the interval holding `at_ms`.
+    pub fn start_at(&self, at_ms: u64) -> u64 {
+        at_ms - at_ms % self.length_ms
     }
 
     /// The interval's length.
@@ -83,19 +100,28 @@ impl Intervals {
 
     /// Adds a frame of `station` received at `received_ms`.
     pub fn add(&mut self, station: &str, frame: &Frame, received_ms: u64) -> Added {
-        let values = params::values(&frame.body);
-        if values.is_empty() {
-            return Added::NoValues;
-        }
         let status = match &frame.body {
             protocol::Body::Air(s) => Status::of(s.quality),
             protocol::Body::Water(s) => Status::of(s.quality),
             protocol::Body::Status(_) => Status::Measuring,
         };
-        let start = self.start_of(frame, received_ms);
+        let reading = Reading {
+            key: (frame.node_id, frame.boot, frame.seq),
+            start_ms: self.start_of(frame, received_ms),
+            values: params::values(&frame.body),
+            status,
+        };
+        self.add_reading(station, &reading, received_ms)
+    }
+
+    /// Adds a reading: a frame's values, or a point read back from InfluxDB.
+    pub fn add_reading(&mut self, station: &str, reading: &Reading, received_ms: u64) -> Added {
+        if reading.values.is_empty() {
+            return Added::NoValues;
+        }
         let bucket = self
             .open
-            .entry((station.to_owned(), start))
+            .entry((station.to_owned(), reading.start_ms))
             .or_insert_with(|| Bucket {
                 sums: [0.0; ALL.len()],
                 counts: [0; ALL.len()],
@@ -103,14 +129,14 @@ impl Intervals {
                 frames: BTreeSet::new(),
                 last_joined_ms: received_ms,
             });
-        if !bucket.frames.insert((frame.node_id, frame.boot, frame.seq)) {
+        if !bucket.frames.insert(reading.key) {
             return Added::Duplicate;
         }
         bucket.last_joined_ms = bucket.last_joined_ms.max(received_ms);
-        for (i, v) in values {
+        for &(i, v) in &reading.values {
             bucket.sums[i] += v;
             bucket.counts[i] += 1;
-            bucket.status[i] = bucket.status[i].max(status);
+            bucket.status[i] = bucket.status[i].max(reading.status);
         }
         Added::Joined
     }

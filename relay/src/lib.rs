@@ -10,8 +10,10 @@
 //! - `interval`: frames gathered into each station's intervals, and their means.
 //! - `journal`: the messages of open intervals, synced before they are acknowledged.
 //! - `outbox`: the written files and which receiver has taken which.
+//! - `layout`: a file's folder, name and text, from the config.
 //! - `intake`: from a message to an interval to a file.
 //! - `upload`: the receivers (FTP, FTPS) and the worker that feeds each, in order.
+//! - `resend`: a period's files made again from InfluxDB and uploaded again.
 //! - `http`: `/metrics`, `/healthz`, `/readyz`; `stats`: the counters behind them.
 //!
 //! How the relay keeps the delivery promise is in `docs/relay.md`.
@@ -22,8 +24,10 @@ mod http;
 pub mod intake;
 pub mod interval;
 pub mod journal;
+pub mod layout;
 pub mod outbox;
 pub mod params;
+pub mod resend;
 mod run;
 pub mod stats;
 pub mod upload;

@@ -43,6 +43,29 @@ enum Command {
         #[arg(short, long, env = CONFIG_ENV, default_value = CONFIG_FILE)]
         config: PathBuf,
     },
+    /// Make a station's files for a period again from InfluxDB (`[influx]`), named and written as
+    /// the live relay writes them, and upload them again to every receiver (or those named). The
+    /// authority asks for this after its own outages. Runs beside the service.
+    Resend {
+        /// Configuration naming InfluxDB, the layout and the receivers.
+        #[arg(short, long, env = CONFIG_ENV, default_value = CONFIG_FILE)]
+        config: PathBuf,
+        /// The station (its registry id, e.g. HG-VT-A01).
+        #[arg(long)]
+        station: String,
+        /// Start of the period, RFC 3339 with its offset (2026-12-07T00:00:00+07:00).
+        #[arg(long)]
+        from: String,
+        /// End of the period (excluded), RFC 3339.
+        #[arg(long)]
+        to: String,
+        /// Only this receiver (repeat for several); every receiver when absent.
+        #[arg(long)]
+        receiver: Vec<String>,
+        /// Only list the files that would be sent.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Show the outbox: files written, and per receiver how many wait and since when.
     Status {
         /// Configuration naming the outbox and the receivers.
@@ -68,6 +91,14 @@ async fn main() -> ExitCode {
             );
         }),
         Command::Status { config } => status(&config),
+        Command::Resend {
+            config,
+            station,
+            from,
+            to,
+            receiver,
+            dry_run,
+        } => resend(&config, &station, (&from, &to), &receiver, dry_run).await,
     };
     service::cli::exit_code(result)
 }
@@ -119,5 +150,42 @@ fn status(path: &Path) -> anyhow::Result<()> {
         };
         println!("{:<16} {:>8}  {age}", r.name, r.pending);
     }
+    Ok(())
+}
+
+fn instant_ms(flag: &str, text: &str) -> anyhow::Result<u64> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| {
+            anyhow::anyhow!(
+                "--{flag} {text:?} is not an RFC 3339 time such as 2026-12-07T00:00:00+07:00: {e}"
+            )
+        })?;
+    u64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| anyhow::anyhow!("--{flag} is before 1970"))
+}
+
+async fn resend(
+    path: &Path,
+    station: &str,
+    (from, to): (&str, &str),
+    receivers: &[String],
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let (config, registry) = load(path)?;
+    let period = (instant_ms("from", from)?, instant_ms("to", to)?);
+    let files = relay::resend::remake(&config, &registry, station, period).await?;
+    eprintln!("{} file(s) made again from InfluxDB for {station}.", files.len());
+    if dry_run {
+        for f in &files {
+            println!("{}/{}", f.folder, f.name);
+        }
+        return Ok(());
+    }
+    let count = files.len();
+    let sent = relay::resend::upload(&config, files, receivers, move |receiver, f| {
+        eprintln!("  {receiver}: {}/{}", f.folder, f.name);
+    })
+    .await?;
+    eprintln!("Uploaded {sent} file(s) ({count} per receiver).");
     Ok(())
 }
