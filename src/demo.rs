@@ -56,7 +56,10 @@ pub struct Demo {
     pub sink: String,
     /// The registry file.
     pub registry_path: PathBuf,
+    /// Where the relay keeps the environment authority's files (no receiver in the demo).
+    pub authority_files: PathBuf,
     collector: collector::Collector,
+    relay: relay::Relay,
     ioc: ioc_api::IocApi,
     fleet: FleetConfig,
     /// The nodes' settings flash in the data directory: a restart boots them with the next boot
@@ -193,6 +196,18 @@ impl Demo {
             });
         }
         let ioc = ioc_api::IocApi::bind(ioc_config, registry.clone()).await?;
+
+        // The relay with its documented defaults and no receiver: the files the authority would
+        // get stay in the outbox, where a newcomer can read them.
+        let mut relay_config: relay::Config = service::config::from_toml(relay::config::DEFAULT_CONFIG)?;
+        relay_config.mqtt = MqttConfig::new(mqtt.ip().to_string(), mqtt.port(), "citysense-relay");
+        relay_config.registry.path = registry_path.clone();
+        relay_config.outbox.path = config.data_dir.join("relay-outbox");
+        relay_config.http.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        // The backfill's last intervals are written half a minute after it, not two.
+        relay_config.files.grace_s = 30;
+        let authority_files = relay_config.outbox.path.join("files");
+        let relay = relay::Relay::new(relay_config, registry.clone())?;
         let api = ioc.local_addr()?;
 
         let timeline = Timeline::of(&config.data_dir, config.backfill)?;
@@ -229,7 +244,9 @@ impl Demo {
             mqtt,
             sink,
             registry_path,
+            authority_files,
             collector,
+            relay,
             ioc,
             fleet,
             fleet_options: FleetOptions {
@@ -247,8 +264,13 @@ impl Demo {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let cancel = CancellationToken::new();
         let collector_stats = self.collector.stats();
-        let ready = [self.collector.subscribed(), self.ioc.state().subscribed()];
+        let ready = [
+            self.collector.subscribed(),
+            self.ioc.state().subscribed(),
+            self.relay.subscribed(),
+        ];
         let collector = tokio::spawn(self.collector.run(cancel.clone().cancelled_owned()));
+        let relay = tokio::spawn(self.relay.run(cancel.clone()));
         let ioc = tokio::spawn(self.ioc.run(cancel.clone().cancelled_owned()));
         // Nodes start once both services are subscribed: on a fresh broker, frames published
         // earlier would reach no session and be lost.
@@ -267,7 +289,7 @@ impl Demo {
         let progress = tokio::spawn(report_progress(collector_stats));
 
         shutdown.await;
-        info!("Stopping: fleet first, then the collector drains, then the API.");
+        info!("Stopping: fleet first, then the collector drains and the relay syncs, then the API.");
         fleet_stop.cancel();
         match fleet.await {
             Ok(Ok(_)) => {}
@@ -277,6 +299,7 @@ impl Demo {
         cancel.cancel();
         progress.abort();
         let _ = collector.await;
+        relay.await.context("relay task")??;
         ioc.await.context("IOC API task")??;
         Ok(())
     }

@@ -132,11 +132,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
          \n  live stream  http://{api}/api/v1/stream   (curl -N)\
          \n  MQTT broker  {mqtt}   (topics city/haugiang/node/+/telemetry)\
          \n  readings     {sink}\
+         \n  authority    {authority}   (files for the environment authority; a [[receiver]] uploads them)\
          \n  registry     {registry}\n",
         api = demo.api,
         mqtt = demo.mqtt,
         sink = demo.sink,
         registry = demo.registry_path.display(),
+        authority = demo.authority_files.display(),
     );
     demo.run(service::cli::shutdown_signal()).await
 }
