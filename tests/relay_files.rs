@@ -467,6 +467,33 @@ async fn an_hour_of_frames_reaches_the_ftp_server_as_one_file_per_interval() -> 
         snapshot.receivers[0].uploaded == expected.len() as u64,
         "{snapshot:?}"
     );
+
+    // Each station's last delivered file is announced, retained, for the IOC.
+    let mut watcher = TestClient::connect(mosquitto.port(), "relay-test-watcher", true).await?;
+    watcher
+        .subscribe(&format!("{DEFAULT_PREFIX}/transmission/#"), rumqttc::QoS::AtLeastOnce)
+        .await?;
+    let mut announced = BTreeMap::new();
+    while announced.len() < registry.len() {
+        let p = watcher.next_publish(Duration::from_secs(10)).await?;
+        ensure!(p.retain, "a retained notice: {p:?}");
+        let notice: serde_json::Value = serde_json::from_slice(&p.payload)?;
+        announced.insert(p.topic.clone(), notice);
+    }
+    for node in registry.nodes() {
+        let topic = format!("{DEFAULT_PREFIX}/transmission/{}/stnmt", node.station);
+        let last = expected
+            .keys()
+            .filter(|k| k.starts_with(&format!("{}/", node.station)))
+            .max()
+            .context("a file")?;
+        let notice = announced.get(&topic).with_context(|| format!("no notice on {topic}"))?;
+        ensure!(
+            last.ends_with(notice["file"].as_str().unwrap_or("-")),
+            "{topic}: {notice} (last file {last})"
+        );
+    }
+    watcher.disconnect().await?;
     eprintln!(
         "relay: {} files on the FTP server, {checked} values equal to InfluxDB's interval means",
         expected.len()

@@ -6,6 +6,8 @@
 //! {prefix}/node/{node_id}/status      birth, periodic, and death as the MQTT will (retained)
 //! {prefix}/node/{node_id}/cmd         downlink commands to the node
 //! {prefix}/alerts/{station_id}        alert changes from the IOC API (JSON, retained while firing)
+//! {prefix}/transmission/{station_id}/{receiver}
+//!                                     the relay's last file delivered to a receiver (JSON, retained)
 //! ```
 
 use core::fmt;
@@ -94,6 +96,27 @@ pub struct AlertTopic<'a> {
 impl fmt::Display for AlertTopic<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/alerts/{}", self.prefix, self.station_id)
+    }
+}
+
+/// The topic the relay publishes the last file it delivered for a station to a receiver on.
+#[derive(Debug, Clone, Copy)]
+pub struct TransmissionTopic<'a> {
+    /// Deployment prefix.
+    pub prefix: &'a str,
+    /// The station.
+    pub station_id: &'a str,
+    /// The receiver's name in the relay's config.
+    pub receiver: &'a str,
+}
+
+impl fmt::Display for TransmissionTopic<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/transmission/{}/{}",
+            self.prefix, self.station_id, self.receiver
+        )
     }
 }
 

@@ -170,7 +170,8 @@ impl Intake {
         for c in &closed {
             let (folder, name) = self.layout.place(&c.station, c.start_ms);
             let text = self.layout.text(c, &name);
-            self.outbox().write(c.start_ms, &folder, &name, text.as_bytes())?;
+            self.outbox()
+                .write(c.start_ms, &c.station, (&folder, &name), text.as_bytes())?;
             self.stats.file_written();
         }
         let still_open = |key: &(String, u64)| self.intervals.is_open(&key.0, key.1);

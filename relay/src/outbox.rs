@@ -2,7 +2,8 @@
 //!
 //! Layout under the outbox folder:
 //! - `files/<folder>/<name>`: the files, laid out as on the receivers;
-//! - `written.log`: one line per file in the order written, `<interval ms>\t<bytes>\t<folder>\t<name>`;
+//! - `written.log`: one line per file in the order written,
+//!   `<interval ms>\t<bytes>\t<station>\t<folder>\t<name>`;
 //! - `sent/<receiver>.log`: one line per file that receiver has taken, `<folder>\t<name>`.
 //!
 //! A file is written to a temporary name, synced, renamed and its folder synced before its line
@@ -26,6 +27,8 @@ pub struct Stored {
     pub interval_ms: u64,
     /// Its size.
     pub bytes: u64,
+    /// The station's registry id.
+    pub station: String,
     /// Folder, relative to a receiver's root, `/`-separated (may be empty).
     pub folder: String,
     /// File name.
@@ -33,6 +36,14 @@ pub struct Stored {
 }
 
 impl Stored {
+    /// Its line in `written.log`.
+    fn log_line(&self) -> String {
+        format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            self.interval_ms, self.bytes, self.station, self.folder, self.name
+        )
+    }
+
     fn key(&self) -> String {
         key(&self.folder, &self.name)
     }
@@ -77,7 +88,7 @@ impl Outbox {
         let mut bytes = 0;
         for line in read_lines(&root.join("written.log"))? {
             let parts: Vec<&str> = line.split('\t').collect();
-            let [ms, size, folder, name] = parts[..] else {
+            let [ms, size, station, folder, name] = parts[..] else {
                 continue;
             };
             let (Ok(interval_ms), Ok(size)) = (ms.parse(), size.parse()) else {
@@ -86,6 +97,7 @@ impl Outbox {
             let stored = Stored {
                 interval_ms,
                 bytes: size,
+                station: station.to_owned(),
                 folder: folder.to_owned(),
                 name: name.to_owned(),
             };
@@ -141,7 +153,13 @@ impl Outbox {
     /// # Errors
     ///
     /// A write, sync or rename failed; the file is then not queued.
-    pub fn write(&mut self, interval_ms: u64, folder: &str, name: &str, text: &[u8]) -> io::Result<()> {
+    pub fn write(
+        &mut self,
+        interval_ms: u64,
+        station: &str,
+        (folder, name): (&str, &str),
+        text: &[u8],
+    ) -> io::Result<()> {
         let dir = self.root.join("files").join(folder);
         fs::create_dir_all(&dir)?;
         let path = dir.join(name);
@@ -154,14 +172,11 @@ impl Outbox {
         let stored = Stored {
             interval_ms,
             bytes: text.len() as u64,
+            station: station.to_owned(),
             folder: folder.to_owned(),
             name: name.to_owned(),
         };
-        writeln!(
-            self.written_log,
-            "{}\t{}\t{}\t{}",
-            stored.interval_ms, stored.bytes, stored.folder, stored.name
-        )?;
+        self.written_log.write_all(stored.log_line().as_bytes())?;
         self.written_log.sync_data()?;
         self.names.insert(stored.key());
         self.bytes += stored.bytes;
@@ -250,11 +265,7 @@ impl Outbox {
 
     /// Rewrites the logs with only the files still held.
     fn compact_logs(&mut self) -> io::Result<()> {
-        let written: String = self
-            .files
-            .iter()
-            .map(|f| format!("{}\t{}\t{}\t{}\n", f.interval_ms, f.bytes, f.folder, f.name))
-            .collect();
+        let written: String = self.files.iter().map(Stored::log_line).collect();
         self.written_log = replace(&self.root.join("written.log"), &written)?;
         for r in &mut self.receivers {
             let sent: String = self
@@ -306,8 +317,10 @@ mod tests {
         let receivers = ["a".to_owned(), "b".to_owned()];
         {
             let mut o = Outbox::open(dir.path(), &receivers, 1 << 20, 60).expect("open");
-            o.write(1, "S/2026/12/07", "one.txt", b"1\n").expect("write");
-            o.write(2, "S/2026/12/07", "two.txt", b"22\n").expect("write");
+            o.write(1, "S", ("S/2026/12/07", "one.txt"), b"1\n")
+                .expect("write");
+            o.write(2, "S", ("S/2026/12/07", "two.txt"), b"22\n")
+                .expect("write");
             let first = o.next_for(0).expect("pending");
             assert_eq!(first.name, "one.txt");
             assert_eq!(std::fs::read(o.path_of(&first)).expect("file"), b"1\n");
@@ -326,8 +339,8 @@ mod tests {
     fn only_files_every_receiver_took_are_pruned_oldest_first() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut o = Outbox::open(dir.path(), &["a".to_owned()], 10, 60).expect("open");
-        o.write(DAY, "", "old.txt", b"12345").expect("write");
-        o.write(2 * DAY, "", "new.txt", b"12345").expect("write");
+        o.write(DAY, "S", ("", "old.txt"), b"12345").expect("write");
+        o.write(2 * DAY, "S", ("", "new.txt"), b"12345").expect("write");
         assert!(o.is_full());
         assert_eq!(o.prune(100 * DAY).expect("prune"), 0, "nothing taken yet");
         let old = o.next_for(0).expect("pending");

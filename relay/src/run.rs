@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use protocol::registry::Registry;
-use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, Publish};
+use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, Publish, QoS};
 use service::mqtt::{NodeSubscription, reconnect_delay};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -115,12 +115,13 @@ impl Relay {
 
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::new();
+        let announce = announcer(client.clone(), config.mqtt.prefix.clone());
         for (i, r) in config.receivers.iter().enumerate() {
             workers.push(worker::spawn(
                 i,
                 r,
-                Arc::clone(&outbox),
-                Arc::clone(&stats),
+                (Arc::clone(&outbox), Arc::clone(&stats)),
+                Arc::clone(&announce),
                 Arc::clone(&stop),
             )?);
         }
@@ -166,6 +167,45 @@ impl Relay {
         info!("Relay stopped: every message taken is in the journal or in a file.");
         result
     }
+}
+
+/// Publishes, retained, the last file each receiver has taken for a station on
+/// `{prefix}/transmission/{station}/{receiver}`, so the IOC can show when a station's data last
+/// reached the authority (and alert when it stops), across restarts of either side.
+fn announcer(client: AsyncClient, prefix: String) -> worker::Announce {
+    Arc::new(
+        move |receiver: &str, file: &crate::outbox::Stored, already_there: bool| {
+            let topic = protocol::topic::TransmissionTopic {
+                prefix: &prefix,
+                station_id: &file.station,
+                receiver,
+            }
+            .to_string();
+            let body = serde_json::json!({
+                "station": file.station,
+                "receiver": receiver,
+                "folder": file.folder,
+                "file": file.name,
+                "interval_start": rfc3339(file.interval_ms),
+                "delivered_at": rfc3339(now_ms()),
+                "already_there": already_there,
+            });
+            // The next delivery publishes again; a full request queue only delays the news.
+            if client
+                .try_publish(topic, QoS::AtLeastOnce, true, body.to_string())
+                .is_err()
+            {
+                warn!(receiver, station = %file.station, "Could not queue the transmission notice; the next file's will follow.");
+            }
+        },
+    )
+}
+
+fn rfc3339(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
 }
 
 struct Loop<'a> {

@@ -19,27 +19,31 @@ const IDLE: Duration = Duration::from_millis(250);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
+/// Told of each file a receiver has taken: the receiver's name, the file, and whether it was
+/// found already there.
+pub type Announce = Arc<dyn Fn(&str, &Stored, bool) + Send + Sync>;
+
 /// Starts the worker of receiver `index`; it stops when `stop` is set, after the file at hand.
 pub fn spawn(
     index: usize,
     config: &ReceiverConfig,
-    outbox: Arc<Mutex<Outbox>>,
-    stats: Arc<Stats>,
+    (outbox, stats): (Arc<Mutex<Outbox>>, Arc<Stats>),
+    announce: Announce,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
     let name = config.name.clone();
     let receiver = receiver(config);
     std::thread::Builder::new()
         .name(format!("relay-{name}"))
-        .spawn(move || run(index, &name, receiver, &outbox, &stats, &stop))
+        .spawn(move || run(index, &name, receiver, (&outbox, &stats), &announce, &stop))
 }
 
 fn run(
     index: usize,
     name: &str,
     mut receiver: Box<dyn Receiver>,
-    outbox: &Mutex<Outbox>,
-    stats: &Stats,
+    (outbox, stats): (&Mutex<Outbox>, &Stats),
+    announce: &Announce,
     stop: &AtomicBool,
 ) {
     let mut backoff = FIRST_BACKOFF;
@@ -53,6 +57,7 @@ fn run(
         match deliver(index, receiver.as_mut(), outbox, &file) {
             Ok(already_there) => {
                 stats.uploaded(index, already_there, now_ms());
+                announce(name, &file, already_there);
                 if failing {
                     info!(receiver = name, "The receiver takes files again.");
                     failing = false;
@@ -144,7 +149,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let outbox = Mutex::new(Outbox::open(dir.path(), &["a".to_owned()], 1 << 20, 60).expect("outbox"));
         lock(&outbox)
-            .write(1, "S", "one.txt", b"PM2.5\t1.0\tug/m3\t20261207000500\t00\n")
+            .write(
+                1,
+                "S",
+                ("S", "one.txt"),
+                b"PM2.5\t1.0\tug/m3\t20261207000500\t00\n",
+            )
             .expect("write");
         let file = lock(&outbox).next_for(0).expect("pending");
         // The upload and rename happened; the crash came before the outbox recorded it.
@@ -161,7 +171,12 @@ mod tests {
         assert!(lock(&outbox).next_for(0).is_none());
         // A half file under the real name (a server that does not rename atomically) is replaced.
         lock(&outbox)
-            .write(2, "S", "two.txt", b"PM2.5\t2.0\tug/m3\t20261207001000\t00\n")
+            .write(
+                2,
+                "S",
+                ("S", "two.txt"),
+                b"PM2.5\t2.0\tug/m3\t20261207001000\t00\n",
+            )
             .expect("write");
         let file = lock(&outbox).next_for(0).expect("pending");
         server.files.insert("S/two.txt".into(), b"PM2".to_vec());
