@@ -184,6 +184,22 @@ async fn the_dashboard_shows_live_stations_and_acknowledges_an_alert() -> Result
         )
         .await?;
     ensure!(badge == "1", "reused-key badge: {badge}");
+    // The relay's retained notice, through the broker: the station's last file reached the
+    // authority 40 minutes ago, past the transmission_interrupted rule's 30.
+    let delivered = time::OffsetDateTime::now_utc() - time::Duration::minutes(40);
+    let delivered = delivered.format(&time::format_description::well_known::Rfc3339)?;
+    let notice = serde_json::json!({"station": node.station, "receiver": "stnmt", "folder": "", "file": "f.txt",
+        "interval_start": delivered, "delivered_at": delivered, "already_there": false});
+    publisher
+        .publish_qos1(
+            &format!(
+                "{}/transmission/{}/stnmt",
+                protocol::topic::DEFAULT_PREFIX,
+                node.station
+            ),
+            notice.to_string().as_bytes(),
+        )
+        .await?;
     panels::check_health(&mut page, &node.station).await?;
     // With the fleet stopped (its next new frame would end the alert by itself), another reused
     // key fires the node's sequence_reset alert; an operator ends it by hand, with a comment.

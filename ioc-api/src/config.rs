@@ -46,6 +46,9 @@ pub struct Config {
     /// Webhooks that receive every alert change.
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    /// The open-data catalogue (DCAT, JSON-LD) and the daily CSV files.
+    #[serde(default)]
+    pub open_data: OpenDataConfig,
 }
 
 impl Config {
@@ -65,6 +68,7 @@ impl Config {
             indices: IndicesConfig::default(),
             alerts: AlertsConfig::default(),
             webhooks: Vec::new(),
+            open_data: OpenDataConfig::default(),
         }
     }
 }
@@ -251,6 +255,42 @@ pub struct WebhookConfig {
     pub timeout_ms: u64,
 }
 
+/// The open-data catalogue at `/api/v1/open-data/catalog.jsonld` and the daily CSV files for
+/// portals that pull files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenDataConfig {
+    /// The public address harvesters reach the API at (`https://quantrac.example.vn`, or with a
+    /// path behind a reverse proxy, `https://example.vn/citysense`): the catalogue's links are
+    /// absolute and start with it. Unset: `http://` and the address the API listens on, which
+    /// only works on this machine.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The publisher's name (`foaf:name` of the catalogue's and datasets' `dct:publisher`).
+    #[serde(default = "default_publisher")]
+    pub publisher: String,
+    /// The datasets' contact e-mail (`vcard:hasEmail` of `dcat:contactPoint`). Unset: the contact
+    /// point carries the publisher's name only.
+    #[serde(default)]
+    pub contact_email: Option<String>,
+    /// The licence of the data (`dct:license`), a URI.
+    #[serde(default = "default_licence")]
+    pub licence: String,
+    /// The catalogue's home page (`foaf:homepage`), e.g. the portal's page of the datasets.
+    /// Unset: the dashboard at `base_url`.
+    #[serde(default)]
+    pub homepage: Option<String>,
+    /// Where to write each previous local day's hourly CSV, as
+    /// `<daily_dir>/<kind>/<yyyy>/<yyyy-mm-dd>.csv`, shortly after each local midnight
+    /// (`stations.time_zone`). Unset: no files.
+    #[serde(default)]
+    pub daily_dir: Option<PathBuf>,
+    /// At start and at each midnight, days missing among this many days before today are
+    /// written too, so a restart or an outage leaves no hole; files already there are kept.
+    #[serde(default = "default_daily_backfill_days")]
+    pub daily_backfill_days: u32,
+}
+
 fn yes() -> bool {
     true
 }
@@ -304,6 +344,15 @@ fn default_max_backoff_ms() -> u64 {
 }
 fn default_webhook_timeout_ms() -> u64 {
     10_000
+}
+fn default_publisher() -> String {
+    "Trung tâm Giám sát, điều hành đô thị thông minh".into()
+}
+fn default_licence() -> String {
+    "https://creativecommons.org/licenses/by/4.0/".into()
+}
+fn default_daily_backfill_days() -> u32 {
+    7
 }
 
 impl Default for HttpConfig {
@@ -363,6 +412,99 @@ impl Default for AlertsConfig {
             replay_events: default_replay_events(),
             tick_s: default_tick_s(),
         }
+    }
+}
+
+impl Default for OpenDataConfig {
+    fn default() -> Self {
+        OpenDataConfig {
+            base_url: None,
+            publisher: default_publisher(),
+            contact_email: None,
+            licence: default_licence(),
+            homepage: None,
+            daily_dir: None,
+            daily_backfill_days: default_daily_backfill_days(),
+        }
+    }
+}
+
+/// An absolute `http(s)` URL without query or fragment, as the catalogue's links need.
+fn web_url(text: &str) -> bool {
+    text.parse::<axum::http::Uri>().is_ok_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.authority().is_some_and(|a| !a.host().is_empty())
+            && uri.query().is_none()
+    }) && !text.contains('#')
+}
+
+/// A plain address (`name@host.tld`) that needs no escaping in a `mailto:` IRI.
+fn email(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
+    let plain = |part: &str, extra: &str| {
+        part.chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+    };
+    !local.is_empty()
+        && plain(local, "._+-")
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && plain(domain, ".-")
+}
+
+impl OpenDataConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, problem: &str| Err(ConfigError::invalid(field, problem));
+        if let Some(base) = &self.base_url
+            && !web_url(base)
+        {
+            return invalid(
+                "open_data.base_url",
+                "must be an absolute http:// or https:// URL without query, such as https://quantrac.example.vn",
+            );
+        }
+        if self.publisher.trim().is_empty() || self.publisher.chars().count() > 200 {
+            return invalid("open_data.publisher", "must be a name of 1 to 200 characters");
+        }
+        if let Some(address) = &self.contact_email
+            && !email(address)
+        {
+            return invalid(
+                "open_data.contact_email",
+                "must be an e-mail address such as opendata@example.vn",
+            );
+        }
+        if !web_url(&self.licence) {
+            return invalid(
+                "open_data.licence",
+                "must be an http:// or https:// URI such as https://creativecommons.org/licenses/by/4.0/",
+            );
+        }
+        if let Some(page) = &self.homepage
+            && !web_url(page)
+        {
+            return invalid(
+                "open_data.homepage",
+                "must be an absolute http:// or https:// URL without query",
+            );
+        }
+        if self
+            .daily_dir
+            .as_ref()
+            .is_some_and(|dir| dir.as_os_str().is_empty())
+        {
+            return invalid(
+                "open_data.daily_dir",
+                "must not be empty (leave it out for no files)",
+            );
+        }
+        if !(1..=366).contains(&self.daily_backfill_days) {
+            return invalid("open_data.daily_backfill_days", "must be between 1 and 366");
+        }
+        Ok(())
     }
 }
 
@@ -472,7 +614,7 @@ impl Validate for Config {
                 );
             }
         }
-        Ok(())
+        self.open_data.validate()
     }
 }
 
@@ -512,5 +654,52 @@ mod tests {
             .expect_err("unknown zone")
             .to_string();
         assert!(err.contains("stations.time_zone"), "{err}");
+    }
+
+    #[test]
+    fn open_data_errors_name_the_field() {
+        let config = service::config::from_toml::<Config>(DEFAULT_CONFIG).expect("example is valid");
+        assert_eq!(
+            config.open_data.licence,
+            "https://creativecommons.org/licenses/by/4.0/"
+        );
+        for (line, field) in [
+            ("base_url = \"quantrac.example.vn\"", "open_data.base_url"),
+            (
+                "base_url = \"https://quantrac.example.vn/?x=1\"",
+                "open_data.base_url",
+            ),
+            (
+                "contact_email = \"opendata at example.vn\"",
+                "open_data.contact_email",
+            ),
+            ("licence = \"CC BY 4.0\"", "open_data.licence"),
+            ("homepage = \"ftp://data.example.vn\"", "open_data.homepage"),
+            ("publisher = \" \"", "open_data.publisher"),
+            ("daily_backfill_days = 0", "open_data.daily_backfill_days"),
+        ] {
+            let key = line.split(' ').next().unwrap_or_default();
+            let bad: String = DEFAULT_CONFIG
+                .lines()
+                .filter(|l| !l.starts_with(&format!("{key} =")))
+                .map(|l| {
+                    if l == "[open_data]" {
+                        format!("{l}\n{line}")
+                    } else {
+                        l.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let err = service::config::from_toml::<Config>(&bad)
+                .expect_err(line)
+                .to_string();
+            assert!(err.contains(field), "{line}: {err}");
+        }
+        let good = DEFAULT_CONFIG.replace(
+            "[open_data]",
+            "[open_data]\nbase_url = \"https://example.vn/citysense/\"\ncontact_email = \"open.data+ioc@so-tnmt.example.vn\"",
+        );
+        assert!(service::config::from_toml::<Config>(&good).is_ok());
     }
 }

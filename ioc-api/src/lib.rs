@@ -15,6 +15,7 @@
 //! - `mqtt`: the subscription that feeds verified frames into the state.
 //! - `state`: shared state, `ingest` and `tick`.
 //! - `metrics`: Prometheus text.
+//! - `open_data`: the DCAT catalogue of the exports and the daily CSV files.
 //! - `http`: routes and handlers; errors are JSON; the OpenAPI document; the dashboard.
 
 pub mod alerts;
@@ -27,6 +28,7 @@ pub mod live;
 pub mod metrics;
 mod mqtt;
 pub mod notify;
+pub mod open_data;
 pub mod state;
 pub mod store;
 mod time_fmt;
@@ -59,15 +61,27 @@ impl IocApi {
     /// # Errors
     ///
     /// An invalid config, a database that cannot be opened, or a port that cannot be bound.
-    pub async fn bind(config: Config, registry: Registry) -> anyhow::Result<Self> {
+    pub async fn bind(mut config: Config, registry: Registry) -> anyhow::Result<Self> {
         service::config::Validate::validate(&config)?;
         let store = store::Store::open(&config.storage.path).map_err(|e| {
             anyhow::anyhow!("cannot open the database {}: {e}", config.storage.path.display())
         })?;
-        let state = AppState::new(&config, &registry, store)?;
+        if let Some(dir) = &config.open_data.daily_dir {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("open_data.daily_dir: cannot create {}: {e}", dir.display()))?;
+        }
         let listener = TcpListener::bind(config.http.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http.listen))?;
+        // The port actually bound, for the catalogue's links when no base URL is configured.
+        config.http.listen = listener.local_addr()?;
+        if config.open_data.base_url.is_none() {
+            info!(
+                base_url = %open_data::Publication::new(&config).base_url,
+                "open_data.base_url is not set: the open-data catalogue links to this address; set it to the address the portal reaches."
+            );
+        }
+        let state = AppState::new(&config, &registry, store)?;
         Ok(IocApi {
             config,
             registry,
@@ -147,6 +161,15 @@ impl IocApi {
             }
         });
 
+        let daily = config.open_data.daily_dir.clone().map(|dir| {
+            tokio::spawn(open_data::run_daily(
+                Arc::clone(&state),
+                dir,
+                config.open_data.daily_backfill_days,
+                cancel.clone(),
+            ))
+        });
+
         let webhooks = tokio::spawn(notify::webhook::deliver(
             config.webhooks.clone(),
             Arc::clone(&state.store),
@@ -169,6 +192,9 @@ impl IocApi {
         let _ = subscription.await;
         let _ = ticker.await;
         let _ = webhooks.await;
+        if let Some(daily) = daily {
+            let _ = daily.await;
+        }
         final_state.save_window();
         final_state.save_history();
         served.map_err(Into::into)

@@ -42,7 +42,10 @@ pub(crate) async fn subscribe(
         .unwrap_or_else(|p| p.into_inner())
         .take()
         .map(|rx| tokio::spawn(crate::notify::outbound::publisher(client.clone(), rx)));
-    let subscription = NodeSubscription::new(client.clone(), &config, state.subscribed.clone());
+    // The relay's notices of the files the authority took, beside the nodes' topics.
+    let transmissions = format!("{}/transmission/", config.prefix);
+    let subscription = NodeSubscription::new(client.clone(), &config, state.subscribed.clone())
+        .with_filter(format!("{transmissions}+/+"));
     let mut failures = 0u32;
     loop {
         let event = tokio::select! {
@@ -50,6 +53,9 @@ pub(crate) async fn subscribe(
             event = eventloop.poll() => event,
         };
         match event {
+            Ok(Event::Incoming(Packet::Publish(publish))) if publish.topic.starts_with(&transmissions) => {
+                state.transmission(&publish.payload, OffsetDateTime::now_utc());
+            }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 match accept(&registry, &config.prefix, &publish.topic, &publish.payload) {
                     Ok((frame, node)) => state.receive(

@@ -24,6 +24,7 @@ use crate::live::{HOUR_MS, HOURS_KEPT};
 use crate::live::{Reading, Station, StationView, Stations, ViewSettings};
 use crate::metrics::Metrics;
 use crate::notify::{Hub, Outbound};
+use crate::open_data::Publication;
 use crate::store::{SavedHour, Store, StoreError};
 use crate::time_fmt::rfc3339;
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub(crate) store: Arc<Store>,
     pub(crate) hub: Hub,
     pub(crate) settings: ViewSettings,
+    /// The open-data catalogue's publisher, licence and base URL.
+    pub(crate) publication: Publication,
     pub(crate) anonymous_read: bool,
     pub(crate) prefix: String,
     pub(crate) alerts_to_mqtt: bool,
@@ -131,6 +134,16 @@ impl AppState {
                 "Rewrote the source of unedited default rules in the current (Vietnamese) wording."
             );
         }
+        let existing = store.thresholds()?;
+        for spec in crate::alerts::added_later() {
+            if !existing.iter().any(|t| t.spec.parameter == spec.parameter) {
+                store.insert_threshold(&spec, &rfc3339(now), "defaults")?;
+                info!(
+                    rule = spec.parameter.as_str(),
+                    "Added a default rule this version brings."
+                );
+            }
+        }
         let engine = Engine::load(&store)?;
         let tokens = TokenSet::from_records(&store.tokens()?);
         let window = match store.replay_window()? {
@@ -167,6 +180,7 @@ impl AppState {
                     .clone()
                     .map(|url| (url, config.stations.map_attribution.clone().unwrap_or_default())),
             },
+            publication: Publication::new(config),
             anonymous_read: config.auth.anonymous_read,
             prefix: config.mqtt.prefix.clone(),
             alerts_to_mqtt: config.alerts.mqtt,
@@ -384,6 +398,55 @@ impl AppState {
                 self.metrics.mqtt_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Takes the relay's notice that a receiver of the authority took a station's file (JSON on
+    /// `{prefix}/transmission/{station}/{receiver}`); the `transmission_interrupted` rule reads
+    /// it at the next tick. A notice that does not parse or names no registered station is
+    /// counted and ignored.
+    pub fn transmission(&self, payload: &[u8], now: OffsetDateTime) {
+        #[derive(serde::Deserialize)]
+        struct Notice {
+            station: String,
+            receiver: String,
+            file: String,
+            interval_start: String,
+            delivered_at: String,
+        }
+        let Ok(notice) = serde_json::from_slice::<Notice>(payload) else {
+            self.count_rejected();
+            debug!("A transmission notice that does not parse; ignored.");
+            return;
+        };
+        let delivered = OffsetDateTime::parse(
+            &notice.delivered_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap_or(now)
+        .min(now);
+        let mut stations = write(&self.stations);
+        let Some(station) = stations
+            .by_node
+            .values_mut()
+            .find(|s| s.info.station == notice.station)
+        else {
+            self.count_rejected();
+            debug!(station = %notice.station, "A transmission notice for a station not in the registry; ignored.");
+            return;
+        };
+        station.transmissions.insert(
+            notice.receiver.clone(),
+            (
+                crate::live::Transmission {
+                    receiver: notice.receiver,
+                    file: notice.file,
+                    interval_start: notice.interval_start,
+                    delivered_at: rfc3339(delivered),
+                    age_s: 0,
+                },
+                delivered,
+            ),
+        );
     }
 
     /// Takes a verified frame that arrived as an MQTT message (`payload`, with its DUP and retain
@@ -668,6 +731,26 @@ impl AppState {
                             Ok(c) => changes.extend(c),
                             Err(e) => warn!(error = %e, "Alert state not stored."),
                         }
+                    }
+                }
+            }
+            for station in stations.iter() {
+                let Some(age) = station.transmission_age_s(now) else {
+                    continue;
+                };
+                let sref = station_ref(&station.info);
+                let watch = Watch::Station(StationRule::TransmissionInterrupted);
+                let rules: Vec<_> = engine
+                    .applicable(sref, watch, now.date())
+                    .into_iter()
+                    .cloned()
+                    .collect();
+                let now_ms = (now.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+                for rule in rules {
+                    match engine.evaluate(&self.store, sref, &rule, age, now_ms, now) {
+                        Ok(Some(change)) => changes.push(change),
+                        Ok(None) => {}
+                        Err(e) => warn!(error = %e, "Alert state not stored."),
                     }
                 }
             }

@@ -472,3 +472,84 @@ fn old_default_sources_are_rewritten_unless_someone_edited_the_rule() {
         );
     }
 }
+
+fn notice(station: &str, file: &str, delivered: OffsetDateTime) -> Vec<u8> {
+    let at = delivered
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format");
+    json!({"station": station, "receiver": "stnmt", "folder": format!("{station}/2025/11/27"), "file": file,
+        "interval_start": at, "delivered_at": at, "already_there": false})
+    .to_string()
+    .into_bytes()
+}
+
+/// The relay's notices show on the station, and six intervals without one raise
+/// `transmission_interrupted`, which resolves with the next file; a database seeded before
+/// the rule existed gets it at start.
+#[tokio::test]
+async fn a_station_whose_files_stop_reaching_the_authority_raises_transmission_interrupted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ioc-api.sqlite");
+    let store = Store::open(&path).expect("db");
+    let without: Vec<_> = ioc_api::alerts::default_rules(300)
+        .into_iter()
+        .filter(|s| s.parameter.as_str() != "transmission_interrupted")
+        .collect();
+    store
+        .seed_thresholds(&without, "2025-11-01T00:00:00Z")
+        .expect("seed");
+    drop(store);
+    let api = Api::with_store(common::config(), Store::open(&path).expect("db"));
+    let (_, rules) = api.get("/api/v1/thresholds").await;
+    assert!(
+        rules
+            .as_array()
+            .expect("rules")
+            .iter()
+            .any(|r| r["parameter"] == "transmission_interrupted" && r["trigger"] == 1800.0),
+        "{rules}"
+    );
+
+    api.state.transmission(
+        &notice("HG-VT-A01", "HG_IOC_HG-VT-A01_20251127070500.txt", at(0)),
+        at(0),
+    );
+    api.state.tick(at(1));
+    let (_, station) = api.get("/api/v1/stations/HG-VT-A01").await;
+    assert_eq!(
+        station["transmission"][0]["file"], "HG_IOC_HG-VT-A01_20251127070500.txt",
+        "{station}"
+    );
+    assert_eq!(station["transmission"][0]["receiver"], "stnmt");
+    let open = |alerts: &Value| {
+        alerts
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["parameter"] == "transmission_interrupted" && a["state"] != "resolved")
+            .count()
+    };
+    api.state.tick(at(30));
+    let (_, alerts) = api.get("/api/v1/alerts?station=HG-VT-A01").await;
+    assert_eq!(open(&alerts), 0, "30 minutes is the limit, not past it: {alerts}");
+    api.state.tick(at(31));
+    let (_, alerts) = api.get("/api/v1/alerts?station=HG-VT-A01").await;
+    assert_eq!(open(&alerts), 1, "{alerts}");
+    // The water station, on which no relay reports, raises nothing.
+    let (_, water) = api.get("/api/v1/alerts?station=HG-VT-W01").await;
+    assert_eq!(open(&water), 0, "{water}");
+
+    api.state.transmission(
+        &notice("HG-VT-A01", "HG_IOC_HG-VT-A01_20251127074000.txt", at(32)),
+        at(32),
+    );
+    api.state.tick(at(33));
+    let (_, alerts) = api.get("/api/v1/alerts?station=HG-VT-A01").await;
+    assert_eq!(open(&alerts), 0, "resolved by the next file: {alerts}");
+    // A notice that is not JSON, or names no station, changes nothing.
+    api.state.transmission(b"not json", at(34));
+    api.state
+        .transmission(&notice("HG-XX-A99", "x.txt", at(34)), at(34));
+    let (_, station) = api.get("/api/v1/stations/HG-VT-A01").await;
+    assert_eq!(station["transmission"].as_array().map(Vec::len), Some(1));
+}

@@ -287,6 +287,7 @@ async fn openapi_document_lists_every_route() {
         "/api/v1/stream",
         "/api/v1/stations/{id}/commands",
         "/api/v1/export/hourly.csv",
+        "/api/v1/open-data/catalog.jsonld",
         "/api/v1/ngsi-ld/entities",
         "/metrics",
         "/readyz",

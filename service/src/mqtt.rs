@@ -275,6 +275,13 @@ impl NodeSubscription {
         }
     }
 
+    /// Also subscribes to `filter` (QoS 1, never through the shared group: every member needs
+    /// what it carries).
+    pub fn with_filter(mut self, filter: String) -> Self {
+        self.filters.push(SubscribeFilter::new(filter, QoS::AtLeastOnce));
+        self
+    }
+
     /// Acts on connection events; call it with every event the polling loop sees.
     pub fn observe(&self, event: &Event) {
         match event {

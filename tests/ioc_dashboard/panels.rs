@@ -131,7 +131,8 @@ pub(super) async fn check_map(page: &mut support::Page) -> Result<()> {
 }
 
 /// The health panel of the selected station: a water node's battery, signal, queue, firmware;
-/// the episode node's refused frame marked as needing attention.
+/// the episode node's refused frame and its file that reached the authority 40 minutes ago
+/// marked as needing attention.
 pub(super) async fn check_health(page: &mut support::Page, flagged: &str) -> Result<()> {
     page.eval("[...document.querySelectorAll('#stations tbody tr')].find(r => r.dataset.station.includes('-W')).click(), true")
         .await?;
@@ -150,6 +151,8 @@ pub(super) async fn check_health(page: &mut support::Page, flagged: &str) -> Res
     .await?;
     page.wait_for(
         "document.querySelector('#health tr[data-health=\"health_refused\"]')?.classList.contains('bad') \
+         && document.querySelector('#health tr[data-health=\"health_transmission\"]')?.classList.contains('bad') \
+         && document.querySelector('#health tr[data-health=\"health_transmission\"] td').textContent.includes('(stnmt)') \
          && document.querySelector('#health-panel').classList.contains('attention')",
         WAIT,
     )

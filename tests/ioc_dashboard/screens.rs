@@ -11,7 +11,8 @@ use crate::support::Chromium;
 
 /// What an English-reading page shows that a Vietnamese one must not: every label and state the
 /// dashboard writes in English.
-const ENGLISH: [&str; 36] = [
+const ENGLISH: [&str; 37] = [
+    "File to the environment authority",
     "Stations",
     "Station",
     "District",

@@ -41,6 +41,7 @@ const OFFLINE: &str =
     "Không nhận khung trong thời gian cấu hình, hoặc thiết bị báo ngắt (no frame, or a death status)";
 const SENSOR_FAULT: &str =
     "Cờ chất lượng của khung: lỗi cảm biến, ngoài dải đo, giá trị không đổi (FORMAT.md §4)";
+const TRANSMISSION: &str = "Thông tư 10/2021/TT-BTNMT: bên nhận cảnh báo khi truyền dữ liệu bị gián đoạn (transmission to the authority interrupted)";
 const SEQUENCE_RESET: &str = "Khung bị từ chối vì trùng số thứ tự (boot, seq): thiết bị nạp lại firmware hoặc mất bộ đếm khởi động (docs/decisions.md)";
 
 /// Hysteresis of the defaults: an alert resolves once the value is 10 % back inside the limit.
@@ -95,6 +96,27 @@ fn station_rule(rule: StationRule, trigger: f64, source: &str) -> ThresholdSpec 
         enabled: true,
         source: source.into(),
     }
+}
+
+/// Seconds without a file reaching the authority before `transmission_interrupted` fires: six
+/// five-minute files. Circular 10/2021 has the receiver alert on interrupted transmission; the
+/// delay it uses is not confirmed (vn-transmission.md), so the rule is editable like any other.
+const TRANSMISSION_TRIGGER_S: f64 = 1_800.0;
+
+/// The default `transmission_interrupted` rule; also added to a database seeded before it
+/// existed (see [`added_later`]).
+fn transmission_rule() -> ThresholdSpec {
+    station_rule(
+        StationRule::TransmissionInterrupted,
+        TRANSMISSION_TRIGGER_S,
+        TRANSMISSION,
+    )
+}
+
+/// Default rules of kinds that later versions brought: a database that has no rule of their
+/// kind gets them at start.
+pub fn added_later() -> Vec<ThresholdSpec> {
+    vec![transmission_rule()]
 }
 
 fn until(mut spec: ThresholdSpec, day: Option<Date>) -> ThresholdSpec {
@@ -164,6 +186,7 @@ pub fn default_rules(offline_after_s: u64) -> Vec<ThresholdSpec> {
     ));
     rules.push(station_rule(StationRule::SensorFault, 0.0, SENSOR_FAULT));
     rules.push(station_rule(StationRule::SequenceReset, 0.0, SEQUENCE_RESET));
+    rules.push(transmission_rule());
     rules
 }
 

@@ -30,6 +30,10 @@ pub enum StationRule {
     /// its boot counter lost (docs/decisions.md, "A reused sequence number is dead-lettered").
     /// 1 on each such frame, 0 on the node's next new frame.
     SequenceReset,
+    /// Seconds since a receiver of the environment authority last took a file of the station,
+    /// as the relay announces it; evaluated only for stations a relay reports on. The
+    /// authority's receiver alerts on an interrupted transmission too (Circular 10/2021).
+    TransmissionInterrupted,
 }
 
 impl Watch {
@@ -40,6 +44,7 @@ impl Watch {
             Watch::Station(StationRule::StationOffline) => "station_offline",
             Watch::Station(StationRule::SensorFault) => "sensor_fault",
             Watch::Station(StationRule::SequenceReset) => "sequence_reset",
+            Watch::Station(StationRule::TransmissionInterrupted) => "transmission_interrupted",
         }
     }
 
@@ -49,6 +54,7 @@ impl Watch {
             "station_offline" => Some(Watch::Station(StationRule::StationOffline)),
             "sensor_fault" => Some(Watch::Station(StationRule::SensorFault)),
             "sequence_reset" => Some(Watch::Station(StationRule::SequenceReset)),
+            "transmission_interrupted" => Some(Watch::Station(StationRule::TransmissionInterrupted)),
             other => Param::parse(other).map(Watch::Param),
         }
     }
@@ -320,6 +326,13 @@ impl ThresholdSpec {
             }
             if self.direction != Direction::Above {
                 return Err(invalid("direction", "station rules fire `above` their trigger"));
+            }
+            if rule == StationRule::TransmissionInterrupted && !(1.0..=YEAR_S as f64).contains(&self.trigger)
+            {
+                return Err(invalid(
+                    "trigger",
+                    "transmission_interrupted takes seconds since the last file delivered, 1 to 31 622 400",
+                ));
             }
             if rule == StationRule::StationOffline && !(1.0..=YEAR_S as f64).contains(&self.trigger) {
                 return Err(invalid(

@@ -5,7 +5,7 @@
 "use strict";
 
 // Quality flag bits of a reading (protocol/src/quality.rs, FORMAT.md §4).
-const QUALITY_FLAGS = [[1, "flag_warming_up"], [2, "flag_sensor_fault"], [4, "flag_out_of_range"], [8, "flag_stuck_value"], [16, "flag_calibration_due"]];
+const QUALITY_FLAGS = [[1, "flag_warming_up"], [2, "flag_sensor_fault"], [4, "flag_out_of_range"], [8, "flag_stuck_value"], [16, "flag_calibration_due"], [32, "flag_calibrating"]];
 // Flags that mean the reading is not to be trusted (the IOC's sensor_fault rule uses the same).
 const FAULT_BITS = 2 | 4 | 8;
 // Attention levels: a battery under 3.5 V is near the cut-off of a Li-ion cell under load; an
@@ -14,6 +14,9 @@ const FAULT_BITS = 2 | 4 | 8;
 const LOW_BATTERY_V = 3.5;
 const WEAK_RSSI_DBM = -100;
 const LONG_QUEUE = 100;
+// The default transmission_interrupted rule's limit (ioc-api src/alerts/defaults.rs): six
+// five-minute files.
+const TRANSMISSION_LATE_S = 1800;
 
 function renderHealth(s) {
   const box = document.querySelector("#health");
@@ -41,6 +44,10 @@ function renderHealth(s) {
   row("health_sensors", flags.length ? flags.join(", ") : i18n.t("sensors_ok"), (quality & FAULT_BITS) !== 0);
   const refused = s.frames_refused || { seq_reused: 0, replays: 0 };
   row("health_refused", i18n.t("refused_counts", { reused: refused.seq_reused, replays: refused.replays }), refused.seq_reused > 0);
+  // The last file each of the authority's receivers took, through the relay.
+  for (const t of s.transmission || []) {
+    row("health_transmission", i18n.t("transmission_at", { time: i18n.time(t.delivered_at), receiver: t.receiver }), t.age_s > TRANSMISSION_LATE_S);
+  }
   box.append(el("table", { class: "health" }, el("tbody", {}, ...rows)));
   document.querySelector("#health-panel").classList.toggle("attention", rows.some((r) => r.classList.contains("bad")));
 }

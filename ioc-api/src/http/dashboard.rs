@@ -64,6 +64,7 @@ fn page_settings(state: &AppState) -> String {
                 StationRule::StationOffline,
                 StationRule::SensorFault,
                 StationRule::SequenceReset,
+                StationRule::TransmissionInterrupted,
             ]
             .map(|rule| serde_json::json!({"name": Watch::Station(rule).as_str(), "unit": ""})),
         )

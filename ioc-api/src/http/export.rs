@@ -1,5 +1,6 @@
 //! Open-data export of hourly means with station metadata, for the province's open-data portal:
-//! `/api/v1/export/hourly.csv` and `/api/v1/export/hourly.json`, from InfluxDB.
+//! `/api/v1/export/hourly.csv` and `/api/v1/export/hourly.json`, from InfluxDB (or, without it,
+//! the local hourly history). The daily CSV files (`open_data::daily`) are the same CSV.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -33,6 +34,9 @@ pub(crate) struct ExportQuery {
     station: Option<String>,
     /// Only `air` or `water` stations.
     kind: Option<String>,
+    /// Only the stations of this district, named as in the registry (`Vị Thanh`, URL-encoded:
+    /// `V%E1%BB%8B%20Thanh`).
+    district: Option<String>,
 }
 
 /// One hourly mean row.
@@ -67,40 +71,37 @@ pub(crate) struct Export {
     rows: Vec<ExportRow>,
 }
 
-const MAX_EXPORT_DAYS: i64 = 92;
+/// The longest period one export covers.
+pub(crate) const MAX_EXPORT_DAYS: i64 = 92;
+/// The period an export covers without `from`.
+pub(crate) const DEFAULT_EXPORT_DAYS: i64 = 7;
 
-async fn rows(
+/// Which stations' rows an export holds: those of `kinds` (false: air, true: water), only
+/// `station`'s and only `district`'s when given.
+pub(crate) struct Selection<'a> {
+    pub(crate) kinds: &'a [bool],
+    pub(crate) station: Option<&'a str>,
+    pub(crate) district: Option<&'a str>,
+}
+
+/// The hourly means of the selected stations over [`from`, `to`), by station and hour.
+pub(crate) async fn hourly_rows(
     state: &AppState,
-    q: &ExportQuery,
-) -> Result<(OffsetDateTime, OffsetDateTime, Vec<ExportRow>), ApiError> {
-    let (from, to) = time_range(q.from.as_deref(), q.to.as_deref(), time::Duration::days(7))?;
-    if to - from > time::Duration::days(MAX_EXPORT_DAYS) {
-        return Err(ApiError::bad_query(
-            "to",
-            format!("an export may cover at most {MAX_EXPORT_DAYS} days"),
-        ));
-    }
-    let kinds: Vec<bool> = match q.kind.as_deref() {
-        None => vec![false, true],
-        Some("air") => vec![false],
-        Some("water") => vec![true],
-        Some(other) => {
-            return Err(ApiError::bad_query(
-                "kind",
-                format!("must be air or water, got {other:?}"),
-            ));
-        }
-    };
-    if let Some(id) = &q.station
-        && !state.registry.nodes().any(|n| n.station == *id)
-    {
-        return Err(ApiError::not_found(format!("no station with id {id:?}")));
-    }
-    let meta: BTreeMap<&str, &NodeInfo> = state.registry.nodes().map(|n| (n.station.as_str(), n)).collect();
+    (from, to): (OffsetDateTime, OffsetDateTime),
+    selection: &Selection<'_>,
+) -> Result<Vec<ExportRow>, ApiError> {
+    let meta: BTreeMap<&str, &NodeInfo> = state
+        .registry
+        .nodes()
+        .filter(|n| selection.district.is_none_or(|d| n.district == d))
+        .map(|n| (n.station.as_str(), n))
+        .collect();
     let mut out = Vec::new();
-    for water in kinds {
-        let series = bucket_means(state, water, q.station.as_deref(), (from, to), 3_600, "export").await?;
+    for &water in selection.kinds {
+        let series = bucket_means(state, water, selection.station, (from, to), 3_600, "export").await?;
         for s in series {
+            // Stations outside the district are read and dropped here: the local history has no
+            // district, and one filter keeps both sources alike.
             let Some(info) = s.tags.get("station").and_then(|id| meta.get(id.as_str())) else {
                 continue;
             };
@@ -123,7 +124,57 @@ async fn rows(
         }
     }
     out.sort_by(|a, b| (&a.station, &a.hour_start).cmp(&(&b.station, &b.hour_start)));
-    Ok((from, to, out))
+    Ok(out)
+}
+
+async fn rows(
+    state: &AppState,
+    q: &ExportQuery,
+) -> Result<(OffsetDateTime, OffsetDateTime, Vec<ExportRow>), ApiError> {
+    let (from, to) = time_range(
+        q.from.as_deref(),
+        q.to.as_deref(),
+        time::Duration::days(DEFAULT_EXPORT_DAYS),
+    )?;
+    if to - from > time::Duration::days(MAX_EXPORT_DAYS) {
+        return Err(ApiError::bad_query(
+            "to",
+            format!("an export may cover at most {MAX_EXPORT_DAYS} days"),
+        ));
+    }
+    let kinds: &[bool] = match q.kind.as_deref() {
+        None => &[false, true],
+        Some("air") => &[false],
+        Some("water") => &[true],
+        Some(other) => {
+            return Err(ApiError::bad_query(
+                "kind",
+                format!("must be air or water, got {other:?}"),
+            ));
+        }
+    };
+    if let Some(id) = &q.station
+        && !state.registry.nodes().any(|n| n.station == *id)
+    {
+        return Err(ApiError::not_found(format!("no station with id {id:?}")));
+    }
+    if let Some(district) = &q.district
+        && !state.registry.nodes().any(|n| n.district == *district)
+    {
+        let known: std::collections::BTreeSet<&str> =
+            state.registry.nodes().map(|n| n.district.as_str()).collect();
+        return Err(ApiError::bad_query(
+            "district",
+            format!("no station in district {district:?}; the districts are {known:?}"),
+        ));
+    }
+    let selection = Selection {
+        kinds,
+        station: q.station.as_deref(),
+        district: q.district.as_deref(),
+    };
+    let rows = hourly_rows(state, (from, to), &selection).await?;
+    Ok((from, to, rows))
 }
 
 fn units() -> BTreeMap<&'static str, &'static str> {
@@ -161,16 +212,8 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-/// Hourly means as CSV (one row per station and hour; units in the header).
-#[utoipa::path(get, path = "/api/v1/export/hourly.csv", tag = "open data", params(ExportQuery),
-    responses((status = 200, description = "CSV", content_type = "text/csv", body = String),
-        (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 503, body = ApiError)))]
-pub(crate) async fn csv(
-    State(state): State<Arc<AppState>>,
-    _: Reader,
-    ApiQuery(q): ApiQuery<ExportQuery>,
-) -> Result<Response, ApiError> {
-    let (_, _, rows) = rows(&state, &q).await?;
+/// The CSV of `rows`: a header with each field's unit, one line per station and hour.
+pub(crate) fn csv_text(rows: &[ExportRow]) -> String {
     let units = units();
     let columns: Vec<&str> = units.keys().copied().collect();
     let mut out = String::from("station,name,district,kind,lon,lat,hour_start_utc,hour_start_local");
@@ -200,6 +243,19 @@ pub(crate) async fn csv(
         }
         out.push('\n');
     }
+    out
+}
+
+/// Hourly means as CSV (one row per station and hour; units in the header).
+#[utoipa::path(get, path = "/api/v1/export/hourly.csv", tag = "open data", params(ExportQuery),
+    responses((status = 200, description = "CSV", content_type = "text/csv", body = String),
+        (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 503, body = ApiError)))]
+pub(crate) async fn csv(
+    State(state): State<Arc<AppState>>,
+    _: Reader,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let (_, _, rows) = rows(&state, &q).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -208,7 +264,7 @@ pub(crate) async fn csv(
                 "attachment; filename=\"citysense-hourly.csv\"",
             ),
         ],
-        out,
+        csv_text(&rows),
     )
         .into_response())
 }

@@ -11,6 +11,7 @@ mod health;
 mod indices;
 mod lab;
 mod ngsi;
+mod open_data;
 mod openapi;
 mod stations;
 mod stream;
@@ -28,6 +29,7 @@ use tower_http::trace::TraceLayer;
 
 pub use admin::{create_token, valid_token_name};
 pub use error::ApiError;
+pub(crate) use export::{DEFAULT_EXPORT_DAYS, MAX_EXPORT_DAYS, Selection, csv_text, hourly_rows};
 pub use openapi::ApiDoc;
 
 use crate::state::AppState;
@@ -65,6 +67,7 @@ pub fn router(state: Arc<AppState>, cors_origins: &[String], max_body_bytes: usi
         .route("/api/v1/stream", get(stream::stream))
         .route("/api/v1/export/hourly.json", get(export::json))
         .route("/api/v1/export/hourly.csv", get(export::csv))
+        .route(crate::open_data::CATALOG_PATH, get(open_data::catalog_jsonld))
         .route("/api/v1/ngsi-ld/entities", get(ngsi::entities))
         .route("/api/v1/ngsi-ld/entities/{entity_id}", get(ngsi::entity_by_id))
         .route("/api/v1/tokens", get(admin::tokens).post(admin::create))

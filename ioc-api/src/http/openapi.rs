@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, alerts, commands, export, health, indices, lab, ngsi, stations, stream, thresholds};
+use super::{
+    admin, alerts, commands, export, health, indices, lab, ngsi, open_data, stations, stream, thresholds,
+};
 
 struct Bearer;
 
@@ -41,7 +43,7 @@ impl Modify for Bearer {
         alerts::list, alerts::one, alerts::acknowledge, alerts::resolve,
         thresholds::list, thresholds::one, thresholds::create, thresholds::replace, thresholds::delete,
         stream::stream, commands::send,
-        export::json, export::csv, ngsi::entities, ngsi::entity_by_id,
+        export::json, export::csv, open_data::catalog_jsonld, ngsi::entities, ngsi::entity_by_id,
         admin::tokens, admin::create, admin::revoke, admin::audit, admin::deliveries,
     ),
     // Enums used only in query parameters are not collected from the paths by themselves.

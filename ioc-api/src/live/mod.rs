@@ -11,6 +11,6 @@ pub use param::Param;
 pub use reading::Reading;
 pub use series::{HOUR_MS, HOURS_KEPT, HourRecord, SLOT_MS, Series};
 pub(crate) use stations::Station;
-pub use stations::{NodeHealth, RefusedFrames, Stations};
+pub use stations::{NodeHealth, RefusedFrames, Stations, Transmission};
 pub use view::{IndexBrief, SalinityBrief, StationView, ViewSettings, pollutant_param};
 pub(crate) use view::{salinity_of, us_current, vn_daily, vn_hourly, wqi_of};

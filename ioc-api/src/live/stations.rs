@@ -40,6 +40,22 @@ pub struct NodeHealth {
     pub frames_queued: u16,
 }
 
+/// The last file of the station a receiver of the authority took, as the relay announced it
+/// (`{prefix}/transmission/{station}/{receiver}`, retained).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Transmission {
+    /// The receiver's name in the relay's config.
+    pub receiver: String,
+    /// The file's name.
+    pub file: String,
+    /// Start of the file's interval (RFC 3339).
+    pub interval_start: String,
+    /// When the receiver took it (RFC 3339).
+    pub delivered_at: String,
+    /// Seconds since then.
+    pub age_s: i64,
+}
+
 /// Frames of the node the replay window refused since the API started (they are not readings:
 /// the collector dead-letters them too).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
@@ -64,6 +80,8 @@ pub(crate) struct Station {
     pub(crate) health: Option<NodeHealth>,
     pub(crate) tracked: Vec<Tracked>,
     pub(crate) refused: RefusedFrames,
+    /// The last delivery to each receiver, with its instant.
+    pub(crate) transmissions: BTreeMap<String, (Transmission, OffsetDateTime)>,
     /// Values up to this node time came from the InfluxDB rebuild; frames at or before it are
     /// already counted.
     pub(crate) rebuilt_until_ms: u64,
@@ -90,6 +108,7 @@ impl Stations {
                     health: None,
                     tracked: Vec::new(),
                     refused: RefusedFrames::default(),
+                    transmissions: BTreeMap::new(),
                     rebuilt_until_ms: 0,
                 };
                 (info.id, station)

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::param::Param;
 use super::reading::Reading;
 use super::series::HOUR_MS;
-use super::stations::{NodeHealth, RefusedFrames, Station};
+use super::stations::{NodeHealth, RefusedFrames, Station, Transmission};
 use crate::config::IndicesConfig;
 use crate::indices::salinity::{SalinityClass, classify};
 use crate::indices::wqi::{self, Insufficient, WqiParameter, WqiResult};
@@ -110,6 +110,9 @@ pub struct StationView {
     /// count above 0 means the node reuses its frame keys (re-flashed, boot counter lost) and
     /// its new readings are not stored.
     pub frames_refused: RefusedFrames,
+    /// The last file of the station each of the authority's receivers took (through the
+    /// relay), oldest first; empty when no relay reports on it.
+    pub transmission: Vec<Transmission>,
     /// Open alerts of the station.
     pub open_alerts: usize,
 }
@@ -300,7 +303,33 @@ impl Station {
             salinity: salinity_of(self, s),
             health: self.health.clone(),
             frames_refused: self.refused.clone(),
+            transmission: self.transmission_view(now),
             open_alerts,
         }
+    }
+}
+
+impl Station {
+    /// The receivers' last deliveries, oldest first, with their age at `now`.
+    fn transmission_view(&self, now: OffsetDateTime) -> Vec<Transmission> {
+        let mut out: Vec<(OffsetDateTime, Transmission)> = self
+            .transmissions
+            .values()
+            .map(|(t, at)| {
+                let mut t = t.clone();
+                t.age_s = (now - *at).whole_seconds().max(0);
+                (*at, t)
+            })
+            .collect();
+        out.sort_by_key(|(at, _)| *at);
+        out.into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// Seconds since the receiver that has waited longest took a file, if any relay reports.
+    pub(crate) fn transmission_age_s(&self, now: OffsetDateTime) -> Option<f64> {
+        self.transmissions
+            .values()
+            .map(|(_, at)| (now - *at).as_seconds_f64())
+            .reduce(f64::max)
     }
 }

@@ -88,4 +88,20 @@ impl Store {
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
+
+    /// Per station, the start of its first and of its last saved hour (ms): the span the hourly
+    /// exports can answer for, for the open-data catalogue.
+    ///
+    /// # Errors
+    ///
+    /// The database refused.
+    pub fn hour_spans(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT station, MIN(hour_ms), MAX(hour_ms) FROM hourly WHERE count > 0 GROUP BY station",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
 }

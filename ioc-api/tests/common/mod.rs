@@ -70,7 +70,11 @@ impl Api {
 
     /// An API over `store`, e.g. a file reopened to play a restart.
     pub fn with_store(config: Config, store: Store) -> Api {
-        let registry = registry();
+        Self::with_registry(config, registry(), store)
+    }
+
+    /// An API over other stations than [`registry`]'s.
+    pub fn with_registry(config: Config, registry: Registry, store: Store) -> Api {
         let state = AppState::new(&config, &registry, store).expect("state");
         Api { state, registry }
     }
