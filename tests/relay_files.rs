@@ -148,10 +148,13 @@ fn relay_config(mosquitto: &Mosquitto, ftp: &FtpServer, registry: &Path, dir: &P
             name: "stnmt".into(),
             protocol: Protocol::Ftp,
             host: "127.0.0.1".into(),
-            port: ftp.port(),
+            port: Some(ftp.port()),
             username: ftp.username().into(),
             password: Some(Secret::new(ftp.password())),
             password_file: None,
+            key_file: None,
+            known_hosts: None,
+            host_key_sha256: None,
             root: "/".into(),
             ca_file: None,
             timeout_s: 10,
@@ -471,7 +474,10 @@ async fn an_hour_of_frames_reaches_the_ftp_server_as_one_file_per_interval() -> 
     // Each station's last delivered file is announced, retained, for the IOC.
     let mut watcher = TestClient::connect(mosquitto.port(), "relay-test-watcher", true).await?;
     watcher
-        .subscribe(&format!("{DEFAULT_PREFIX}/transmission/#"), rumqttc::QoS::AtLeastOnce)
+        .subscribe(
+            &format!("{DEFAULT_PREFIX}/transmission/#"),
+            rumqttc::QoS::AtLeastOnce,
+        )
         .await?;
     let mut announced = BTreeMap::new();
     while announced.len() < registry.len() {
@@ -487,7 +493,9 @@ async fn an_hour_of_frames_reaches_the_ftp_server_as_one_file_per_interval() -> 
             .filter(|k| k.starts_with(&format!("{}/", node.station)))
             .max()
             .context("a file")?;
-        let notice = announced.get(&topic).with_context(|| format!("no notice on {topic}"))?;
+        let notice = announced
+            .get(&topic)
+            .with_context(|| format!("no notice on {topic}"))?;
         ensure!(
             last.ends_with(notice["file"].as_str().unwrap_or("-")),
             "{topic}: {notice} (last file {last})"

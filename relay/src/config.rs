@@ -10,7 +10,7 @@ use service::config::{ConfigError, Validate};
 use service::mqtt::MqttConfig;
 
 use crate::params::ALL;
-use crate::upload::ReceiverConfig;
+use crate::upload::{Protocol, ReceiverConfig, parse_sha256_fingerprint};
 
 /// The prefix of the environment variables that override config fields.
 pub const ENV_PREFIX: &str = "CITYSENSE_RELAY";
@@ -336,17 +336,37 @@ impl Validate for Config {
             if r.host.is_empty() {
                 return Err(ConfigError::invalid("receiver.host", "must name the server"));
             }
-            if r.password.is_some() == r.password_file.is_some() {
+            let sftp = r.protocol == Protocol::Sftp;
+            let has_password = r.password.is_some() || r.password_file.is_some();
+            if (r.password.is_some() && r.password_file.is_some()) || (!sftp && !has_password) {
                 return Err(ConfigError::invalid(
                     "receiver.password",
-                    "give exactly one of password and password_file",
+                    if sftp {
+                        "give at most one of password and password_file"
+                    } else {
+                        "give exactly one of password and password_file"
+                    },
                 ));
             }
-            if r.protocol == crate::upload::Protocol::Ftps && r.ca_file.is_none() {
+            if r.protocol == Protocol::Ftps && r.ca_file.is_none() {
                 return Err(ConfigError::invalid(
                     "receiver.ca_file",
                     "is required for ftps: the PEM of the authority that signs the server's certificate (/etc/ssl/certs/ca-certificates.crt for a public one)",
                 ));
+            }
+            if sftp {
+                validate_sftp(r)?;
+            } else {
+                // Set on an FTP receiver, these would look like protection that is not there.
+                for (field, set) in [
+                    ("receiver.key_file", r.key_file.is_some()),
+                    ("receiver.known_hosts", r.known_hosts.is_some()),
+                    ("receiver.host_key_sha256", r.host_key_sha256.is_some()),
+                ] {
+                    if set {
+                        return Err(ConfigError::invalid(field, "is for sftp receivers only"));
+                    }
+                }
             }
             if r.timeout_s == 0 || r.timeout_s > 600 {
                 return Err(ConfigError::invalid("receiver.timeout_s", "must be 1 to 600"));
@@ -354,6 +374,32 @@ impl Validate for Config {
         }
         Ok(())
     }
+}
+
+/// The SFTP receiver's own rules: a way to log in and a way to trust the server's host key.
+fn validate_sftp(r: &ReceiverConfig) -> Result<(), ConfigError> {
+    if r.key_file.is_none() && r.password.is_none() && r.password_file.is_none() {
+        return Err(ConfigError::invalid(
+            "receiver.key_file",
+            "sftp needs key_file (a private key in OpenSSH format), password or password_file",
+        ));
+    }
+    if r.known_hosts.is_none() && r.host_key_sha256.is_none() {
+        return Err(ConfigError::invalid(
+            "receiver.known_hosts",
+            "sftp needs known_hosts (a file in OpenSSH format) or host_key_sha256 (SHA256:... as ssh-keygen -l prints it): the server's host key is always checked",
+        ));
+    }
+    if let Some(pin) = &r.host_key_sha256 {
+        parse_sha256_fingerprint(pin).map_err(|e| ConfigError::invalid("receiver.host_key_sha256", e))?;
+    }
+    if r.ca_file.is_some() {
+        return Err(ConfigError::invalid(
+            "receiver.ca_file",
+            "is for ftps; sftp trusts the host key in known_hosts or host_key_sha256",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -391,5 +437,46 @@ mod tests {
             .expect_err("unknown")
             .to_string();
         assert!(err.contains("pm25") && err.contains("pm2_5"), "{err}");
+    }
+
+    #[test]
+    fn sftp_receivers_need_a_login_and_a_host_key_and_errors_name_the_field() {
+        let receiver = |fields: &str| {
+            format!(
+                "{DEFAULT_CONFIG}\n[[receiver]]\nname = \"stnmt\"\nprotocol = \"sftp\"\nhost = \"sftp.example.vn\"\nusername = \"haugiang\"\n{fields}\n"
+            )
+        };
+        let pin = "host_key_sha256 = \"SHA256:tMQ+sUzRYKg8xo1nTh3EIwIl8To6/qmHgI7+LVWBWFo\"";
+        let config = service::config::from_toml::<Config>(&receiver(&format!(
+            "key_file = \"/etc/citysense/id_ed25519\"\n{pin}"
+        )))
+        .expect("key and pin are enough");
+        assert_eq!(config.receivers[0].port(), 22);
+        for (fields, field) in [
+            (pin.to_owned(), "receiver.key_file"),
+            ("key_file = \"/k\"".to_owned(), "receiver.known_hosts"),
+            (
+                "key_file = \"/k\"\nhost_key_sha256 = \"tMQ+sUzRYKg8xo1nTh3EIwIl8To6\"".to_owned(),
+                "receiver.host_key_sha256",
+            ),
+            (
+                format!("password = \"a\"\npassword_file = \"/p\"\n{pin}"),
+                "receiver.password",
+            ),
+            (
+                format!("key_file = \"/k\"\nca_file = \"/ca.pem\"\n{pin}"),
+                "receiver.ca_file",
+            ),
+        ] {
+            let err = service::config::from_toml::<Config>(&receiver(&fields))
+                .expect_err(field)
+                .to_string();
+            assert!(err.contains(field), "{fields}: {err}");
+        }
+        let ftp_with_pin = receiver(&format!("password = \"a\"\n{pin}")).replace("\"sftp\"", "\"ftp\"");
+        let err = service::config::from_toml::<Config>(&ftp_with_pin)
+            .expect_err("pin on ftp")
+            .to_string();
+        assert!(err.contains("receiver.host_key_sha256"), "{err}");
     }
 }

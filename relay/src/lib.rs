@@ -1,5 +1,5 @@
 //! The relay: hands each station's data to the environment authority as the files of Circular
-//! 10/2021/TT-BTNMT, through a durable outbox, to one or more FTP/FTPS receivers. A peer of the
+//! 10/2021/TT-BTNMT, through a durable outbox, to one or more FTP/FTPS/SFTP receivers. A peer of the
 //! collector and the IOC API on the bus, with the same acceptance rule and a session of its own.
 //!
 //! # Layout

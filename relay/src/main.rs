@@ -1,5 +1,5 @@
 //! `citysense-relay`: hands the stations' data to the environment authority as Circular 10/2021
-//! files over FTP/FTPS.
+//! files over FTP/FTPS/SFTP.
 // The command prints its requested output (the default config) on stdout; logs go to stderr.
 #![allow(clippy::print_stdout)]
 
@@ -18,7 +18,7 @@ const CONFIG_FILE: &str = "relay.toml";
 
 /// Takes the stations' frames from the MQTT broker, writes one file per station and interval in
 /// the environment authority's layout (Circular 10/2021/TT-BTNMT) into a durable outbox, and
-/// uploads each file once, in order, to every configured FTP/FTPS receiver.
+/// uploads each file once, in order, to every configured FTP/FTPS/SFTP receiver.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {

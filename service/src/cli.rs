@@ -5,20 +5,24 @@ use std::process::ExitCode;
 
 /// Logs to stderr (stdout is for what a command prints: configs, listings, tokens), filtered by `RUST_LOG` or else by `default_filter` (e.g. `"info"`).
 ///
-/// Whatever the filter, the FTP client (suppaftp) logs at `info` at most: at `debug` and `trace`
-/// it writes every command it sends, `PASS <password>` included, and no secret goes to a log.
+/// Whatever the filter, the FTP client (suppaftp) and the SSH client (russh) log at `info` at
+/// most: at `debug` and `trace` suppaftp writes every command it sends, `PASS <password>`
+/// included, and russh every packet before it is encrypted, a password login's included; no
+/// secret goes to a log.
 pub fn init_tracing(default_filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| default_filter.into())
-        .add_directive(NO_SECRETS.parse().unwrap_or_default());
+    let filter = NO_SECRETS.iter().fold(
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
+        |filter, directive| filter.add_directive(directive.parse().unwrap_or_default()),
+    );
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .init();
 }
 
-/// The filter directive that keeps suppaftp's command log (with the password) out.
-const NO_SECRETS: &str = "suppaftp=info";
+/// The filter directives that keep suppaftp's command log and russh's packet log (with the
+/// password) out.
+const NO_SECRETS: [&str; 2] = ["suppaftp=info", "russh=info"];
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn shutdown_signal() {

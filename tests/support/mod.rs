@@ -1,6 +1,6 @@
 //! Real services for whole-path tests: mosquitto, InfluxDB 1.x and VictoriaMetrics from Debian's
-//! packages and an FTP/FTPS server from PyPI's pyftpdlib, each a child process on free loopback
-//! ports with its files in a temp dir, stopped on drop.
+//! packages, an FTP/FTPS server from PyPI's pyftpdlib and OpenSSH's sshd, each a child process on
+//! free loopback ports with its files in a temp dir, stopped on drop.
 //! A test includes this with `mod support;`. See `shared/reference/services.md` for the behaviour
 //! these helpers encode.
 //!
@@ -9,6 +9,7 @@
 //! - `process`: the child-process guard (binary lookup, log capture, readiness polling, stop/start).
 //! - `mosquitto`, `influx1`, `victoria`: one service each.
 //! - `ftp`: an FTP or FTPS server (PyPI's pyftpdlib), for the relay's receivers.
+//! - `sshd`: an SFTP server (OpenSSH's sshd as the current user), for the relay's SFTP receiver.
 //! - `mqtt`: a small rumqttc client for checks through the broker.
 //! - `sse`: server-sent event blocks, for the tests that follow the IOC API's stream.
 //! - `ioc`: the IOC API in-process and a simulated fleet feeding it.
@@ -32,6 +33,7 @@ mod ports;
 mod process;
 pub mod reconnecting_node;
 mod sse;
+mod sshd;
 mod victoria;
 
 pub use chromium::{Chromium, Page};
@@ -45,4 +47,5 @@ pub use mqtt::TestClient;
 pub use ports::{free_port, free_ports, loopback_client, with_free_ports};
 pub use process::{ChildProcess, find_program};
 pub use sse::{SseBlock, take_events};
+pub use sshd::{SshKey, SshServer, ssh_keygen};
 pub use victoria::{ExportedSeries, VictoriaMetrics, VictoriaOptions};

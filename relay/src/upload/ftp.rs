@@ -7,6 +7,7 @@
 use std::fs;
 use std::io::{self, BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,13 +74,14 @@ impl FtpReceiver {
     fn connect(&mut self) -> Result<Session, UploadError> {
         let tls = match self.config.protocol {
             Protocol::Ftps => Some(self.tls_config()?),
-            Protocol::Ftp => None,
+            // `receiver()` gives sftp to the SFTP receiver; plain FTP is all that is left here.
+            Protocol::Ftp | Protocol::Sftp => None,
         };
         let config = &self.config;
         let password = self.password()?;
         let timeout = Duration::from_secs(config.timeout_s.max(1));
-        let address = format!("{}:{}", config.host, config.port);
-        let control = connect_tcp(&config.host, config.port, timeout)
+        let address = format!("{}:{}", config.host, config.port());
+        let control = connect_tcp(&config.host, config.port(), timeout)
             .map_err(|e| self.connect_error(&format!("TCP to {address}"), e))?;
         let mut ftp = RustlsFtpStream::connect_with_stream(control)
             .map_err(|e| self.connect_error(&format!("greeting from {address}"), describe(&e)))?
@@ -125,13 +127,8 @@ impl FtpReceiver {
         let Some(path) = &self.config.password_file else {
             return Err(self.connect_error("login", "neither password nor password_file is set"));
         };
-        let what = format!("reading password_file {}", path.display());
-        let file = fs::File::open(path).map_err(|e| self.connect_error(&what, e))?;
-        let mut line = String::new();
-        BufReader::new(file)
-            .read_line(&mut line)
-            .map_err(|e| self.connect_error(&what, e))?;
-        Ok(Secret::new(line.trim_end_matches(['\r', '\n'])))
+        read_password_file(path)
+            .map_err(|e| self.connect_error(&format!("reading password_file {}", path.display()), e))
     }
 
     /// The TLS client config, built once: the authorities in `ca_file`.
@@ -173,18 +170,11 @@ impl FtpReceiver {
     }
 
     fn connect_error(&self, step: &str, detail: impl ToString) -> UploadError {
-        UploadError::Connect {
-            receiver: self.config.name.clone(),
-            detail: format!("{step}: {}", detail.to_string()),
-        }
+        self.config.connect_error(step, detail)
     }
 
     fn refused(&self, what: String, detail: impl ToString) -> UploadError {
-        UploadError::Refused {
-            receiver: self.config.name.clone(),
-            what,
-            detail: detail.to_string(),
-        }
+        self.config.refused(what, detail)
     }
 
     /// Runs `step` on the session; any error drops the connection, so the next call reconnects.
@@ -247,6 +237,13 @@ impl Receiver for FtpReceiver {
     }
 }
 
+/// The password in `path`: its first line (SFTP's receiver reads it the same way).
+pub(super) fn read_password_file(path: &Path) -> io::Result<Secret> {
+    let mut line = String::new();
+    BufReader::new(fs::File::open(path)?).read_line(&mut line)?;
+    Ok(Secret::new(line.trim_end_matches(['\r', '\n'])))
+}
+
 /// A suppaftp error for a message; a server's reply as it came (`550 File exists.`), without
 /// suppaftp's `Invalid response: [550]` before it.
 fn describe(error: &FtpError) -> String {
@@ -278,11 +275,11 @@ fn connect_addr(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
 }
 
 /// The absolute path of `dir` under `root` (`/`-separated, empty parts dropped, `root` taken from
-/// the account's top even without a leading `/`).
+/// the account's top even without a leading `/`). SFTP's receiver follows the same path rules.
 ///
 /// # Errors
 /// When `dir` climbs out of the root (`..`).
-fn folder_path(root: &str, dir: &str) -> Result<String, &'static str> {
+pub(super) fn folder_path(root: &str, dir: &str) -> Result<String, &'static str> {
     let dir_parts = parts(dir);
     if dir_parts.contains(&"..") {
         return Err("the folder must not contain `..`");
@@ -292,7 +289,7 @@ fn folder_path(root: &str, dir: &str) -> Result<String, &'static str> {
 }
 
 /// The folders to create for `folder`, outermost first: those below `root`, which must exist.
-fn folders_to_make(root: &str, folder: &str) -> Vec<String> {
+pub(super) fn folders_to_make(root: &str, folder: &str) -> Vec<String> {
     let depth = parts(root).len();
     let all = parts(folder);
     (depth + 1..=all.len())
@@ -300,7 +297,7 @@ fn folders_to_make(root: &str, folder: &str) -> Vec<String> {
         .collect()
 }
 
-fn file_path(folder: &str, name: &str) -> String {
+pub(super) fn file_path(folder: &str, name: &str) -> String {
     if folder.ends_with('/') {
         format!("{folder}{name}")
     } else {
@@ -308,7 +305,7 @@ fn file_path(folder: &str, name: &str) -> String {
     }
 }
 
-fn check_name(name: &str) -> Result<(), &'static str> {
+pub(super) fn check_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\r', '\n']) {
         return Err("the file name must be one plain path segment");
     }

@@ -1,5 +1,6 @@
 //! Receivers: the servers the files are uploaded to. One blocking connection per receiver, on a
-//! thread of its own (the files are small and few; an async FTP stack would buy nothing).
+//! thread of its own (the files are small and few; an async FTP stack would buy nothing). SFTP's
+//! client is async: its receiver blocks the thread on a small runtime of its own.
 //!
 //! Every upload goes to a temporary name in the target folder and is then renamed, so the
 //! receiver never reads half a file: the rename is the commit point. After a crash the relay asks
@@ -7,6 +8,8 @@
 //! sent is recorded, not sent twice.
 
 mod ftp;
+mod host_key;
+mod sftp;
 pub mod worker;
 
 use std::path::PathBuf;
@@ -15,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use service::Secret;
 
 pub use ftp::FtpReceiver;
+pub(crate) use host_key::parse_sha256_fingerprint;
+pub use sftp::SftpReceiver;
 
 /// How a receiver is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +29,8 @@ pub enum Protocol {
     Ftp,
     /// FTP with explicit TLS (`AUTH TLS`, RFC 4217), control and data channels protected.
     Ftps,
+    /// SFTP (version 3, as OpenSSH serves it) over SSH, the server's host key checked.
+    Sftp,
 }
 
 /// One receiver, a `[[receiver]]` table of the config.
@@ -32,13 +39,13 @@ pub enum Protocol {
 pub struct ReceiverConfig {
     /// A short name for logs and metrics (`stnmt`, `envisoft`).
     pub name: String,
-    /// `ftp` or `ftps`.
+    /// `ftp`, `ftps` or `sftp`.
     pub protocol: Protocol,
     /// Host name or address.
     pub host: String,
-    /// TCP port (FTP and FTPS: 21).
-    #[serde(default = "default_port")]
-    pub port: u16,
+    /// TCP port; without it the protocol's own (FTP and FTPS: 21, SFTP: 22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     /// Account name.
     pub username: String,
     /// The account's password; prefer `password_file` or the environment (never logged).
@@ -47,7 +54,21 @@ pub struct ReceiverConfig {
     /// A file holding the password (its first line), readable by the relay's user only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
-    /// Folder on the server under which the dated folders are made (`/` for the account's root).
+    /// SFTP: the account's private key (OpenSSH format, e.g. ed25519, without a passphrase),
+    /// readable by the relay's user only; tried before the password when both are set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// SFTP: a known_hosts file (OpenSSH format) with the server's host key, e.g. the lines
+    /// `ssh-keyscan -p PORT HOST` prints, once their fingerprints were compared with the
+    /// server operator's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts: Option<PathBuf>,
+    /// SFTP: the server's host key fingerprint as `ssh-keygen -l -f <key.pub>` prints it
+    /// (`SHA256:...`); with `known_hosts` too, either may match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key_sha256: Option<String>,
+    /// Folder on the server under which the dated folders are made (`/` for the account's root;
+    /// SFTP: an absolute path, `/` being the server's root unless the account is chrooted).
     #[serde(default = "default_root")]
     pub root: String,
     /// FTPS (required): PEM file with the certificate authorities that sign the server's
@@ -60,8 +81,14 @@ pub struct ReceiverConfig {
     pub timeout_s: u64,
 }
 
-fn default_port() -> u16 {
-    21
+impl ReceiverConfig {
+    /// The TCP port: `port`, else the protocol's own.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.protocol {
+            Protocol::Ftp | Protocol::Ftps => 21,
+            Protocol::Sftp => 22,
+        })
+    }
 }
 
 fn default_root() -> String {
@@ -72,10 +99,29 @@ fn default_timeout_s() -> u64 {
     30
 }
 
+impl ReceiverConfig {
+    /// A failure to connect, log in or set up TLS at `step`.
+    pub(crate) fn connect_error(&self, step: &str, detail: impl ToString) -> UploadError {
+        UploadError::Connect {
+            receiver: self.name.clone(),
+            detail: format!("{step}: {}", detail.to_string()),
+        }
+    }
+
+    /// A command or transfer the server refused.
+    pub(crate) fn refused(&self, what: String, detail: impl ToString) -> UploadError {
+        UploadError::Refused {
+            receiver: self.name.clone(),
+            what,
+            detail: detail.to_string(),
+        }
+    }
+}
+
 /// Why an upload or a check failed; the relay retries later, in the same order.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
-    /// Could not connect, log in or set up TLS.
+    /// Could not connect, log in, set up TLS or trust the server's host key.
     #[error("cannot connect to {receiver}: {detail}")]
     Connect {
         /// The receiver's name.
@@ -88,7 +134,7 @@ pub enum UploadError {
     Refused {
         /// The receiver's name.
         receiver: String,
-        /// The step (`STOR`, `RNFR`, `MKD`, ...), with the path.
+        /// The step (`STOR`, `RNFR`, `MKD`, ...; SFTP: `open`, `rename`, ...), with the path.
         what: String,
         /// The server's reply or the I/O error.
         detail: String,
@@ -119,5 +165,6 @@ pub trait Receiver: Send {
 pub fn receiver(config: &ReceiverConfig) -> Box<dyn Receiver> {
     match config.protocol {
         Protocol::Ftp | Protocol::Ftps => Box::new(FtpReceiver::new(config.clone())),
+        Protocol::Sftp => Box::new(SftpReceiver::new(config.clone())),
     }
 }
