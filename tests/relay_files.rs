@@ -152,6 +152,7 @@ fn relay_config(mosquitto: &Mosquitto, ftp: &FtpServer, registry: &Path, dir: &P
             username: ftp.username().into(),
             password: Some(Secret::new(ftp.password())),
             password_file: None,
+            password_env: None,
             key_file: None,
             known_hosts: None,
             host_key_sha256: None,

@@ -169,6 +169,7 @@ fn receiver_config(server: &FtpServer, protocol: Protocol) -> ReceiverConfig {
         username: server.username().into(),
         password: Some(Secret::new(server.password())),
         password_file: None,
+        password_env: None,
         key_file: None,
         known_hosts: None,
         host_key_sha256: None,

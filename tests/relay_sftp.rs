@@ -153,6 +153,7 @@ fn receiver_config(server: &SshServer) -> ReceiverConfig {
         username: server.username().into(),
         password: None,
         password_file: None,
+        password_env: None,
         key_file: Some(server.client_key().to_path_buf()),
         known_hosts: None,
         host_key_sha256: None,

@@ -337,15 +337,31 @@ impl Validate for Config {
                 return Err(ConfigError::invalid("receiver.host", "must name the server"));
             }
             let sftp = r.protocol == Protocol::Sftp;
-            let has_password = r.password.is_some() || r.password_file.is_some();
-            if (r.password.is_some() && r.password_file.is_some()) || (!sftp && !has_password) {
+            let given = [
+                r.password.is_some(),
+                r.password_file.is_some(),
+                r.password_env.is_some(),
+            ]
+            .into_iter()
+            .filter(|g| *g)
+            .count();
+            if given > 1 || (!sftp && given == 0) {
                 return Err(ConfigError::invalid(
                     "receiver.password",
                     if sftp {
-                        "give at most one of password and password_file"
+                        "give at most one of password, password_file and password_env"
                     } else {
-                        "give exactly one of password and password_file"
+                        "give exactly one of password, password_file and password_env"
                     },
+                ));
+            }
+            if r.password_env
+                .as_deref()
+                .is_some_and(|v| v.is_empty() || v.contains('='))
+            {
+                return Err(ConfigError::invalid(
+                    "receiver.password_env",
+                    "must name an environment variable",
                 ));
             }
             if r.protocol == Protocol::Ftps && r.ca_file.is_none() {
@@ -378,7 +394,7 @@ impl Validate for Config {
 
 /// The SFTP receiver's own rules: a way to log in and a way to trust the server's host key.
 fn validate_sftp(r: &ReceiverConfig) -> Result<(), ConfigError> {
-    if r.key_file.is_none() && r.password.is_none() && r.password_file.is_none() {
+    if r.key_file.is_none() && r.password.is_none() && r.password_file.is_none() && r.password_env.is_none() {
         return Err(ConfigError::invalid(
             "receiver.key_file",
             "sftp needs key_file (a private key in OpenSSH format), password or password_file",

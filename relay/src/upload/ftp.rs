@@ -119,16 +119,11 @@ impl FtpReceiver {
         Ok(Session { ftp, made: None })
     }
 
-    /// The password: `password`, else the first line of `password_file`.
+    /// The password (`password`, `password_file` or `password_env`).
     fn password(&self) -> Result<Secret, UploadError> {
-        if let Some(password) = &self.config.password {
-            return Ok(password.clone());
-        }
-        let Some(path) = &self.config.password_file else {
-            return Err(self.connect_error("login", "neither password nor password_file is set"));
-        };
-        read_password_file(path)
-            .map_err(|e| self.connect_error(&format!("reading password_file {}", path.display()), e))
+        self.config.stored_password()?.ok_or_else(|| {
+            self.connect_error("login", "none of password, password_file and password_env is set")
+        })
     }
 
     /// The TLS client config, built once: the authorities in `ca_file`.
@@ -380,5 +375,29 @@ mod tests {
 
         let error = receiver.tls_config().expect_err("no ca_file").to_string();
         assert!(error.contains("ca_file"), "{error}");
+    }
+
+    #[test]
+    fn password_env_reads_the_variable_and_a_missing_one_names_only_itself() {
+        let mut config: ReceiverConfig = toml::from_str(
+            "name = \"stnmt\"\nprotocol = \"ftp\"\nhost = \"127.0.0.1\"\nusername = \"relay\"",
+        )
+        .expect("config");
+        // PATH is set in every test environment; the relay reads it as it would a password.
+        config.password_env = Some("PATH".into());
+        let path = std::env::var("PATH").expect("PATH");
+        assert_eq!(
+            FtpReceiver::new(config.clone())
+                .password()
+                .expect("password")
+                .expose(),
+            path
+        );
+        config.password_env = Some("CITYSENSE_TEST_NO_SUCH_VARIABLE".into());
+        let error = FtpReceiver::new(config)
+            .password()
+            .expect_err("unset")
+            .to_string();
+        assert!(error.contains("CITYSENSE_TEST_NO_SUCH_VARIABLE"), "{error}");
     }
 }

@@ -51,9 +51,13 @@ pub struct ReceiverConfig {
     /// The account's password; prefer `password_file` or the environment (never logged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<Secret>,
-    /// A file holding the password (its first line), readable by the relay's user only.
+    /// A file holding the password (its first line), readable by the relay's user only
+    /// (systemd's `LoadCredential=` puts one under `$CREDENTIALS_DIRECTORY`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
+    /// The name of an environment variable holding the password (`STNMT_FTP_PASSWORD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
     /// SFTP: the account's private key (OpenSSH format, e.g. ed25519, without a passphrase),
     /// readable by the relay's user only; tried before the password when both are set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +86,26 @@ pub struct ReceiverConfig {
 }
 
 impl ReceiverConfig {
+    /// The password from `password`, the first line of `password_file`, or the variable named
+    /// by `password_env`, whichever is set (validation allows one); `None` when none is.
+    pub(crate) fn stored_password(&self) -> Result<Option<Secret>, UploadError> {
+        if let Some(password) = &self.password {
+            return Ok(Some(password.clone()));
+        }
+        if let Some(var) = &self.password_env {
+            // The variable's name goes into the error, never its value.
+            return std::env::var(var)
+                .map(|v| Some(Secret::new(v)))
+                .map_err(|e| self.connect_error(&format!("reading password_env {var}"), e));
+        }
+        let Some(path) = &self.password_file else {
+            return Ok(None);
+        };
+        ftp::read_password_file(path)
+            .map(Some)
+            .map_err(|e| self.connect_error(&format!("reading password_file {}", path.display()), e))
+    }
+
     /// The TCP port: `port`, else the protocol's own.
     pub fn port(&self) -> u16 {
         self.port.unwrap_or(match self.protocol {

@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tracing::debug;
 
-use super::ftp::{check_name, file_path, folder_path, folders_to_make, read_password_file};
+use super::ftp::{check_name, file_path, folder_path, folders_to_make};
 use super::host_key::TrustedHostKeys;
 use super::{Receiver, ReceiverConfig, UploadError};
 
@@ -242,17 +242,9 @@ impl SftpReceiver {
         }
     }
 
-    /// The password: `password`, else the first line of `password_file`, else none.
+    /// The password (`password`, `password_file` or `password_env`), if any.
     fn password(&self) -> Result<Option<Secret>, UploadError> {
-        if let Some(password) = &self.config.password {
-            return Ok(Some(password.clone()));
-        }
-        let Some(path) = &self.config.password_file else {
-            return Ok(None);
-        };
-        read_password_file(path)
-            .map(Some)
-            .map_err(|e| self.connect_error(&format!("reading password_file {}", path.display()), e))
+        self.config.stored_password()
     }
 
     fn connect_error(&self, step: &str, detail: impl ToString) -> UploadError {
