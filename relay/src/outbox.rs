@@ -57,7 +57,31 @@ fn key(folder: &str, name: &str) -> String {
 struct ReceiverLog {
     name: String,
     sent: HashSet<String>,
+    /// Every file before this index is taken: a worker takes files in order, so the files it
+    /// has not taken are a short tail, and neither the next file nor the count of those waiting
+    /// looks through the 60 days of files already sent.
+    first_unsent: usize,
     log: File,
+}
+
+impl ReceiverLog {
+    /// Moves `first_unsent` past the files taken.
+    fn advance(&mut self, files: &VecDeque<Stored>) {
+        while files
+            .get(self.first_unsent)
+            .is_some_and(|f| self.sent.contains(&f.key()))
+        {
+            self.first_unsent += 1;
+        }
+    }
+
+    /// The files not taken, oldest first.
+    fn waiting<'f>(&'f self, files: &'f VecDeque<Stored>) -> impl Iterator<Item = &'f Stored> {
+        files
+            .iter()
+            .skip(self.first_unsent)
+            .filter(|f| !self.sent.contains(&f.key()))
+    }
 }
 
 /// The outbox.
@@ -120,11 +144,14 @@ impl Outbox {
                 .into_iter()
                 .filter(|k| names.contains(k))
                 .collect();
-            logs.push(ReceiverLog {
+            let mut log = ReceiverLog {
                 name: name.clone(),
                 sent,
+                first_unsent: 0,
                 log: OpenOptions::new().create(true).append(true).open(&path)?,
-            });
+            };
+            log.advance(&files);
+            logs.push(log);
         }
         let mut outbox = Outbox {
             root: root.to_owned(),
@@ -186,8 +213,7 @@ impl Outbox {
 
     /// The next file receiver `r` (its index) has not taken, oldest written first.
     pub fn next_for(&self, r: usize) -> Option<Stored> {
-        let log = self.receivers.get(r)?;
-        self.files.iter().find(|f| !log.sent.contains(&f.key())).cloned()
+        self.receivers.get(r)?.waiting(&self.files).next().cloned()
     }
 
     /// The path of a stored file.
@@ -207,6 +233,7 @@ impl Outbox {
         writeln!(log.log, "{}", f.key())?;
         log.log.sync_data()?;
         log.sent.insert(f.key());
+        log.advance(&self.files);
         Ok(())
     }
 
@@ -215,7 +242,7 @@ impl Outbox {
         let Some(log) = self.receivers.get(r) else {
             return (0, None);
         };
-        let mut waiting = self.files.iter().filter(|f| !log.sent.contains(&f.key()));
+        let mut waiting = log.waiting(&self.files);
         let oldest = waiting.next().map(|f| f.interval_ms);
         (waiting.count() + usize::from(oldest.is_some()), oldest)
     }
@@ -253,6 +280,8 @@ impl Outbox {
             self.names.remove(&f.key());
             for r in &mut self.receivers {
                 r.sent.remove(&f.key());
+                // The file removed was taken by every receiver, so it was before each cursor.
+                r.first_unsent = r.first_unsent.saturating_sub(1);
             }
             self.bytes -= f.bytes;
             removed += 1;
