@@ -14,6 +14,7 @@
 //! - `history`: InfluxQL reads and the rebuild at start.
 //! - `mqtt`: the subscription that feeds verified frames into the state.
 //! - `state`: shared state, `ingest` and `tick`.
+//! - `transmission`: the relay's notices of files the authority took, and `transmission_interrupted`.
 //! - `metrics`: Prometheus text.
 //! - `open_data`: the DCAT catalogue of the exports and the daily CSV files.
 //! - `http`: routes and handlers; errors are JSON; the OpenAPI document; the dashboard.
@@ -32,6 +33,7 @@ pub mod open_data;
 pub mod state;
 pub mod store;
 mod time_fmt;
+mod transmission;
 
 use std::future::Future;
 use std::net::SocketAddr;

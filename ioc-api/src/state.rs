@@ -13,9 +13,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::alerts::{
-    AlertChange, Engine, RENAMED_SOURCES, StationRef, StationRule, Transition, Watch, Window, default_rules,
-};
+use crate::alerts::{AlertChange, Engine, StationRef, StationRule, Transition, Watch, Window};
 use crate::auth::TokenSet;
 use crate::config::Config;
 use crate::history::Influx;
@@ -68,7 +66,7 @@ pub struct AppState {
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|p| p.into_inner())
 }
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+pub(crate) fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|p| p.into_inner())
 }
 fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,7 +94,7 @@ fn restore_history(store: &Store, stations: &mut Stations, now: OffsetDateTime) 
     Ok(())
 }
 
-fn station_ref(info: &NodeInfo) -> StationRef<'_> {
+pub(crate) fn station_ref(info: &NodeInfo) -> StationRef<'_> {
     StationRef {
         station: &info.station,
         node_id: info.id,
@@ -120,30 +118,7 @@ impl AppState {
     /// The database refused.
     pub fn new(config: &Config, registry: &Registry, store: Store) -> Result<Arc<Self>, StoreError> {
         let now = OffsetDateTime::now_utc();
-        let seeded = store.seed_thresholds(&default_rules(config.stations.offline_after_s), &rfc3339(now))?;
-        if seeded > 0 {
-            info!(
-                rules = seeded,
-                "New database: stored the default QCVN 05:2023 / 08:2023 rules."
-            );
-        }
-        let renamed = store.rename_default_sources(&RENAMED_SOURCES)?;
-        if renamed > 0 {
-            info!(
-                rules = renamed,
-                "Rewrote the source of unedited default rules in the current (Vietnamese) wording."
-            );
-        }
-        let existing = store.thresholds()?;
-        for spec in crate::alerts::added_later() {
-            if !existing.iter().any(|t| t.spec.parameter == spec.parameter) {
-                store.insert_threshold(&spec, &rfc3339(now), "defaults")?;
-                info!(
-                    rule = spec.parameter.as_str(),
-                    "Added a default rule this version brings."
-                );
-            }
-        }
+        crate::alerts::install_defaults(&store, config.stations.offline_after_s, &rfc3339(now))?;
         let engine = Engine::load(&store)?;
         let tokens = TokenSet::from_records(&store.tokens()?);
         let window = match store.replay_window()? {
@@ -400,55 +375,6 @@ impl AppState {
         }
     }
 
-    /// Takes the relay's notice that a receiver of the authority took a station's file (JSON on
-    /// `{prefix}/transmission/{station}/{receiver}`); the `transmission_interrupted` rule reads
-    /// it at the next tick. A notice that does not parse or names no registered station is
-    /// counted and ignored.
-    pub fn transmission(&self, payload: &[u8], now: OffsetDateTime) {
-        #[derive(serde::Deserialize)]
-        struct Notice {
-            station: String,
-            receiver: String,
-            file: String,
-            interval_start: String,
-            delivered_at: String,
-        }
-        let Ok(notice) = serde_json::from_slice::<Notice>(payload) else {
-            self.count_rejected();
-            debug!("A transmission notice that does not parse; ignored.");
-            return;
-        };
-        let delivered = OffsetDateTime::parse(
-            &notice.delivered_at,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .unwrap_or(now)
-        .min(now);
-        let mut stations = write(&self.stations);
-        let Some(station) = stations
-            .by_node
-            .values_mut()
-            .find(|s| s.info.station == notice.station)
-        else {
-            self.count_rejected();
-            debug!(station = %notice.station, "A transmission notice for a station not in the registry; ignored.");
-            return;
-        };
-        station.transmissions.insert(
-            notice.receiver.clone(),
-            (
-                crate::live::Transmission {
-                    receiver: notice.receiver,
-                    file: notice.file,
-                    interval_start: notice.interval_start,
-                    delivered_at: rfc3339(delivered),
-                    age_s: 0,
-                },
-                delivered,
-            ),
-        );
-    }
-
     /// Takes a verified frame that arrived as an MQTT message (`payload`, with its DUP and retain
     /// flags) at `now`: the replay window decides, as in the collector, whether it is a reading
     /// ([`AppState::ingest`]), a duplicate (ignored), or refused: a reused key counts on the
@@ -507,23 +433,35 @@ impl AppState {
             if flag == 0.0 && !engine.has_open(&node.station, watch) {
                 return;
             }
-            let sref = station_ref(node);
-            let rules: Vec<_> = engine
-                .applicable(sref, watch, now.date())
-                .into_iter()
-                .cloned()
-                .collect();
-            let now_ms = (now.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
-            let mut changes = Vec::new();
-            for rule in rules {
-                match engine.evaluate(&self.store, sref, &rule, flag, now_ms, now) {
-                    Ok(change) => changes.extend(change),
-                    Err(e) => warn!(error = %e, "Alert state not stored."),
-                }
-            }
-            changes
+            self.evaluate_station_rule(&mut engine, station_ref(node), watch, flag, now)
         };
         self.announce(changes);
+    }
+
+    /// Evaluates every applicable rule of a station-level `watch` (a value read at `now` on the
+    /// server clock, not a frame's), returning the alert changes.
+    pub(crate) fn evaluate_station_rule(
+        &self,
+        engine: &mut Engine,
+        sref: StationRef<'_>,
+        watch: Watch,
+        value: f64,
+        now: OffsetDateTime,
+    ) -> Vec<AlertChange> {
+        let rules: Vec<_> = engine
+            .applicable(sref, watch, now.date())
+            .into_iter()
+            .cloned()
+            .collect();
+        let now_ms = (now.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+        let mut changes = Vec::new();
+        for rule in rules {
+            match engine.evaluate(&self.store, sref, &rule, value, now_ms, now) {
+                Ok(change) => changes.extend(change),
+                Err(e) => warn!(error = %e, "Alert state not stored."),
+            }
+        }
+        changes
     }
 
     /// Without InfluxDB, saves the hours that changed to the local history (the tick and the
@@ -734,26 +672,7 @@ impl AppState {
                     }
                 }
             }
-            for station in stations.iter() {
-                let Some(age) = station.transmission_age_s(now) else {
-                    continue;
-                };
-                let sref = station_ref(&station.info);
-                let watch = Watch::Station(StationRule::TransmissionInterrupted);
-                let rules: Vec<_> = engine
-                    .applicable(sref, watch, now.date())
-                    .into_iter()
-                    .cloned()
-                    .collect();
-                let now_ms = (now.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
-                for rule in rules {
-                    match engine.evaluate(&self.store, sref, &rule, age, now_ms, now) {
-                        Ok(Some(change)) => changes.push(change),
-                        Ok(None) => {}
-                        Err(e) => warn!(error = %e, "Alert state not stored."),
-                    }
-                }
-            }
+            changes.extend(self.transmission_changes(&stations, &mut engine, now));
             let last_update = |station_id: &str, watch: Watch| {
                 let station = stations.by_station(station_id)?;
                 match watch {

@@ -1,6 +1,9 @@
 //! The rules a new database starts with: QCVN 05:2023/BTNMT for air and QCVN 08:2023/BTNMT for
 //! surface water, plus the station rules. Operators edit them over the API afterwards.
 
+use tracing::info;
+
+use crate::store::{Store, StoreError};
 use time::Date;
 use time::Month;
 
@@ -188,6 +191,40 @@ pub fn default_rules(offline_after_s: u64) -> Vec<ThresholdSpec> {
     rules.push(station_rule(StationRule::SequenceReset, 0.0, SEQUENCE_RESET));
     rules.push(transmission_rule());
     rules
+}
+
+/// Puts the default rules in `store`: all of them in a new database; in one from an earlier
+/// version, the current wording of the sources no one edited and the rules of kinds added since.
+///
+/// # Errors
+///
+/// The database refused.
+pub fn install_defaults(store: &Store, offline_after_s: u64, now: &str) -> Result<(), StoreError> {
+    let seeded = store.seed_thresholds(&default_rules(offline_after_s), now)?;
+    if seeded > 0 {
+        info!(
+            rules = seeded,
+            "New database: stored the default QCVN 05:2023 / 08:2023 rules."
+        );
+    }
+    let renamed = store.rename_default_sources(&RENAMED_SOURCES)?;
+    if renamed > 0 {
+        info!(
+            rules = renamed,
+            "Rewrote the source of unedited default rules in the current (Vietnamese) wording."
+        );
+    }
+    let existing = store.thresholds()?;
+    for spec in added_later() {
+        if !existing.iter().any(|t| t.spec.parameter == spec.parameter) {
+            store.insert_threshold(&spec, now, "defaults")?;
+            info!(
+                rule = spec.parameter.as_str(),
+                "Added a default rule this version brings."
+            );
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ mod engine;
 mod threshold;
 
 pub use alert::{Alert, AlertChange, AlertState, Transition, TransitionRecord};
-pub use defaults::{RENAMED_SOURCES, added_later, default_rules};
+pub use defaults::{RENAMED_SOURCES, added_later, default_rules, install_defaults};
 pub use engine::{Engine, LifecycleError, StationRef};
 pub(crate) use threshold::format_date;
 pub use threshold::{
