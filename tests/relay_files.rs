@@ -6,26 +6,24 @@
 //! (`shared/reference/vn-transmission.md`), not from the relay's code; each value equals the mean
 //! InfluxDB holds for that interval; frames flagged calibrating and faulty give `01` and `02`.
 
+#[path = "relay/common.rs"]
+mod common;
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use collector::config::BatchConfig;
-use firmware::node::NodeConfig;
+use common::{
+    DEADLINE, INTERVAL_MS, MINUTE_MS, files_under, hour_start, parse_file, relay_config, run_fleet_hour,
+};
 use protocol::registry::{NodeInfo, Registry, StationKind};
 use protocol::topic::{DEFAULT_PREFIX, NodeChannel, NodeTopic};
 use protocol::{AirSample, Body, Frame, MAX_FRAME_LEN, QualityFlags};
-use relay::config::{Config as RelayConfig, FilesConfig, HttpConfig, OutboxConfig, RegistryConfig, Stamp};
-use relay::upload::{Protocol, ReceiverConfig};
-use service::Secret;
-use service::mqtt::MqttConfig;
-use simulators::clock::{SimClock, Speed, wall_ms};
-use simulators::fleet::{self, FleetConfig};
-use simulators::signal::Scenario;
+use simulators::clock::wall_ms;
 use support::{
     FtpServer, FtpServerOptions, InProcess, Influx1, Mosquitto, MosquittoOptions, TestClient, influx1_config,
 };
@@ -33,9 +31,6 @@ use time::{OffsetDateTime, UtcOffset};
 use tokio_util::sync::CancellationToken;
 
 const DATABASE: &str = "citysense";
-const MINUTE_MS: u64 = 60_000;
-const INTERVAL_MS: u64 = 5 * MINUTE_MS;
-const DEADLINE: Duration = Duration::from_secs(120);
 /// A keyless air node that sends hand-made frames with quality flags.
 const FLAGGED: u32 = 150;
 
@@ -63,43 +58,6 @@ const WATER_FIELDS: [(&str, &str); 7] = [
     ("Salinity", "salinity"),
 ];
 
-/// One line of an authority file: `<parameter>\t<value>\t<unit>\t<yyyyMMddHHmmss>\t<status>`.
-#[derive(Debug)]
-struct Line {
-    symbol: String,
-    value: f64,
-    decimals: usize,
-    stamp: String,
-    status: String,
-}
-
-/// Parses a file from the reference's layout alone: no header, one line per parameter, five
-/// TAB-separated fields, a 14-digit local time, a two-digit status.
-fn parse_file(text: &str) -> Result<Vec<Line>> {
-    ensure!(text.ends_with('\n'), "the last line is not ended");
-    text.lines()
-        .map(|line| {
-            let fields: Vec<&str> = line.split('\t').collect();
-            let [symbol, value, _unit, stamp, status] = fields[..] else {
-                bail!("{line:?}: {} fields, not 5", fields.len());
-            };
-            ensure!(!symbol.is_empty(), "{line:?}: no parameter");
-            ensure!(
-                stamp.len() == 14 && stamp.bytes().all(|b| b.is_ascii_digit()),
-                "{line:?}: time is not yyyyMMddHHmmss"
-            );
-            ensure!(["00", "01", "02"].contains(&status), "{line:?}: status {status}");
-            Ok(Line {
-                symbol: symbol.to_owned(),
-                value: value.parse().with_context(|| format!("{line:?}: value"))?,
-                decimals: value.split_once('.').map_or(0, |(_, d)| d.len()),
-                stamp: stamp.to_owned(),
-                status: status.to_owned(),
-            })
-        })
-        .collect()
-}
-
 /// `yyyyMMddHHmmss` of `ms` in Vietnam time (UTC+7 all year).
 fn vietnam(ms: u64) -> Result<(String, String)> {
     let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)?
@@ -115,83 +73,6 @@ fn vietnam(ms: u64) -> Result<(String, String)> {
     );
     let folder = format!("{:04}/{:02}/{:02}", t.year(), u8::from(t.month()), t.day());
     Ok((stamp, folder))
-}
-
-fn relay_config(mosquitto: &Mosquitto, ftp: &FtpServer, registry: &Path, dir: &Path) -> RelayConfig {
-    RelayConfig {
-        mqtt: MqttConfig::new(mosquitto.host(), mosquitto.port(), "relay-files"),
-        registry: RegistryConfig {
-            path: registry.to_owned(),
-        },
-        files: FilesConfig {
-            interval_s: INTERVAL_MS / 1_000,
-            grace_s: 1,
-            time_zone: "Asia/Ho_Chi_Minh".into(),
-            stamp: Stamp::End,
-            province: "HG".into(),
-            facility: "IOC".into(),
-            file_name: "{province}_{facility}_{station}_{time}.txt".into(),
-            folder: "{station}/{yyyy}/{MM}/{dd}".into(),
-            newline: relay::config::Newline::Lf,
-            station_codes: BTreeMap::new(),
-        },
-        parameters: BTreeMap::new(),
-        outbox: OutboxConfig {
-            path: dir.join("outbox"),
-            max_bytes: 64 << 20,
-            keep_days: 60,
-        },
-        http: HttpConfig {
-            listen: "127.0.0.1:0".parse().expect("an address"),
-        },
-        receivers: vec![ReceiverConfig {
-            name: "stnmt".into(),
-            protocol: Protocol::Ftp,
-            host: "127.0.0.1".into(),
-            port: Some(ftp.port()),
-            username: ftp.username().into(),
-            password: Some(Secret::new(ftp.password())),
-            password_file: None,
-            password_env: None,
-            key_file: None,
-            known_hosts: None,
-            host_key_sha256: None,
-            root: "/".into(),
-            ca_file: None,
-            timeout_s: 10,
-        }],
-        influx: None,
-    }
-}
-
-/// Every `.txt` file under `root`, by its path relative to it.
-fn files_under(root: &Path) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    let mut dirs = vec![root.to_owned()];
-    while let Some(dir) = dirs.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).with_context(|| dir.display().to_string()),
-        };
-        for entry in entries {
-            let path = entry?.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                let rel = path.strip_prefix(root)?.to_string_lossy().into_owned();
-                // A temporary upload may be renamed between the listing and the read.
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => {
-                        out.insert(rel, text);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e).with_context(|| path.display().to_string()),
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Signed-or-CRC frames of the flagged node: three in each of three intervals from `start`,
@@ -224,41 +105,6 @@ fn flagged_frames(start: u64) -> Vec<(Frame, QualityFlags)> {
         }
     }
     out
-}
-
-/// The start of a simulated hour aligned to the intervals and ending well in the past, so every
-/// interval is over.
-fn hour_start() -> u64 {
-    let back = wall_ms() - 75 * MINUTE_MS;
-    back - back % INTERVAL_MS
-}
-
-/// Runs the firmware's code for every node of `registry` over a simulated hour from `start`, at
-/// speed, one frame a minute; returns how many telemetry frames the broker took.
-async fn run_fleet_hour(mosquitto: &Mosquitto, registry: &Registry, start: u64) -> Result<usize> {
-    let report = fleet::run(
-        FleetConfig {
-            host: mosquitto.host().into(),
-            port: mosquitto.port(),
-            prefix: DEFAULT_PREFIX.into(),
-            client_prefix: "relay-sim".into(),
-            registry: registry.clone(),
-            node: NodeConfig {
-                sample_interval_ms: 5_000,
-                report_interval_ms: MINUTE_MS as u32,
-                ..NodeConfig::default()
-            },
-            clock: SimClock::new(start, Speed::Unlimited),
-            frames_per_node: Some(60),
-            scenario: Scenario::default(),
-            boot: 1,
-        },
-        CancellationToken::new().cancelled_owned(),
-    )
-    .await?;
-    let telemetry = report.telemetry().count();
-    ensure!(telemetry == 60 * registry.len(), "fleet sent {telemetry} frames");
-    Ok(telemetry)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -603,139 +449,4 @@ fn relay_snapshot(stats: &Arc<relay::Stats>) -> relay::Snapshot {
 /// True when the relay has no interval open (the workers' queue is checked through the files).
 fn relay_snapshot_idle(stats: &Arc<relay::Stats>) -> bool {
     relay_snapshot(stats).intervals_open == 0
-}
-
-/// The relay's binary, built beside this test (`cargo build -p relay`, or any `--all-targets`
-/// build such as `./scripts/test`'s).
-fn relay_binary() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("the test binary's folder")?;
-    let binary = dir.join("citysense-relay");
-    ensure!(
-        binary.is_file(),
-        "{} is missing: build it first with `cargo build -p relay` (./scripts/test builds every target)",
-        binary.display()
-    );
-    Ok(binary)
-}
-
-async fn healthz(url: &str) -> Result<serde_json::Value> {
-    Ok(reqwest::get(url).await?.json().await?)
-}
-
-/// The receiver is down while an hour of files is written; it comes back, and the relay is
-/// killed (SIGKILL) while it uploads the backlog, then started again. Afterwards every file is on
-/// the server once, complete, with the outbox's bytes, none partial, and each was renamed into
-/// place once (the server's own log).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receiver_outage_and_a_crash_mid_upload_leave_every_file_there_once() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let mosquitto = Mosquitto::start(MosquittoOptions::default()).await?;
-    let mut ftp = FtpServer::start(FtpServerOptions::default()).await?;
-    let registry = simulators::stations::hau_giang(2, 1);
-    let registry_path = dir.path().join("nodes.toml");
-    std::fs::write(&registry_path, registry.to_toml())?;
-    let mut config = relay_config(&mosquitto, &ftp, &registry_path, dir.path());
-    let port = support::free_port()?;
-    config.http.listen = format!("127.0.0.1:{port}").parse()?;
-    let config_path = dir.path().join("relay.toml");
-    std::fs::write(&config_path, toml::to_string(&config)?)?;
-    let url = format!("http://127.0.0.1:{port}");
-    let mut process = support::ChildProcess::spawn_built(
-        relay_binary()?,
-        vec!["run".into(), "-c".into(), config_path.display().to_string()],
-        dir.path().join("relay.log"),
-    )?;
-    let ready = |url: String| async move {
-        reqwest::get(format!("{url}/readyz"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    };
-    process
-        .wait_ready(Duration::from_secs(30), || ready(url.clone()))
-        .await?;
-
-    ftp.stop().await?;
-    run_fleet_hour(&mosquitto, &registry, hour_start()).await?;
-    let files = 12 * registry.len() as u64;
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let h = healthz(&format!("{url}/healthz")).await?;
-        if h["files_written"] == files && h["receivers"][0]["failures"].as_u64() > Some(0) {
-            ensure!(
-                h["receivers"][0]["pending"] == files,
-                "all wait while the server is down: {h}"
-            );
-            break;
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "outbox not filled: {h}\n{}",
-            process.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-
-    // The server returns; kill the relay once a few files are up and the rest still go.
-    ftp.start_again().await?;
-    let at_kill = loop {
-        let on_server = files_under(ftp.root())?;
-        if on_server.keys().filter(|k| !k.contains(".part")).count() >= 3 {
-            process.kill();
-            break on_server.len();
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "no upload after the server returned\n{}",
-            process.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    };
-    ensure!(
-        (at_kill as u64) < files,
-        "the crash came after every upload ({at_kill}); the test proves nothing"
-    );
-
-    process.start_again()?;
-    let on_server = loop {
-        let on_server = files_under(ftp.root())?;
-        let h = healthz(&format!("{url}/healthz")).await.unwrap_or_default();
-        if on_server.len() as u64 == files && h["receivers"][0]["pending"] == 0 {
-            break on_server;
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{} of {files} on the server after the restart: {h}\n{}",
-            on_server.len(),
-            process.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let server_log = std::fs::read_to_string(ftp.log_path()).context("the FTP server's log")?;
-    for (path, text) in &on_server {
-        ensure!(!path.contains(".part"), "a partial file is left: {path}");
-        let kept = std::fs::read_to_string(dir.path().join("outbox").join("files").join(path))
-            .with_context(|| format!("the outbox's copy of {path}"))?;
-        ensure!(text == &kept, "{path} differs from the outbox's copy");
-        parse_file(text).with_context(|| path.clone())?;
-        let name = Path::new(path)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let renames = server_log
-            .lines()
-            .filter(|l| l.contains("RNTO") && l.contains(&name))
-            .count();
-        ensure!(renames == 1, "{path} was renamed into place {renames} times");
-    }
-    let h = healthz(&format!("{url}/healthz")).await?;
-    eprintln!(
-        "relay crash: killed with {at_kill} of {files} files on the server; after the restart {} uploaded, {} found already there",
-        h["receivers"][0]["uploaded"], h["receivers"][0]["already_there"]
-    );
-    process.stop().await?;
-    Ok(())
 }
