@@ -13,8 +13,8 @@ use anyhow::{Context, Result, ensure};
 use common::{DEADLINE, files_under, hour_start, parse_file, relay_config, run_fleet_hour};
 use support::{FtpServer, FtpServerOptions, Mosquitto, MosquittoOptions};
 
-/// The relay's binary, built beside this test (`cargo build -p relay`, or any `--all-targets`
-/// build such as `./scripts/test`'s).
+/// The relay's binary, built beside this test by `cargo build -p relay` (`./scripts/test` builds
+/// every service binary before the tests: cargo builds a test only its own package's binaries).
 fn relay_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let dir = exe
@@ -24,7 +24,7 @@ fn relay_binary() -> Result<PathBuf> {
     let binary = dir.join("citysense-relay");
     ensure!(
         binary.is_file(),
-        "{} is missing: build it first with `cargo build -p relay` (./scripts/test builds every target)",
+        "{} is missing: build it first with `cargo build -p relay` (./scripts/test builds every service binary)",
         binary.display()
     );
     Ok(binary)
