@@ -4,7 +4,8 @@
 //! (pyftpdlib). Every interval's file is on the server, named and laid out as configured; every
 //! line parses with the parser below, written from the reference's layout
 //! (`shared/reference/vn-transmission.md`), not from the relay's code; each value equals the mean
-//! InfluxDB holds for that interval; frames flagged calibrating and faulty give `01` and `02`.
+//! InfluxDB holds for that interval; a simulated water node calibrated by downlink and with its
+//! probes' bus down for a minute gives `01` and `02` on the lines its flagged reports carry.
 
 #[path = "relay/common.rs"]
 mod common;
@@ -20,10 +21,13 @@ use collector::config::BatchConfig;
 use common::{
     DEADLINE, INTERVAL_MS, MINUTE_MS, files_under, hour_start, parse_file, relay_config, run_fleet_hour,
 };
+use firmware::node::NodeConfig;
+use protocol::command::{CalibrationPoint, CalibrationStep, Command, Probe, SignedCommand};
 use protocol::registry::{NodeInfo, Registry, StationKind};
-use protocol::topic::{DEFAULT_PREFIX, NodeChannel, NodeTopic};
-use protocol::{AirSample, Body, Frame, MAX_FRAME_LEN, QualityFlags};
+use protocol::topic::{DEFAULT_PREFIX, NodeTopic};
+use protocol::{Body, NodeKey, QualityFlags};
 use simulators::clock::wall_ms;
+use simulators::node::{Outgoing, SimNode};
 use support::{
     FtpServer, FtpServerOptions, InProcess, Influx1, Mosquitto, MosquittoOptions, TestClient, influx1_config,
 };
@@ -31,7 +35,7 @@ use time::{OffsetDateTime, UtcOffset};
 use tokio_util::sync::CancellationToken;
 
 const DATABASE: &str = "citysense";
-/// A keyless air node that sends hand-made frames with quality flags.
+/// A water node that a technician calibrates and whose probes fail for a minute.
 const FLAGGED: u32 = 150;
 
 /// The symbols of the relay's default config, and the InfluxDB field each stands for
@@ -75,36 +79,40 @@ fn vietnam(ms: u64) -> Result<(String, String)> {
     Ok((stamp, folder))
 }
 
-/// Signed-or-CRC frames of the flagged node: three in each of three intervals from `start`,
-/// flagged calibrating, faulty, then clean.
-fn flagged_frames(start: u64) -> Vec<(Frame, QualityFlags)> {
-    let flags = [
-        QualityFlags::CALIBRATING,
-        QualityFlags::SENSOR_FAULT,
-        QualityFlags::empty(),
-    ];
-    let mut out = Vec::new();
-    for (i, quality) in flags.into_iter().enumerate() {
-        for k in 0..3u64 {
-            let seq = (i * 3) as u32 + k as u32;
-            out.push((
-                Frame {
-                    node_id: FLAGGED,
-                    boot: 1,
-                    seq,
-                    time_ms: start + i as u64 * INTERVAL_MS + k * MINUTE_MS + 1_000,
-                    body: Body::Air(AirSample {
-                        quality,
-                        samples: 1,
-                        pm2_5: Some(200 + seq as u16),
-                        ..AirSample::default()
-                    }),
-                },
-                quality,
-            ));
-        }
+/// When, in the flagged node's uptime, a technician takes a pH point in a buffer (second minute of
+/// the first interval), and when its probes' bus is down (second interval).
+const CALIBRATION_STEP_MS: u64 = 90_000;
+const BUS_DOWN_MS: (u64, u64) = (330_000, 390_000);
+/// The flagged node runs three five-minute intervals.
+const FLAGGED_RUN_MS: u64 = 3 * INTERVAL_MS - 1_000;
+
+/// What the flagged water node (the firmware's node logic on emulated EZO circuits) publishes
+/// from wall time `start`: a calibration step by downlink in the first interval (its reports are
+/// flagged calibrating by the firmware), a bus fault in the second (flagged faulty), a clean third.
+fn flagged_node_frames(info: &NodeInfo, key: &NodeKey, start: u64) -> Result<Vec<Outgoing>> {
+    let mut node = SimNode::new(info, 1, NodeConfig::default());
+    let mut out = node.poll(CALIBRATION_STEP_MS, start + CALIBRATION_STEP_MS);
+    let step = SignedCommand {
+        node_id: info.id,
+        counter: 1,
+        command: Command::Calibrate(CalibrationStep {
+            probe: Probe::Ph,
+            point: CalibrationPoint::Mid,
+            reference: 7_000,
+        }),
     }
-    out
+    .to_bytes(key)?;
+    let (_, answered) = node
+        .handle_command(&step, CALIBRATION_STEP_MS, start + CALIBRATION_STEP_MS)
+        .map_err(|reason| anyhow::anyhow!("the node refused the calibration step: {reason}"))?;
+    out.extend(answered);
+    out.extend(node.poll(BUS_DOWN_MS.0, start + BUS_DOWN_MS.0));
+    let probes = node.water_probe().context("a water node")?.clone();
+    probes.set_failing(true);
+    out.extend(node.poll(BUS_DOWN_MS.1, start + BUS_DOWN_MS.1));
+    probes.set_failing(false);
+    out.extend(node.poll(FLAGGED_RUN_MS, start + FLAGGED_RUN_MS));
+    Ok(out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,14 +124,15 @@ async fn an_hour_of_frames_reaches_the_ftp_server_as_one_file_per_interval() -> 
     let ftp = FtpServer::start(FtpServerOptions::default()).await?;
 
     let fleet_registry = simulators::stations::hau_giang(2, 1);
+    let flagged_key = NodeKey::new([0x5a; 32]);
     let flagged = NodeInfo {
         id: FLAGGED,
-        station: "HG-QC-A50".into(),
-        name: "Kiểm tra cờ".into(),
-        kind: StationKind::Air,
+        station: "HG-QC-W50".into(),
+        name: "Kênh kiểm tra cờ".into(),
+        kind: StationKind::Water,
         district: "Vị Thanh".into(),
         location: Some((105.47, 9.78)),
-        key: None,
+        key: Some(flagged_key.clone()),
     };
     let registry = Registry::from_nodes(fleet_registry.nodes().cloned().chain([flagged.clone()]))?;
     let registry_path = dir.path().join("nodes.toml");
@@ -163,21 +172,24 @@ async fn an_hour_of_frames_reaches_the_ftp_server_as_one_file_per_interval() -> 
     let start = hour_start();
     let telemetry = run_fleet_hour(&mosquitto, &fleet_registry, start).await?;
     let mut client = TestClient::connect(mosquitto.port(), "relay-test-flags", true).await?;
-    let topic = NodeTopic {
-        prefix: DEFAULT_PREFIX,
-        node_id: FLAGGED,
-        channel: NodeChannel::Telemetry,
-    }
-    .to_string();
     let flagged_start = start + 20 * MINUTE_MS;
-    for (frame, _) in flagged_frames(flagged_start) {
-        let mut buf = [0u8; MAX_FRAME_LEN];
-        let bytes = frame.encode(None, &mut buf)?;
-        client.publish_qos1(&topic, bytes).await?;
+    let flagged_frames = flagged_node_frames(&flagged, &flagged_key, flagged_start)?;
+    for out in &flagged_frames {
+        let topic = NodeTopic {
+            prefix: DEFAULT_PREFIX,
+            node_id: FLAGGED,
+            channel: out.channel,
+        }
+        .to_string();
+        client.publish_qos1(&topic, &out.bytes).await?;
     }
+    let flagged_points = flagged_frames
+        .iter()
+        .filter(|o| matches!(&o.frame.body, Body::Water(s) if s.ph.is_some()))
+        .count();
 
     // Every frame in InfluxDB, then every interval of it on the FTP server.
-    let expected_points = (telemetry + 9) as u64;
+    let expected_points = (telemetry + flagged_points) as u64;
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
         let written = collector.stats.snapshot().written;
@@ -272,14 +284,38 @@ async fn an_hour_of_frames_reaches_the_ftp_server_as_one_file_per_interval() -> 
             want.means.len()
         );
     }
-    let flagged_status: Vec<&str> = expected
+    // The flagged node's three intervals, in order: calibrating on every line, a fault on the
+    // lines its failed reports carry, clean.
+    let flagged_files: Vec<&Expected> = expected
         .iter()
         .filter(|(p, _)| p.starts_with(&flagged.station))
-        .flat_map(|(_, w)| w.status.values().map(String::as_str))
+        .map(|(_, w)| w)
         .collect();
+    let statuses = |w: &Expected| {
+        w.status
+            .values()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+    };
     ensure!(
-        flagged_status == ["01", "02"],
-        "flagged intervals: {flagged_status:?}"
+        flagged_files.len() == 3,
+        "flagged node's files: {flagged_files:?}"
+    );
+    ensure!(
+        flagged_files[0].status.len() == flagged_files[0].means.len()
+            && statuses(flagged_files[0]) == ["01".to_owned()].into(),
+        "the calibration's interval: {:?}",
+        flagged_files[0]
+    );
+    ensure!(
+        statuses(flagged_files[1]).contains("02"),
+        "the fault's interval: {:?}",
+        flagged_files[1]
+    );
+    ensure!(
+        flagged_files[2].status.is_empty(),
+        "the clean interval: {:?}",
+        flagged_files[2]
     );
 
     // The authority lost two files: `resend` makes the station's hour again from InfluxDB and
@@ -369,8 +405,27 @@ struct Expected {
     status: BTreeMap<String, String>,
 }
 
+/// A point's status code from its quality flags, as the reference reads them: a fault (sensor
+/// fault, out of range, stuck) is `02`, a calibration under way `01`, anything else `00`.
+fn status_code(quality: u64) -> &'static str {
+    let fault = QualityFlags::SENSOR_FAULT.bits()
+        | QualityFlags::OUT_OF_RANGE.bits()
+        | QualityFlags::STUCK_VALUE.bits();
+    if quality & u64::from(fault) != 0 {
+        "02"
+    } else if quality & u64::from(QualityFlags::CALIBRATING.bits()) != 0 {
+        "01"
+    } else {
+        "00"
+    }
+}
+
+/// Sums, counts and worst status of each symbol in one interval.
+type Accumulated = BTreeMap<String, (f64, u32, &'static str)>;
+
 /// One expected file per station and interval that InfluxDB holds data for, keyed by its path on
-/// the server: `<station>/yyyy/MM/dd/HG_IOC_<station>_<end, Vietnam time>.txt`.
+/// the server: `<station>/yyyy/MM/dd/HG_IOC_<station>_<end, Vietnam time>.txt`. Each symbol's
+/// value is the mean of the points that carry it, and its status the worst of those points'.
 async fn expected_files(
     influx: &Influx1,
     registry: &Registry,
@@ -382,9 +437,9 @@ async fn expected_files(
             StationKind::Air => ("air_quality", &AIR_FIELDS),
             StationKind::Water => ("water_quality", &WATER_FIELDS),
         };
-        let selects: Vec<String> = fields.iter().map(|(_, f)| format!("mean({f}) AS {f}")).collect();
+        let selects: Vec<&str> = fields.iter().map(|(_, f)| *f).collect();
         let q = format!(
-            "SELECT {}, max(quality) AS quality FROM {measurement} WHERE station = '{}' AND time >= {}ms AND time < {}ms GROUP BY time(5m)",
+            "SELECT {}, quality FROM {measurement} WHERE station = '{}' AND time >= {}ms AND time < {}ms",
             selects.join(", "),
             node.station,
             start - INTERVAL_MS,
@@ -400,36 +455,41 @@ async fn expected_files(
             .iter()
             .filter_map(|c| c.as_str())
             .collect();
+        let quality_at = columns
+            .iter()
+            .position(|c| *c == "quality")
+            .context("quality column")?;
+        let mut intervals: BTreeMap<u64, Accumulated> = BTreeMap::new();
         for row in series["values"].as_array().context("values")? {
             let row = row.as_array().context("row")?;
-            let Some(t) = row[0].as_u64() else { continue };
-            let mut means = BTreeMap::new();
+            let t = row[0].as_u64().context("time")?;
+            let status = status_code(row[quality_at].as_u64().unwrap_or(0));
+            let interval = intervals.entry(t - t % INTERVAL_MS).or_default();
             for (symbol, field) in fields {
                 if let Some(i) = columns.iter().position(|c| c == field)
                     && let Some(v) = row[i].as_f64()
                 {
-                    means.insert((*symbol).to_owned(), v);
+                    let (sum, count, worst) = interval.entry((*symbol).to_owned()).or_insert((0.0, 0, "00"));
+                    *sum += v;
+                    *count += 1;
+                    *worst = (*worst).max(status);
                 }
             }
-            if means.is_empty() {
+        }
+        for (t, symbols) in intervals {
+            if symbols.is_empty() {
                 continue;
             }
-            let quality = columns
-                .iter()
-                .position(|c| *c == "quality")
-                .and_then(|i| row[i].as_u64())
-                .unwrap_or(0) as u8;
-            let status = match QualityFlags::from_bits(quality) {
-                Some(q) if q.bits() & 0b1110 != 0 => "02",
-                Some(q) if q.contains(QualityFlags::CALIBRATING) => "01",
-                _ => "00",
-            };
             let (stamp, folder) = vietnam(t + INTERVAL_MS)?;
-            let status = if status == "00" {
-                BTreeMap::new()
-            } else {
-                means.keys().map(|s| (s.clone(), status.to_owned())).collect()
-            };
+            let means = symbols
+                .iter()
+                .map(|(s, (sum, count, _))| (s.clone(), sum / f64::from(*count)))
+                .collect();
+            let status = symbols
+                .iter()
+                .filter(|(_, (_, _, worst))| *worst != "00")
+                .map(|(s, (_, _, worst))| (s.clone(), (*worst).to_owned()))
+                .collect();
             let path = PathBuf::from(&node.station)
                 .join(folder)
                 .join(format!("HG_IOC_{}_{stamp}.txt", node.station));

@@ -398,3 +398,31 @@ fn a_span_with_no_gas_at_the_cell_is_refused_and_changes_nothing() {
         None
     );
 }
+
+#[test]
+fn the_report_a_calibration_step_falls_in_and_the_next_are_flagged_calibrating() {
+    let adcs = [FakeAds::default(), FakeAds::default()];
+    set_air(
+        &adcs,
+        Air {
+            ppb: [0, 0, 0, 0],
+            background_uv: 0,
+        },
+    );
+    let mut settings = Settings::open(RamFlash::<4096>::new(), 0..4096);
+    let mut node = gas_node(&adcs, Some(KEY));
+    let calibrating = |s: &AirSample| s.quality.contains(QualityFlags::CALIBRATING);
+    let before = run(&mut node, 0, 60_000);
+    assert!(!calibrating(&before[0]), "no step yet");
+
+    // The zero air is at the cell in the middle of the second report's interval.
+    run(&mut node, 61_000, 90_000);
+    calibrate(&mut node, &mut settings, 1, CalibrationPoint::Zero, 0, WALL_MS);
+    let after = run(&mut node, 91_000, 240_000);
+    let flags: Vec<bool> = after.iter().map(calibrating).collect();
+    assert_eq!(
+        flags,
+        [true, true, false],
+        "the reports at 120 s and 180 s are flagged, the one at 240 s is clean"
+    );
+}

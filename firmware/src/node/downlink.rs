@@ -84,6 +84,7 @@ impl<S: Sampler> Node<S> {
                     }
                     Calibrated::GasCleared => settings.set_gas_calibration(step.probe, None),
                 };
+                self.mark_calibrating();
                 stored.map_err(DownlinkError::Storage)?;
             }
             Command::Reboot => {}

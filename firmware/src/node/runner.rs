@@ -1,7 +1,10 @@
 //! The node's schedule: when to sample, when to report, and how a frame is built and sent.
 
 use protocol::topic::NodeChannel;
-use protocol::{Body, EncodeError, Frame, MAX_FRAME_LEN, NodeStatus, StatusKind, TIME_MS_VALID};
+use protocol::{
+    AirSample, Body, EncodeError, Frame, MAX_FRAME_LEN, NodeStatus, QualityFlags, StatusKind, TIME_MS_VALID,
+    WaterSample,
+};
 
 use super::config::{NodeConfig, NodeIdentity};
 use super::error::NodeError;
@@ -26,7 +29,13 @@ pub struct Node<S> {
     frames_sent: u32,
     frames_dropped: u32,
     link: LinkStatus,
+    /// Reports still to be flagged [`QualityFlags::CALIBRATING`]: see [`Node::mark_calibrating`].
+    calibrating_reports: u8,
 }
+
+/// Reports flagged after a calibration step: the one the step falls in (part of its means were
+/// taken in the standard) and the next (the probe or cell settles back in the environment).
+const CALIBRATING_REPORTS: u8 = 2;
 
 /// What the node's status frames report about its power and uplink, as the board last measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,6 +65,7 @@ impl<S> Node<S> {
             frames_sent: 0,
             frames_dropped: 0,
             link: LinkStatus::default(),
+            calibrating_reports: 0,
         }
     }
 
@@ -70,6 +80,13 @@ impl<S> Node<S> {
         self.config.report_interval_ms = report_interval_ms.max(1);
         let interval = u64::from(self.config.report_interval_ms);
         self.next_report_ms = (uptime_ms - uptime_ms % interval).saturating_add(interval);
+    }
+
+    /// Flags the current report and the next as calibrating (a calibration step was taken), so
+    /// that no one reads a standard's value as the environment's: the environment authority's
+    /// files mark them `01`.
+    pub fn mark_calibrating(&mut self) {
+        self.calibrating_reports = CALIBRATING_REPORTS;
     }
 
     /// The sequence number the next frame will carry.
@@ -240,7 +257,15 @@ impl<S: Sampler> Node<S> {
         let mut result = Ok(());
         if uptime_ms >= self.next_report_ms {
             self.next_report_ms = next_slot(self.next_report_ms, uptime_ms, self.config.report_interval_ms);
-            if let Some(body) = self.sampler.take_body() {
+            if let Some(mut body) = self.sampler.take_body() {
+                if self.calibrating_reports > 0 {
+                    self.calibrating_reports -= 1;
+                    if let Body::Air(AirSample { quality, .. }) | Body::Water(WaterSample { quality, .. }) =
+                        &mut body
+                    {
+                        quality.insert(QualityFlags::CALIBRATING);
+                    }
+                }
                 result = self.send(NodeChannel::Telemetry, body, wall_ms, transport);
             }
         }
