@@ -25,6 +25,10 @@ use crate::upload::worker::{self, now_ms};
 const TICK: Duration = Duration::from_millis(500);
 /// Outbox fill levels that are logged once each time they are crossed upwards.
 const FILL_WARNINGS: [u64; 3] = [50, 80, 95];
+/// Messages held in memory while the outbox is full; at this many the relay stops reading from
+/// the broker, which keeps the rest in the relay's session (and sends again whatever the relay
+/// held if the connection drops meanwhile). Bounds the relay's memory in an outage of weeks.
+const MAX_HELD: usize = 1_000;
 /// How long the last acks may take at shutdown.
 const FINISH: Duration = Duration::from_secs(5);
 
@@ -234,7 +238,7 @@ impl Loop<'_> {
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 _ = tick.tick() => self.on_tick()?,
-                event = eventloop.poll() => match event {
+                event = eventloop.poll(), if self.held.len() < MAX_HELD => match event {
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         if self.full() {
                             self.held.push_back(p);
