@@ -3,7 +3,8 @@
 //! taken, and the relay stops taking messages (it holds a bounded number, unacknowledged, and
 //! stops reading; the broker keeps the rest), says so on `/metrics` and `/readyz`, and is
 //! restarted while full. When the receiver returns it takes the files in order, the taken ones
-//! make room, and every interval published reaches the server once, with its own value.
+//! make room, and every interval published reaches the server once, with its own value, in the
+//! order the intervals came (the server's log).
 
 #[path = "relay/common.rs"]
 mod common;
@@ -252,6 +253,25 @@ async fn a_full_outbox_holds_back_the_broker_and_loses_nothing_when_the_receiver
             ensure!(n == 1, "{} interval {i}: {n} files", key.0);
         }
     }
+    // The server's own log: each file renamed into place once, in the order the intervals came.
+    let log = std::fs::read_to_string(ftp.log_path()).context("the FTP server's log")?;
+    let renamed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("RNTO"))
+        .filter_map(|l| {
+            let end = l.find(".txt")?;
+            l.get(end.checked_sub(14)?..end)
+        })
+        .collect();
+    ensure!(
+        renamed.len() as u64 == expected,
+        "{} renames for {expected} files",
+        renamed.len()
+    );
+    ensure!(
+        renamed.windows(2).all(|w| w[0] <= w[1]),
+        "the files went out of order"
+    );
     let snapshot = relay.stats.snapshot((0, 0), &[], wall_ms());
     ensure!(snapshot.late == 0, "nothing came too late: {snapshot:?}");
     let m = metrics(&relay.url).await?;
