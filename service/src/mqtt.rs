@@ -1,7 +1,7 @@
 //! The broker connection every service uses, and the subscription rule they share: subscribe on
 //! every connect, from a task of its own, and say when the broker has granted it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +41,10 @@ pub struct MqttConfig {
     /// Password for `username`; never logged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<Secret>,
+    /// A file holding the password instead (its first line: what `citysense-provision services`
+    /// writes), read at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
     /// TLS to the broker; plain TCP when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
@@ -86,6 +90,7 @@ impl MqttConfig {
             keep_alive_s: default_keep_alive_s(),
             username: None,
             password: None,
+            password_file: None,
             tls: None,
             shared_group: None,
         }
@@ -124,6 +129,15 @@ impl MqttConfig {
                 "is set without mqtt.username",
             ));
         }
+        if let Some(path) = &self.password_file {
+            if self.password.is_some() || self.username.is_none() {
+                return Err(ConfigError::invalid(
+                    "mqtt.password_file",
+                    "goes with mqtt.username and instead of mqtt.password",
+                ));
+            }
+            self.file_password(path)?;
+        }
         if let Some(group) = &self.shared_group
             && (group.is_empty() || group.contains(['/', '+', '#']))
         {
@@ -157,14 +171,37 @@ impl MqttConfig {
             .set_keep_alive(Duration::from_secs(self.keep_alive_s))
             .set_clean_session(false);
         if let Some(user) = &self.username {
-            let password = self.password.as_ref().map(Secret::expose).unwrap_or_default();
-            options.set_credentials(user, password);
+            let password = match (&self.password, &self.password_file) {
+                (Some(password), _) => password.clone(),
+                (None, Some(path)) => self.file_password(path)?,
+                (None, None) => Secret::new(""),
+            };
+            options.set_credentials(user, password.expose());
         }
         if let Some(tls) = &self.tls {
             let config = tls.client_config()?;
             options.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(config))));
         }
         Ok(options)
+    }
+
+    /// The first line of the password file; the error names the field and the file, never what
+    /// it holds.
+    fn file_password(&self, path: &Path) -> Result<Secret, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::invalid(
+                "mqtt.password_file",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        let password = text.lines().next().unwrap_or_default().trim_end();
+        if password.is_empty() {
+            return Err(ConfigError::invalid(
+                "mqtt.password_file",
+                format!("{} is empty", path.display()),
+            ));
+        }
+        Ok(Secret::new(password))
     }
 
     /// `host:port`, for logs.
@@ -319,4 +356,37 @@ impl NodeSubscription {
 /// time, capped at 5 s.
 pub fn reconnect_delay(failures: u32) -> Duration {
     Duration::from_millis(200 * u64::from(failures.clamp(1, 25)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_file_is_read_and_its_errors_name_the_field_not_the_secret() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mqtt-ioc");
+        std::fs::write(&path, "s3cret-value\n").expect("write");
+        let mut config = MqttConfig::new("127.0.0.1", 1883, "ioc");
+        config.username = Some("citysense-ioc".into());
+        config.password_file = Some(path.clone());
+        assert!(config.validate().is_ok());
+        assert!(config.options().is_ok());
+
+        config.password = Some(Secret::new("inline"));
+        let both = config.validate().expect_err("both");
+        assert!(both.to_string().contains("mqtt.password_file"), "{both}");
+
+        config.password = None;
+        std::fs::write(&path, "\n").expect("write");
+        let empty = config.validate().expect_err("empty");
+        assert!(empty.to_string().contains("is empty"), "{empty}");
+
+        config.password_file = Some(dir.path().join("missing"));
+        let missing = config.validate().expect_err("missing");
+        assert!(
+            missing.to_string().contains("mqtt.password_file") && !missing.to_string().contains("s3cret"),
+            "{missing}"
+        );
+    }
 }
