@@ -68,7 +68,7 @@ async fn samples_due_while_the_board_connects_are_taken_not_skipped() -> Result<
         .subscribe(&format!("{DEFAULT_PREFIX}/node/{NODE_ID}/+"), QoS::AtLeastOnce)
         .await?;
 
-    let provisioning = qemu::provisioning_block(NODE_ID, key.as_bytes());
+    let provisioning = qemu::provisioning_block(NODE_ID, key.as_bytes())?;
     let levels = PmLevels {
         pm1_0: 10.0,
         pm2_5: 18.0,

@@ -112,7 +112,7 @@ async fn the_board_in_qemu_gets_its_signed_frames_into_influxdb() -> Result<()> 
         pm2_5: 37.0,
         pm10: 52.0,
     };
-    let provisioning = qemu::provisioning_block(NODE_ID, key.as_bytes());
+    let provisioning = qemu::provisioning_block(NODE_ID, key.as_bytes())?;
     let mut board = qemu::Board::start(&elf, &provisioning, levels, mosquitto.port(), dir.path()).await?;
 
     // The birth frame arrives first (retained status, QoS 1), signed with the provisioned key.

@@ -111,7 +111,9 @@ impl<E: fmt::Debug> fmt::Display for UplinkError<E> {
 }
 
 /// A new MQTT session for one connection. `death` is the node's death status frame, registered
-/// as the retained QoS 1 will; it must outlive the session, like the buffers.
+/// as the retained QoS 1 will; it must outlive the session, like the buffers. With `password`
+/// the node logs in with its client id as user name (`node-{id}` and the password of its
+/// provisioning block: the broker account `citysense-provision` made for it).
 ///
 /// # Errors
 ///
@@ -119,7 +121,8 @@ impl<E: fmt::Debug> fmt::Display for UplinkError<E> {
 pub fn session<'b, E>(
     rx: &'b mut [u8],
     tx: &'b mut [u8],
-    client_id: &str,
+    client_id: &'b str,
+    password: Option<&'b [u8]>,
     topics: &Topics,
     death: &'b [u8],
     keepalive_s: u16,
@@ -128,12 +131,15 @@ pub fn session<'b, E>(
         .map_err(UplinkError::Config)?
         .retained()
         .qos(QoS::AtLeastOnce);
-    let config = ConfigBuilder::new(Buffers::new(rx, tx))
+    let mut config = ConfigBuilder::new(Buffers::new(rx, tx))
         .client_id(client_id)
         .map_err(UplinkError::Config)?
         .keepalive_interval(keepalive_s)
         .will(will)
         .map_err(UplinkError::Config)?;
+    if let Some(password) = password {
+        config = config.auth(client_id, password).map_err(UplinkError::Config)?;
+    }
     Ok(Session::new(config))
 }
 

@@ -6,6 +6,7 @@
 
 mod node_run;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,6 +60,29 @@ pub struct FleetOptions {
     /// the next boot counter and its settings across runs, as the board does; `None` keeps them
     /// in memory and every run boots the nodes as [`FleetConfig::boot`].
     pub settings_dir: Option<PathBuf>,
+    /// Broker passwords by node id, for a broker that requires logins (`citysense-provision`'s
+    /// accounts): such a node connects as `node-{id}`, its user name, as the board does.
+    pub passwords: BTreeMap<u32, String>,
+}
+
+/// The broker passwords in a folder of settings blobs (`node-{id}.bin`, as `citysense-provision`
+/// writes them), by node id.
+///
+/// # Errors
+/// When the folder cannot be read, or a `.bin` file in it is not a settings blob.
+pub fn passwords_from_blobs(dir: &std::path::Path) -> anyhow::Result<BTreeMap<u32, String>> {
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "bin") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let blob = provision::blob::SettingsBlob::decode(&bytes)
+            .with_context(|| format!("{} is not a settings blob", path.display()))?;
+        out.insert(blob.node_id, blob.password().to_owned());
+    }
+    Ok(out)
 }
 
 /// A frame the broker acknowledged.

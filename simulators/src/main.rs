@@ -188,6 +188,10 @@ struct FleetArgs {
     /// that saw the previous run refuses the reused (boot, seq) keys.
     #[arg(long, value_name = "DIR")]
     settings_dir: Option<std::path::PathBuf>,
+    /// A folder of settings blobs from `citysense-provision` (`node-{id}.bin`): each node with a
+    /// blob logs in to the broker as `node-{id}` with the blob's password, as the board does.
+    #[arg(long, value_name = "DIR")]
+    provisioning_dir: Option<std::path::PathBuf>,
     /// The air nodes' sensors: a particulate sensor (pms5003 or sds011), climate sensors (sht4x,
     /// bme280 or both) and `gas` for the CO/NO2/SO2/O3 cells, joined by `+`, for example
     /// `sds011+bme280+gas`; or `mixed` to fit each node by its id from three combinations.
@@ -301,9 +305,14 @@ async fn main() -> ExitCode {
             .await,
             Command::Fleet(args) => {
                 async {
+                    let passwords = match &args.provisioning_dir {
+                        Some(dir) => fleet::passwords_from_blobs(dir)?,
+                        None => Default::default(),
+                    };
                     let options = FleetOptions {
                         air_fits: args.air_fit,
                         settings_dir: args.settings_dir.clone(),
+                        passwords,
                     };
                     let config = fleet_config(args)?;
                     let report = fleet::run_with(config, options, service::cli::shutdown_signal()).await?;

@@ -16,8 +16,6 @@ use crate::support::{ChildProcess, free_ports};
 
 /// Where the board reads its provisioning block (see `firmware/src/bin/board.rs`).
 const PROVISIONING_ADDR: &str = "0x003f0000";
-/// "CSN1", little-endian.
-const PROVISIONING_MAGIC: u32 = 0x314E_5343;
 
 /// Builds the board binary (release, size-optimised, the `firmware` profile) and returns its path.
 ///
@@ -104,13 +102,16 @@ pub fn image_budget(elf: &Path) -> Result<(u64, u64)> {
     Ok((flash, ram))
 }
 
-/// The provisioning block a factory would write: magic, node id, key.
-pub fn provisioning_block(node_id: u32, key: &[u8; 32]) -> Vec<u8> {
-    let mut block = Vec::with_capacity(40);
-    block.extend_from_slice(&PROVISIONING_MAGIC.to_le_bytes());
-    block.extend_from_slice(&node_id.to_le_bytes());
-    block.extend_from_slice(key);
-    block
+/// The provisioning block a factory would write: `citysense-provision`'s settings blob with the
+/// node id, the key and a broker password (which a broker without logins ignores).
+pub fn provisioning_block(node_id: u32, key: &[u8; 32]) -> Result<Vec<u8>> {
+    Ok(provision::blob::SettingsBlob {
+        node_id,
+        key: *key,
+        mqtt_password: provision::blob::new_password(),
+        broker: "127.0.0.1:1883".into(),
+    }
+    .encode()?)
 }
 
 /// A running board with its bridges.

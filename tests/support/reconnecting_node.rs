@@ -211,7 +211,7 @@ impl Run {
     ) -> Result<()> {
         let io = TcpIo::connect(&self.plan.host, self.plan.port).await?;
         let death = self.node.status(StatusKind::Death, self.uptime(), self.t);
-        let mut session = uplink::session(rx, tx, client_id, topics, &death.bytes, 30)
+        let mut session = uplink::session(rx, tx, client_id, None, topics, &death.bytes, 30)
             .map_err(|e: UplinkError<IoError>| anyhow!("session: {e}"))?;
         let birth = self.node.status(StatusKind::Birth, self.uptime(), self.t);
         let mut link = tokio::time::timeout(

@@ -71,8 +71,11 @@ const SETTINGS_LEN: u32 = 4 * 1024;
 const QUEUE_BASE: usize = 0x0038_1000;
 const QUEUE_LEN: u32 = 64 * 1024;
 const PROVISIONING_BASE: usize = 0x003F_0000;
-/// "CSN1": a provisioning block follows (node id u32 LE, then the 32-byte key).
-const PROVISIONING_MAGIC: u32 = 0x314E_5343;
+/// "CSN2": a provisioning block follows, as `citysense-provision` writes it
+/// (`provision/src/blob.rs`): node id u32 LE, the 32-byte key, the 32-byte ASCII broker password,
+/// then the broker address, which is the modem's business.
+const PROVISIONING_MAGIC: u32 = 0x324E_5343;
+const PASSWORD_LEN: usize = 32;
 /// How long a PMS5003 read waits for its first byte.
 const READ_TIMEOUT_MS: u64 = 200;
 /// A status frame this often, besides birth and death.
@@ -125,20 +128,21 @@ fn run<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// Reads the provisioning block: node id and key, if the host loaded one.
-fn provisioning() -> (u32, Option<NodeKey>) {
+/// Reads the provisioning block: node id, key and broker password, if the host loaded one.
+fn provisioning() -> (u32, Option<NodeKey>, Option<&'static [u8]>) {
     let word = |at: usize| {
         let b = |i| MemFlash::byte(PROVISIONING_BASE + at + i);
         u32::from_le_bytes([b(0), b(1), b(2), b(3)])
     };
     if word(0) != PROVISIONING_MAGIC {
-        return (1, None);
+        return (1, None, None);
     }
     let mut key = [0u8; 32];
     for (i, k) in key.iter_mut().enumerate() {
         *k = MemFlash::byte(PROVISIONING_BASE + 8 + i);
     }
-    (word(4), Some(NodeKey::new(key)))
+    let password = MemFlash::provisioned(PROVISIONING_BASE + 40, PASSWORD_LEN);
+    (word(4), Some(NodeKey::new(key)), Some(password))
 }
 
 type AirNode = Node<
@@ -158,6 +162,8 @@ struct Board {
     console: Console,
     stack_top: usize,
     next_status_ms: u64,
+    /// The broker password from the provisioning block (the user name is the client id).
+    password: Option<&'static [u8]>,
 }
 
 impl Board {
@@ -218,7 +224,8 @@ impl Board {
             return false;
         };
         let (mut rx, mut tx) = ([0u8; RX_BUFFER], [0u8; TX_BUFFER]);
-        let Ok(mut session) = uplink::session::<Infallible>(&mut rx, &mut tx, client_id, topics, death, 60)
+        let Ok(mut session) =
+            uplink::session::<Infallible>(&mut rx, &mut tx, client_id, self.password, topics, death, 60)
         else {
             return false;
         };
@@ -301,7 +308,7 @@ fn main() -> ! {
     core.SYST.enable_counter();
 
     let mut console = Console(CmsdkUart::new(UART2_BASE, 115_200));
-    let (node_id, key) = provisioning();
+    let (node_id, key, password) = provisioning();
     let mut settings = Settings::open(
         MemFlash {
             base: SETTINGS_BASE,
@@ -361,6 +368,7 @@ fn main() -> ! {
         console,
         stack_top,
         next_status_ms: STATUS_INTERVAL_MS,
+        password,
     };
     board.report("boot");
 

@@ -109,7 +109,11 @@ pub(super) async fn run_node(
     cancel: CancellationToken,
 ) -> anyhow::Result<Vec<SentFrame>> {
     let topics = Topics::new(&config.prefix, info.id).context("topic prefix too long for a node")?;
-    let client_id = format!("{}-{}", config.client_prefix, info.id);
+    let password = options.passwords.get(&info.id).cloned();
+    let client_id = match password {
+        Some(_) => format!("node-{}", info.id),
+        None => format!("{}-{}", config.client_prefix, info.id),
+    };
     let start_ms = config.clock.start_ms();
     let fit = options.air_fits.of(info.id);
     let node = match &options.settings_dir {
@@ -136,7 +140,8 @@ pub(super) async fn run_node(
     let (mut rx, mut tx) = ([0u8; RX_BUFFER], [0u8; TX_BUFFER]);
     let mut offline_since: Option<Instant> = None;
     loop {
-        match run.connection(&topics, &client_id, &mut rx, &mut tx).await {
+        let login = (client_id.as_str(), password.as_deref().map(str::as_bytes));
+        match run.connection(&topics, login, &mut rx, &mut tx).await {
             Ok(Ended::Done) => break,
             Ok(Ended::Reboot) => run = run.reboot(),
             Err(e) if e.is::<LinkLost>() => {
@@ -206,12 +211,12 @@ impl NodeRun {
     async fn connection(
         &mut self,
         topics: &Topics,
-        client_id: &str,
+        (client_id, password): (&str, Option<&[u8]>),
         rx: &mut [u8],
         tx: &mut [u8],
     ) -> anyhow::Result<Ended> {
         let death = self.node.status(StatusKind::Death, self.uptime(), self.t);
-        let mut session = uplink::session(rx, tx, client_id, topics, &death.bytes, 30)
+        let mut session = uplink::session(rx, tx, client_id, password, topics, &death.bytes, 30)
             .map_err(|e: UplinkError<IoError>| self.error("MQTT session", e))?;
         let io = connect(&self.config.host, self.config.port, &self.cancel)
             .await

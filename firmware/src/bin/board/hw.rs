@@ -196,6 +196,14 @@ impl MemFlash {
         unsafe { core::ptr::read_volatile(addr as *const u8) }
     }
 
+    /// `len` bytes of the provisioning block at `addr`, borrowed where they lie.
+    pub(crate) fn provisioned(addr: usize, len: usize) -> &'static [u8] {
+        // SAFETY: the provisioning block is programmed before boot into a region `memory.x`
+        // reserves outside the image, the stack, the statics, the settings and the queue; nothing
+        // writes it while the firmware runs, so a shared borrow for the whole run holds.
+        unsafe { core::slice::from_raw_parts(addr as *const u8, len) }
+    }
+
     fn set_byte(addr: usize, value: u8) {
         // SAFETY: as in `byte`.
         unsafe { core::ptr::write_volatile(addr as *mut u8, value) }
