@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use protocol::registry::Registry;
+use service::registry::LiveRegistry;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -218,7 +219,7 @@ impl Collector {
             shared: shared.clone(),
         };
         let pipeline = Pipeline {
-            registry,
+            registry: LiveRegistry::new(config.registry.path.clone(), registry),
             prefix: config.mqtt.prefix.clone(),
             batch_config: config.batch.clone(),
             dead_letters: Arc::clone(&shared.dead_letters),

@@ -128,6 +128,9 @@ impl IocApi {
         let mqtt_state = Arc::clone(&state);
         let mqtt_config = config.mqtt.clone();
         let mqtt_cancel = cancel.clone();
+        // Keys and revocations in a rewritten registry apply to the frames at once; a new
+        // station joins the views at the next start.
+        let registry = service::registry::LiveRegistry::new(config.registry.path.clone(), registry);
         let subscription = tokio::spawn(async move {
             if let Some(influx) = mqtt_state.influx.clone()
                 && !mqtt_state.rebuilt.load(Ordering::Relaxed)

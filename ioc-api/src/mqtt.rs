@@ -10,9 +10,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use protocol::inbound::accept;
-use protocol::registry::Registry;
 use rumqttc::{AsyncClient, Event, Outgoing, Packet};
 use service::mqtt::{MqttConfig, NodeSubscription, reconnect_delay};
+use service::registry::LiveRegistry;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -22,7 +22,7 @@ use crate::state::AppState;
 /// Subscribes and feeds `state` until `cancel`, then disconnects.
 pub(crate) async fn subscribe(
     config: MqttConfig,
-    registry: Registry,
+    mut registry: LiveRegistry,
     state: Arc<AppState>,
     cancel: CancellationToken,
 ) {
@@ -57,7 +57,8 @@ pub(crate) async fn subscribe(
                 state.transmission(&publish.payload, OffsetDateTime::now_utc());
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
-                match accept(&registry, &config.prefix, &publish.topic, &publish.payload) {
+                registry.refresh();
+                match accept(registry.get(), &config.prefix, &publish.topic, &publish.payload) {
                     Ok((frame, node)) => state.receive(
                         &frame,
                         node,

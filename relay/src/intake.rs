@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use protocol::inbound::accept;
 use protocol::registry::Registry;
+use service::registry::LiveRegistry;
 use tracing::info;
 
 use crate::config::Config;
@@ -33,7 +34,8 @@ pub enum Taken {
 
 /// The intake.
 pub struct Intake {
-    registry: Registry,
+    /// Reread when its file changes (a key rotated, a node revoked).
+    registry: LiveRegistry,
     prefix: String,
     intervals: Intervals,
     journal: Journal,
@@ -60,7 +62,7 @@ impl Intake {
         let (journal, entries) = Journal::open(&config.outbox.path.join("journal"))?;
         let f = &config.files;
         let mut intake = Intake {
-            registry,
+            registry: LiveRegistry::new(config.registry.path.clone(), registry),
             prefix: config.mqtt.prefix.clone(),
             intervals: Intervals::new(f.interval_s * 1_000, f.grace_s * 1_000),
             journal,
@@ -126,7 +128,8 @@ impl Intake {
     }
 
     fn join(&mut self, entry: Entry) -> Taken {
-        let (frame, node) = match accept(&self.registry, &self.prefix, &entry.topic, &entry.payload) {
+        self.registry.refresh();
+        let (frame, node) = match accept(self.registry.get(), &self.prefix, &entry.topic, &entry.payload) {
             Ok((frame, node)) => (frame, node.clone()),
             Err(r) => return Taken::Rejected(r.reason),
         };

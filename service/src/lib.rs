@@ -8,11 +8,13 @@
 //! - `secret`: a string that never shows in logs.
 //! - `cli`: tracing set-up, the SIGINT/SIGTERM future and the exit status for binaries.
 //! - `metrics`: Prometheus text exposition.
+//! - `registry`: the node registry reread when its file changes.
 
 pub mod cli;
 pub mod config;
 pub mod metrics;
 pub mod mqtt;
+pub mod registry;
 mod secret;
 
 pub use secret::Secret;

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use protocol::inbound::accept;
-use protocol::registry::Registry;
 use rumqttc::Publish;
+use service::registry::LiveRegistry;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -32,7 +32,8 @@ use crate::sink::line_protocol::TagCache;
 use crate::stats::Stats;
 
 pub(crate) struct Pipeline {
-    pub(crate) registry: Registry,
+    /// The registry, reread when its file changes (a key rotated, a node revoked).
+    pub(crate) registry: LiveRegistry,
     pub(crate) prefix: String,
     pub(crate) batch_config: BatchConfig,
     pub(crate) dead_letters: Arc<Mutex<DeadLetterStore>>,
@@ -85,7 +86,16 @@ impl Pipeline {
     /// Accepts or rejects one message into `batch`.
     pub(crate) fn take(&mut self, batch: &mut Batch, publish: Publish) {
         self.stats.received();
-        let rejection = match accept(&self.registry, &self.prefix, &publish.topic, &publish.payload) {
+        if self.registry.refresh() {
+            // A node's station or district may have changed with it.
+            self.tags = TagCache::default();
+        }
+        let rejection = match accept(
+            self.registry.get(),
+            &self.prefix,
+            &publish.topic,
+            &publish.payload,
+        ) {
             Ok((frame, node)) => {
                 let (key, digest, verdict) =
                     self.window
@@ -169,7 +179,7 @@ pub(crate) fn now_ms() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use protocol::registry::{NodeInfo, StationKind};
+    use protocol::registry::{NodeInfo, Registry, StationKind};
     use protocol::{AirSample, Body, FirmwareVersion, Frame, MAX_FRAME_LEN, NodeKey, NodeStatus, StatusKind};
     use rumqttc::QoS;
 
@@ -188,7 +198,7 @@ mod tests {
         .expect("registry");
         let store = DeadLetterStore::open(&dir.join("dl.jsonl"), 1 << 20).expect("dead letters");
         Pipeline {
-            registry,
+            registry: LiveRegistry::new(dir.join("nodes.toml"), registry),
             prefix: "p".into(),
             batch_config: BatchConfig::default(),
             dead_letters: Arc::new(Mutex::new(store)),
