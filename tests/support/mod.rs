@@ -42,7 +42,7 @@ pub use fleet::paced_fleet;
 pub use ftp::{FtpServer, FtpServerOptions, self_signed_certificate};
 pub use influx1::Influx1;
 pub use ioc::{FleetPlan, RunningIoc, ioc_config, start_fleet, start_ioc};
-pub use mosquitto::{Mosquitto, MosquittoOptions};
+pub use mosquitto::{BrokerSecurity, Mosquitto, MosquittoOptions};
 pub use mqtt::TestClient;
 pub use ports::{free_port, free_ports, loopback_client, with_free_ports};
 pub use process::{ChildProcess, find_program};

@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -24,6 +25,53 @@ pub struct MosquittoOptions {
     /// their acks. 0 (the default) is unlimited; the collector's tests set the collector's
     /// `batch.max_unacked`, as `docs/collector.md` tells operators to.
     pub max_inflight_messages: usize,
+    /// Run with the shipped security settings (`deploy/mosquitto/citysense.conf`) instead of
+    /// anonymous access.
+    pub security: Option<BrokerSecurity>,
+}
+
+/// The files `citysense-provision` writes and a server certificate: the broker then runs with
+/// `deploy/mosquitto/citysense.conf`, its paths pointed at these, its TLS listener on a second
+/// free port, and a plain listener for nodes on the first.
+#[derive(Debug, Clone)]
+pub struct BrokerSecurity {
+    /// mosquitto's `password_file`.
+    pub passwd: PathBuf,
+    /// mosquitto's `acl_file`.
+    pub acl: PathBuf,
+    /// The server's certificate (PEM), for `localhost` and 127.0.0.1.
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+}
+
+/// The shipped mosquitto snippet, with the package's paths and TLS port replaced by `security`'s
+/// and `tls_port`.
+fn secured_config(security: &BrokerSecurity, tls_port: u16) -> Result<String> {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/mosquitto/citysense.conf");
+    let text = fs::read_to_string(shipped).with_context(|| format!("reading {shipped}"))?;
+    let replaced = text
+        .replace(
+            "/etc/citysense/mosquitto/passwd",
+            &security.passwd.display().to_string(),
+        )
+        .replace(
+            "/etc/citysense/mosquitto/acl",
+            &security.acl.display().to_string(),
+        )
+        .replace(
+            "/etc/citysense/mosquitto/tls/server.crt",
+            &security.cert.display().to_string(),
+        )
+        .replace(
+            "/etc/citysense/mosquitto/tls/server.key",
+            &security.key.display().to_string(),
+        )
+        .replace("\nlistener 8883\n", &format!("\nlistener {tls_port} 127.0.0.1\n"));
+    if !replaced.contains(&format!("listener {tls_port} 127.0.0.1")) {
+        anyhow::bail!("{shipped} has no `listener 8883` line to point at the test's port");
+    }
+    Ok(replaced)
 }
 
 /// A running `mosquitto -c <conf>` child; killed and reaped on drop.
@@ -31,6 +79,7 @@ pub struct MosquittoOptions {
 pub struct Mosquitto {
     process: ChildProcess,
     port: u16,
+    tls_port: Option<u16>,
     // Dropped after `process` (fields drop in order), so the broker is gone before its files are.
     _dir: TempDir,
 }
@@ -41,10 +90,10 @@ impl Mosquitto {
     /// # Errors
     /// When mosquitto is not installed, or it exits or is not ready in time (the error quotes its log).
     pub async fn start(options: MosquittoOptions) -> Result<Self> {
-        with_free_ports(1, |ports| Self::start_on(ports[0], options.clone())).await
+        with_free_ports(2, |ports| Self::start_on(ports[0], ports[1], options.clone())).await
     }
 
-    async fn start_on(port: u16, options: MosquittoOptions) -> Result<Self> {
+    async fn start_on(port: u16, tls_port: u16, options: MosquittoOptions) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("mosquitto-")
             .tempdir()
@@ -52,9 +101,13 @@ impl Mosquitto {
         let data_dir = dir.path().join("data");
         fs::create_dir(&data_dir).context("creating the persistence dir")?;
         let config_path = dir.path().join("mosquitto.conf");
+        let access = match &options.security {
+            None => "allow_anonymous true\n".to_owned(),
+            Some(security) => secured_config(security, tls_port)?,
+        };
         let mut config = format!(
-            "listener {port} 127.0.0.1\n\
-             allow_anonymous true\n\
+            "{access}\n\
+             listener {port} 127.0.0.1\n\
              # 0 = unlimited; mosquitto's default (20) throttles a collector that acks after writing.\n\
              max_inflight_messages {}\n\
              max_queued_messages 0\n\
@@ -80,6 +133,7 @@ impl Mosquitto {
         let mut broker = Self {
             process,
             port,
+            tls_port: options.security.is_some().then_some(tls_port),
             _dir: dir,
         };
         broker.wait_ready().await?;
@@ -89,6 +143,19 @@ impl Mosquitto {
     /// The TCP port the broker listens on (on 127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The TLS listener's port, with [`MosquittoOptions::security`].
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
+    /// Makes the broker reread its password and ACL files (SIGHUP), as `systemctl reload` does.
+    ///
+    /// # Errors
+    /// When the broker is not running.
+    pub fn reload(&mut self) -> Result<()> {
+        self.process.hang_up()
     }
 
     /// The host to connect to.

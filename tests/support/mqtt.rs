@@ -29,10 +29,26 @@ impl TestClient {
     /// # Errors
     /// When the broker refuses or does not answer in time.
     pub async fn connect(port: u16, client_id: &str, clean_session: bool) -> Result<Self> {
+        Self::connect_as(port, client_id, clean_session, None).await
+    }
+
+    /// As [`TestClient::connect`], logging in with `(user, password)` when given.
+    ///
+    /// # Errors
+    /// When the broker refuses (the CONNACK's code is in the error) or does not answer in time.
+    pub async fn connect_as(
+        port: u16,
+        client_id: &str,
+        clean_session: bool,
+        login: Option<(&str, &str)>,
+    ) -> Result<Self> {
         let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
         options
             .set_clean_session(clean_session)
             .set_keep_alive(Duration::from_secs(30));
+        if let Some((user, password)) = login {
+            options.set_credentials(user, password);
+        }
         let (client, mut event_loop) = AsyncClient::new(options, 64);
         let (sender, mut events) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {

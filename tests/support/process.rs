@@ -164,6 +164,19 @@ impl ChildProcess {
         Ok(())
     }
 
+    /// Sends SIGHUP (mosquitto rereads its password and ACL files).
+    ///
+    /// # Errors
+    /// When the process is not running or the signal cannot be sent.
+    pub fn hang_up(&mut self) -> Result<()> {
+        let child = self
+            .child
+            .as_mut()
+            .ok_or_else(|| anyhow!("{} is not running", self.name))?;
+        kill_process(Pid::from_child(child), Signal::HUP)
+            .with_context(|| format!("sending SIGHUP to {}", self.name))
+    }
+
     /// Kills the process at once (SIGKILL, like a crash) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
