@@ -159,6 +159,7 @@ async fn fifty_nodes_through_kills_broker_restarts_a_database_outage_and_reboots
     let mut mosquitto = Mosquitto::start(MosquittoOptions {
         persistence: true,
         max_inflight_messages: MAX_UNACKED,
+        ..MosquittoOptions::default()
     })
     .await?;
     let mut influx = Influx1::start().await?;

@@ -55,6 +55,7 @@ async fn a_broker_outage_backlog_far_behind_the_live_stream_is_written_exactly_o
     let mut mosquitto = Mosquitto::start(MosquittoOptions {
         persistence: true,
         max_inflight_messages: batch.max_unacked,
+        ..MosquittoOptions::default()
     })
     .await?;
     let influx = Influx1::start().await?;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use relay::upload::{Protocol, Receiver, ReceiverConfig, UploadError, receiver};
-use support::{SshServer, ssh_keygen};
+use support::{PasswordSftpServer, SFTP_USER, SshServer, ssh_keygen};
 
 /// The folder the authority's layout gives a station's day (`{station}/{yyyy}/{MM}/{dd}`).
 const DAY: &str = "HG-VT-A01/2026/12/07";
@@ -144,6 +144,58 @@ async fn a_missing_client_key_file_is_a_clear_error() -> Result<()> {
 }
 
 /// A receiver logging in with the server's client key; the test adds what it trusts.
+/// Password login (the password from a secret file, as deployed) against an independent SSH
+/// implementation: the file lands, and a wrong password is refused with an error that names the
+/// login, not the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sftp_password_login_uploads_and_a_wrong_password_is_refused() -> Result<()> {
+    let server = PasswordSftpServer::start().await?;
+    let secrets = tempfile::tempdir()?;
+    let password_file = secrets.path().join("stnmt-password");
+    fs::write(&password_file, format!("{}\n", server.password()))?;
+    let config = ReceiverConfig {
+        name: "stnmt".into(),
+        protocol: Protocol::Sftp,
+        host: "127.0.0.1".into(),
+        port: Some(server.port()),
+        username: SFTP_USER.into(),
+        password: None,
+        password_file: Some(password_file.clone()),
+        password_env: None,
+        key_file: None,
+        known_hosts: None,
+        host_key_sha256: Some(server.host_key_sha256().to_owned()),
+        root: "/".into(),
+        ca_file: None,
+        timeout_s: 10,
+    };
+    let (_, uploaded) = blocking(receiver(&config), |r| r.upload(DAY, NAME, BYTES)).await?;
+    uploaded.with_context(|| format!("upload with a password; server log:\n{}", server.log()))?;
+    ensure!(
+        fs::read(server.root().join(DAY).join(NAME))? == BYTES,
+        "the file on the server differs"
+    );
+    ensure!(entries(&server.root().join(DAY))? == [NAME], "no `.part` left");
+
+    fs::write(&password_file, "not-the-password\n")?;
+    let (_, refused) = blocking(receiver(&config), |r| r.upload(DAY, NAME, BYTES)).await?;
+    let message = refused
+        .err()
+        .context("a wrong password was accepted")?
+        .to_string();
+    ensure!(
+        !message.contains("not-the-password") && !message.contains(server.password()),
+        "the error shows a password: {message}"
+    );
+    ensure!(
+        server.log().contains(&format!("login {SFTP_USER}: refused")),
+        "the server saw no refused login:\n{}",
+        server.log()
+    );
+    eprintln!("sftp password login: uploaded; a wrong password refused with: {message}");
+    Ok(())
+}
+
 fn receiver_config(server: &SshServer) -> ReceiverConfig {
     ReceiverConfig {
         name: "stnmt".into(),

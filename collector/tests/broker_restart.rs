@@ -19,6 +19,7 @@ async fn mosquitto_restarts_with_persistence_lose_nothing() -> Result<()> {
         MosquittoOptions {
             persistence: true,
             max_inflight_messages: MAX_UNACKED,
+            ..MosquittoOptions::default()
         },
     )
     .await?;

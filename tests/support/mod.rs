@@ -10,6 +10,7 @@
 //! - `mosquitto`, `influx1`, `victoria`: one service each.
 //! - `ftp`: an FTP or FTPS server (PyPI's pyftpdlib), for the relay's receivers.
 //! - `sshd`: an SFTP server (OpenSSH's sshd as the current user), for the relay's SFTP receiver.
+//! - `sftp_password`: an SFTP server with password login (PyPI's asyncssh), for the same.
 //! - `mqtt`: a small rumqttc client for checks through the broker.
 //! - `sse`: server-sent event blocks, for the tests that follow the IOC API's stream.
 //! - `ioc`: the IOC API in-process and a simulated fleet feeding it.
@@ -32,6 +33,7 @@ mod mqtt;
 mod ports;
 mod process;
 pub mod reconnecting_node;
+mod sftp_password;
 mod sse;
 mod sshd;
 mod victoria;
@@ -46,6 +48,7 @@ pub use mosquitto::{BrokerSecurity, Mosquitto, MosquittoOptions};
 pub use mqtt::TestClient;
 pub use ports::{free_port, free_ports, loopback_client, with_free_ports};
 pub use process::{ChildProcess, find_program};
+pub use sftp_password::{PasswordSftpServer, SFTP_USER};
 pub use sse::{SseBlock, take_events};
 pub use sshd::{SshKey, SshServer, ssh_keygen};
 pub use victoria::{ExportedSeries, VictoriaMetrics, VictoriaOptions};
