@@ -3,7 +3,8 @@
 use std::fmt::Display;
 use std::process::ExitCode;
 
-/// Logs to stderr (stdout is for what a command prints: configs, listings, tokens), filtered by `RUST_LOG` or else by `default_filter` (e.g. `"info"`).
+/// Logs to stderr (stdout is for what a command prints: configs, listings, tokens), filtered by `RUST_LOG` or else by `default_filter` (e.g. `"info"`);
+/// in colour only when stderr is a terminal and `NO_COLOR` is unset.
 ///
 /// Whatever the filter, the FTP client (suppaftp) and the SSH client (russh) log at `info` at
 /// most: at `debug` and `trace` suppaftp writes every command it sends, `PASS <password>`
@@ -14,8 +15,12 @@ pub fn init_tracing(default_filter: &str) {
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
         |filter, directive| filter.add_directive(directive.parse().unwrap_or_default()),
     );
+    // Colour only on a terminal: a log file or journald would keep the escape codes.
+    let colour =
+        std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_env_filter(filter)
         .init();
 }
