@@ -31,8 +31,8 @@ pub struct MosquittoOptions {
 }
 
 /// The files `citysense-provision` writes and a server certificate: the broker then runs with
-/// `deploy/mosquitto/citysense.conf`, its paths pointed at these, its TLS listener on a second
-/// free port, and a plain listener for nodes on the first.
+/// `deploy/mosquitto/citysense.conf`, its paths pointed at these, its loopback listener on the
+/// first free port and its TLS listener on a second.
 #[derive(Debug, Clone)]
 pub struct BrokerSecurity {
     /// mosquitto's `password_file`.
@@ -45,9 +45,9 @@ pub struct BrokerSecurity {
     pub key: PathBuf,
 }
 
-/// The shipped mosquitto snippet, with the package's paths and TLS port replaced by `security`'s
-/// and `tls_port`.
-fn secured_config(security: &BrokerSecurity, tls_port: u16) -> Result<String> {
+/// The shipped mosquitto snippet, with the package's paths and ports replaced by `security`'s,
+/// `port` (its loopback listener) and `tls_port`.
+fn secured_config(security: &BrokerSecurity, port: u16, tls_port: u16) -> Result<String> {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/mosquitto/citysense.conf");
     let text = fs::read_to_string(shipped).with_context(|| format!("reading {shipped}"))?;
     let replaced = text
@@ -67,9 +67,17 @@ fn secured_config(security: &BrokerSecurity, tls_port: u16) -> Result<String> {
             "/etc/citysense/mosquitto/tls/server.key",
             &security.key.display().to_string(),
         )
-        .replace("\nlistener 8883\n", &format!("\nlistener {tls_port} 127.0.0.1\n"));
-    if !replaced.contains(&format!("listener {tls_port} 127.0.0.1")) {
-        anyhow::bail!("{shipped} has no `listener 8883` line to point at the test's port");
+        .replace("\nlistener 8883\n", &format!("\nlistener {tls_port} 127.0.0.1\n"))
+        .replace(
+            "\nlistener 1883 127.0.0.1\n",
+            &format!("\nlistener {port} 127.0.0.1\n"),
+        );
+    for listener in [tls_port, port] {
+        if !replaced.contains(&format!("listener {listener} 127.0.0.1")) {
+            anyhow::bail!(
+                "{shipped} lacks the `listener 8883` or `listener 1883 127.0.0.1` line the test points at its ports"
+            );
+        }
     }
     Ok(replaced)
 }
@@ -102,12 +110,11 @@ impl Mosquitto {
         fs::create_dir(&data_dir).context("creating the persistence dir")?;
         let config_path = dir.path().join("mosquitto.conf");
         let access = match &options.security {
-            None => "allow_anonymous true\n".to_owned(),
-            Some(security) => secured_config(security, tls_port)?,
+            None => format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
+            Some(security) => secured_config(security, port, tls_port)?,
         };
         let mut config = format!(
             "{access}\n\
-             listener {port} 127.0.0.1\n\
              # 0 = unlimited; mosquitto's default (20) throttles a collector that acks after writing.\n\
              max_inflight_messages {}\n\
              max_queued_messages 0\n\
