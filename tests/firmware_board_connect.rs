@@ -13,8 +13,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use protocol::command::{Command, SignedCommand};
+use protocol::registry::StationKind;
 use protocol::topic::{DEFAULT_PREFIX, NodeChannel, NodeTopic, parse_node_topic};
 use protocol::{Body, Frame, NodeKey, StatusKind};
+use provision::blob::SettingsBlob;
+use provision::{Layout, NewNode, Provisioner};
 use rumqttc::QoS;
 use simulators::devices::PmLevels;
 use support::{Mosquitto, MosquittoOptions, TestClient};
@@ -56,7 +59,25 @@ async fn samples_due_while_the_board_connects_are_taken_not_skipped() -> Result<
     // Held past the board's 5 s connect timeout minus a margin, then closed: the modem bridge
     // then dials again on the board's next CONNECT, which goes through.
     let link = flaky_link::FlakyLink::start(mosquitto.port(), Duration::from_millis(4_500)).await?;
-    let key = NodeKey::new([0x5C; 32]);
+    // Provisioned as in a province; this broker takes any login, the board sends its own.
+    let provisioner = Provisioner::new(Layout::new(&dir.path().join("etc"), None), DEFAULT_PREFIX);
+    let blob = provisioner.add_node(
+        NewNode {
+            id: NODE_ID,
+            station: "HG-QEMU-02".into(),
+            name: "Bo mạch QEMU 2".into(),
+            kind: StationKind::Air,
+            district: "Vị Thanh".into(),
+            location: None,
+        },
+        "127.0.0.1:1883",
+    )?;
+    let provisioning = std::fs::read(blob)?;
+    let key = NodeKey::new(
+        SettingsBlob::decode(&provisioning)
+            .context("a settings blob")?
+            .key,
+    );
     let cmd_topic = NodeTopic {
         prefix: DEFAULT_PREFIX,
         node_id: NODE_ID,
@@ -68,7 +89,6 @@ async fn samples_due_while_the_board_connects_are_taken_not_skipped() -> Result<
         .subscribe(&format!("{DEFAULT_PREFIX}/node/{NODE_ID}/+"), QoS::AtLeastOnce)
         .await?;
 
-    let provisioning = qemu::provisioning_block(NODE_ID, key.as_bytes())?;
     let levels = PmLevels {
         pm1_0: 10.0,
         pm2_5: 18.0,

@@ -1,8 +1,12 @@
 //! Proof on a Cortex-M core: the board binary boots in QEMU (`mps2-an386`), reads an emulated
 //! PMS5003 on one UART, speaks MQTT over another UART through a host bridge to real mosquitto,
-//! and its HMAC-signed frames land in real InfluxDB 1.6 through the collector. A downlink command
-//! shortens its reporting interval on the way, a replayed copy of it is refused, and a reboot
-//! command brings the node back with its flash-kept boot counter incremented.
+//! and its HMAC-signed frames land in real InfluxDB 1.6 through the collector. The board is
+//! provisioned as in a province: `citysense-provision` writes its settings blob (loaded into its
+//! flash as is), its registry entry and its broker account, and the broker runs the shipped
+//! security config, so the board logs in with its own password and the collector and the command
+//! sender with theirs. A downlink command shortens its reporting interval on the way, a replayed
+//! copy of it is refused, and a reboot command brings the node back with its flash-kept boot
+//! counter incremented.
 
 #[path = "support/qemu.rs"]
 mod qemu;
@@ -16,12 +20,15 @@ use collector::config::{
 };
 use protocol::NodeKey;
 use protocol::command::{Command, SignedCommand};
-use protocol::registry::{NodeInfo, Registry, StationKind};
+use protocol::registry::{Registry, StationKind};
 use protocol::topic::{DEFAULT_PREFIX, NodeChannel, NodeTopic};
+use provision::acl::Service;
+use provision::blob::SettingsBlob;
+use provision::{Layout, NewNode, Provisioner};
 use serde_json::Value;
 use service::mqtt::MqttConfig;
 use simulators::devices::PmLevels;
-use support::{InProcess, Influx1, Mosquitto, MosquittoOptions, TestClient};
+use support::{BrokerSecurity, InProcess, Influx1, Mosquitto, MosquittoOptions, TestClient};
 
 const DATABASE: &str = "citysense";
 const NODE_ID: u32 = 301;
@@ -72,24 +79,46 @@ async fn the_board_in_qemu_gets_its_signed_frames_into_influxdb() -> Result<()> 
         "the board image needs {static_ram} bytes of static RAM; the budget is 16 KiB"
     );
     let dir = tempfile::tempdir()?;
-    let mosquitto = Mosquitto::start(MosquittoOptions::default()).await?;
+    let provisioner = Provisioner::new(Layout::new(&dir.path().join("etc"), None), DEFAULT_PREFIX);
+    provisioner.service_accounts(&[])?;
+    let blob_path = provisioner.add_node(
+        NewNode {
+            id: NODE_ID,
+            station: "HG-QEMU-01".into(),
+            name: "Bo mạch QEMU".into(),
+            kind: StationKind::Air,
+            district: "Vị Thanh".into(),
+            location: None,
+        },
+        "127.0.0.1:1883",
+    )?;
+    let provisioning = std::fs::read(&blob_path)?;
+    let key = NodeKey::new(
+        SettingsBlob::decode(&provisioning)
+            .context("a settings blob")?
+            .key,
+    );
+    let (cert, tls_key) = support::self_signed_certificate(dir.path())?;
+    let mosquitto = Mosquitto::start(MosquittoOptions {
+        security: Some(BrokerSecurity {
+            passwd: provisioner.layout().passwd(),
+            acl: provisioner.layout().acl(),
+            cert,
+            key: tls_key,
+        }),
+        ..MosquittoOptions::default()
+    })
+    .await?;
     let influx = Influx1::start().await?;
     influx.create_database(DATABASE).await?;
 
-    let key = NodeKey::new(rand_key());
-    let registry = Registry::from_nodes([NodeInfo {
-        id: NODE_ID,
-        station: "HG-QEMU-01".into(),
-        name: "QEMU board".into(),
-        kind: StationKind::Air,
-        district: "Vi Thanh".into(),
-        location: None,
-        key: Some(key.clone()),
-    }])?;
-    let registry_path = dir.path().join("nodes.toml");
-    std::fs::write(&registry_path, registry.to_toml())?;
+    let registry_path = provisioner.layout().registry().to_owned();
+    let registry = Registry::load(&registry_path)?;
+    let mut mqtt = MqttConfig::new(mosquitto.host(), mosquitto.port(), "collector-qemu");
+    mqtt.username = Some(Service::Collector.user().into());
+    mqtt.password_file = Some(provisioner.layout().secret(Service::Collector));
     let config = collector::Config {
-        mqtt: MqttConfig::new(mosquitto.host(), mosquitto.port(), "collector-qemu"),
+        mqtt,
         registry: RegistryConfig { path: registry_path },
         sink: SinkConfig::influx_v1(influx.url(), DATABASE),
         batch: BatchConfig {
@@ -112,7 +141,6 @@ async fn the_board_in_qemu_gets_its_signed_frames_into_influxdb() -> Result<()> 
         pm2_5: 37.0,
         pm10: 52.0,
     };
-    let provisioning = qemu::provisioning_block(NODE_ID, key.as_bytes())?;
     let mut board = qemu::Board::start(&elf, &provisioning, levels, mosquitto.port(), dir.path()).await?;
 
     // The birth frame arrives first (retained status, QoS 1), signed with the provisioned key.
@@ -138,7 +166,14 @@ async fn the_board_in_qemu_gets_its_signed_frames_into_influxdb() -> Result<()> 
         channel: NodeChannel::Command,
     }
     .to_string();
-    let mut ioc = TestClient::connect(mosquitto.port(), "ioc-test", true).await?;
+    let ioc_password = std::fs::read_to_string(provisioner.layout().secret(Service::Ioc))?;
+    let mut ioc = TestClient::connect_as(
+        mosquitto.port(),
+        "ioc-test",
+        true,
+        Some((Service::Ioc.user(), ioc_password.trim())),
+    )
+    .await?;
     ioc.publish_qos1(&topic, &command).await?;
 
     let frames = wait_for_rows(
@@ -212,17 +247,4 @@ async fn the_board_in_qemu_gets_its_signed_frames_into_influxdb() -> Result<()> 
     );
     drop(board);
     collector.stop().await
-}
-
-/// A fresh key per run, from the OS's randomness through the standard library's hasher seeds.
-fn rand_key() -> [u8; 32] {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut key = [0u8; 32];
-    for chunk in key.chunks_mut(8) {
-        let mut h = RandomState::new().build_hasher();
-        h.write_u8(0);
-        chunk.copy_from_slice(&h.finish().to_le_bytes());
-    }
-    key
 }

@@ -102,18 +102,6 @@ pub fn image_budget(elf: &Path) -> Result<(u64, u64)> {
     Ok((flash, ram))
 }
 
-/// The provisioning block a factory would write: `citysense-provision`'s settings blob with the
-/// node id, the key and a broker password (which a broker without logins ignores).
-pub fn provisioning_block(node_id: u32, key: &[u8; 32]) -> Result<Vec<u8>> {
-    Ok(provision::blob::SettingsBlob {
-        node_id,
-        key: *key,
-        mqtt_password: provision::blob::new_password(),
-        broker: "127.0.0.1:1883".into(),
-    }
-    .encode()?)
-}
-
 /// A running board with its bridges.
 pub struct Board {
     qemu: ChildProcess,
