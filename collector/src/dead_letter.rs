@@ -141,7 +141,8 @@ impl DeadLetterStore {
     }
 }
 
-fn older_generation(path: &Path) -> PathBuf {
+/// The older generation's file: `<path>.1`.
+pub(crate) fn older_generation(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".1");
     PathBuf::from(name)

@@ -12,12 +12,15 @@
 //!   the batch split that isolates refused points.
 //! - `spool`: the durable on-disk spool (segments, per-record checksums, torn-tail recovery).
 //! - `dead_letter`: where rejected frames are kept with their reason, bounded.
+//! - `backup`: `backup` and `restore` of the spool, the replay window and the dead letters
+//!   while the collector runs, and the lock by which a restore knows it runs.
 //! - `http`: `/metrics`, `/healthz`, `/readyz`.
 //! - `ship`: sends a local line-protocol file to InfluxDB.
 //! - `stats`: counters and gauges.
 //!
 //! `docs/collector.md` describes the delivery promise and how each part keeps it.
 
+pub mod backup;
 pub mod config;
 pub mod dead_letter;
 mod delivery;
@@ -45,6 +48,7 @@ pub use config::Config;
 pub use ship::ship_file;
 pub use stats::{Stats, StatsSnapshot};
 
+use crate::backup::StateLock;
 use crate::dead_letter::DeadLetterStore;
 use crate::delivery::{Drainer, Shared, Writer};
 use crate::pipeline::Pipeline;
@@ -62,6 +66,8 @@ pub struct Collector {
     window_file: WindowFile,
     listener: std::net::TcpListener,
     subscribed: watch::Sender<bool>,
+    /// Held until the run ends, so `restore` refuses while the collector runs.
+    state_lock: StateLock,
 }
 
 impl Collector {
@@ -71,10 +77,12 @@ impl Collector {
     ///
     /// # Errors
     ///
-    /// An invalid config, a sink that cannot be built, a file or port that cannot be opened.
+    /// An invalid config, a sink that cannot be built, a restore in progress on the spool
+    /// directory, a file or port that cannot be opened.
     pub fn new(config: Config, registry: Registry) -> anyhow::Result<Self> {
         service::config::Validate::validate(&config)?;
         let sinks = (Sink::from_config(&config.sink)?, Sink::from_config(&config.sink)?);
+        let state_lock = StateLock::hold(&config.spool.dir)?;
         let dead_letters = DeadLetterStore::open(&config.dead_letter.path, config.dead_letter.max_bytes)
             .with_context(|| {
                 format!(
@@ -117,6 +125,7 @@ impl Collector {
             shared,
             listener,
             subscribed,
+            state_lock,
         })
     }
 
@@ -152,6 +161,7 @@ impl Collector {
             window_file,
             listener,
             subscribed,
+            state_lock: _state_lock,
         } = self;
         let stats = Arc::clone(&shared.stats);
         info!(

@@ -69,6 +69,39 @@ enum Command {
         #[arg(short, long, env = CONFIG_ENV, default_value = CONFIG_FILE)]
         config: PathBuf,
     },
+    /// Copy the collector's state into DIR while it runs.
+    ///
+    /// The spool's segments and cursor, the replay window's snapshot and log, and the
+    /// dead-letter store with its older generation, then `manifest.json` (each file's size and
+    /// SHA-256, the time) last. Consistent without stopping the collector: a record being
+    /// appended is left out, as a restart after a crash leaves it out; what is spooled after
+    /// the copy is not in it. See docs/operations.md.
+    Backup {
+        /// Configuration naming the state (`[spool] dir`, `[dead_letter] path`).
+        #[arg(short, long, env = CONFIG_ENV, default_value = CONFIG_FILE)]
+        config: PathBuf,
+        /// The backup directory to create (absent or empty).
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Write a backup into the collector's state (stop the collector first).
+    ///
+    /// Into the config's `[spool] dir` and `[dead_letter] path`, every file checked against the
+    /// manifest first. Refused while a collector runs on the spool directory (it holds
+    /// `collector.flock` there), and onto state that is already there unless --force. See
+    /// docs/operations.md.
+    Restore {
+        /// Configuration naming where the state goes.
+        #[arg(short, long, env = CONFIG_ENV, default_value = CONFIG_FILE)]
+        config: PathBuf,
+        /// The backup directory (written by `backup`).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// Delete the spool, replay window and dead letters that are there first (without it,
+        /// restore only onto an empty state).
+        #[arg(long)]
+        force: bool,
+    },
     /// Send a line-protocol file written by the `file` sink to the InfluxDB the config names.
     Ship {
         /// The file to send.
@@ -100,6 +133,8 @@ async fn main() -> ExitCode {
             reason,
             dry_run,
         } => republish(&config, &reason, dry_run).await,
+        Command::Backup { config, to } => backup(&config, &to),
+        Command::Restore { config, from, force } => restore(&config, &from, force),
         Command::CheckConfig { config } => load(&config).map(|_| {
             println!("{}: valid", config.display());
         }),
@@ -177,6 +212,57 @@ async fn republish(config: &std::path::Path, reason: &str, dry_run: bool) -> any
     println!(
         "{} record(s) with reason {reason}: {} sent and acknowledged by the broker, {} skipped (payload kept only in part).",
         done.matched, done.sent, done.skipped
+    );
+    Ok(())
+}
+
+fn backup(config: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    let config = load(config)?;
+    let manifest = collector::backup::backup(&config, to)?;
+    let count = |prefix: &str, suffix: &str| {
+        manifest
+            .files
+            .iter()
+            .filter(|f| f.name.starts_with(prefix) && f.name.ends_with(suffix))
+            .fold((0, 0), |(n, bytes), f| (n + 1, bytes + f.bytes))
+    };
+    let (segments, spool_bytes) = count("spool/", ".seg");
+    let (window, _) = count("spool/replay-window", "");
+    let (dead_letters, _) = count("dead-letter/", "");
+    eprintln!(
+        "Backed up {} file(s) to {} at {}: {segments} spool segment(s) ({spool_bytes} bytes), {window} replay-window file(s), {dead_letters} dead-letter file(s); the list is in {}.",
+        manifest.files.len(),
+        to.display(),
+        manifest.created_at,
+        to.join(collector::backup::MANIFEST).display()
+    );
+    if manifest.files.is_empty() {
+        eprintln!(
+            "Nothing was there to back up ({} and {} hold nothing): check that this is the config the collector runs with.",
+            config.spool.dir.display(),
+            config.dead_letter.path.display()
+        );
+    }
+    Ok(())
+}
+
+fn restore(config: &std::path::Path, from: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    let config = load(config)?;
+    let report = collector::backup::restore(&config, from, force)?;
+    if !report.removed.is_empty() {
+        eprintln!(
+            "Deleted {} state file(s) that were there (--force).",
+            report.removed.len()
+        );
+    }
+    eprintln!(
+        "Restored the backup of {} into {}: {} spool segment(s) ({} bytes), {} replay-window file(s), {} dead-letter file(s). Start the collector now; it drains the spool once InfluxDB answers.",
+        report.created_at,
+        config.spool.dir.display(),
+        report.segments,
+        report.spool_bytes,
+        report.window_files,
+        report.dead_letter_files
     );
     Ok(())
 }

@@ -9,6 +9,8 @@
 //! - `live`: per-station latest reading, liveness and hourly history; the station view.
 //! - `alerts`: threshold rules, their defaults, the engine and the alert lifecycle.
 //! - `store`: SQLite persistence.
+//! - `backup`: `backup` and `restore` of the database while the API runs, and the lock by which
+//!   a restore knows it runs.
 //! - `auth`: tokens and roles.
 //! - `notify`: the SSE hub, MQTT out, webhooks.
 //! - `history`: InfluxQL reads and the rebuild at start.
@@ -21,6 +23,7 @@
 
 pub mod alerts;
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod history;
 pub mod http;
@@ -54,6 +57,8 @@ pub struct IocApi {
     registry: Registry,
     listener: TcpListener,
     state: Arc<AppState>,
+    /// Held until the run ends, so `restore` refuses while the API runs.
+    lock: backup::DatabaseLock,
 }
 
 impl IocApi {
@@ -62,9 +67,11 @@ impl IocApi {
     ///
     /// # Errors
     ///
-    /// An invalid config, a database that cannot be opened, or a port that cannot be bound.
+    /// An invalid config, a restore in progress on the database, a database that cannot be
+    /// opened, or a port that cannot be bound.
     pub async fn bind(mut config: Config, registry: Registry) -> anyhow::Result<Self> {
         service::config::Validate::validate(&config)?;
+        let lock = backup::DatabaseLock::hold(&config.storage.path)?;
         let store = store::Store::open(&config.storage.path).map_err(|e| {
             anyhow::anyhow!("cannot open the database {}: {e}", config.storage.path.display())
         })?;
@@ -89,6 +96,7 @@ impl IocApi {
             registry,
             listener,
             state,
+            lock,
         })
     }
 
@@ -118,6 +126,7 @@ impl IocApi {
             registry,
             listener,
             state,
+            lock: _lock,
         } = self;
         info!(address = %listener.local_addr()?, stations = registry.len(), "IOC API listening.");
         let cancel = state.shutdown.clone();

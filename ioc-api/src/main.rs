@@ -44,6 +44,46 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Copy the database to a file while the API runs.
+    ///
+    /// SQLite's online backup, in steps that do not hold up the API, to a temporary file that is
+    /// checked (`PRAGMA integrity_check`), fsynced and renamed to FILE (an existing FILE is
+    /// replaced whole). Thresholds, alerts and their transitions, acknowledgements, the audit
+    /// log, tokens, webhook deliveries, lab results, the local hourly history and the replay
+    /// window are all in it. See docs/operations.md.
+    Backup {
+        /// Configuration file naming the database (`[storage] path`).
+        #[arg(short, long, env = "CITYSENSE_IOC_CONFIG", default_value = "ioc-api.toml")]
+        config: PathBuf,
+        /// The database file itself, instead of the one the config names.
+        #[arg(long)]
+        database: Option<PathBuf>,
+        /// The backup file to write.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Put a backup in place of the database (stop the API first).
+    ///
+    /// Refused while an API runs on the database (it holds `<database>.flock`), and onto an
+    /// existing database without --force. The file is checked first (integrity, a schema
+    /// version this build reads, the API's tables); a backup from an older version is brought
+    /// up to date by the next start. The database is replaced by a rename: it is the old one or
+    /// the backup, never a mix. See docs/operations.md.
+    Restore {
+        /// Configuration file naming the database (`[storage] path`).
+        #[arg(short, long, env = "CITYSENSE_IOC_CONFIG", default_value = "ioc-api.toml")]
+        config: PathBuf,
+        /// The database file itself, instead of the one the config names.
+        #[arg(long)]
+        database: Option<PathBuf>,
+        /// The backup file (written by `backup`).
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Replace a database that is there (without it, restore only onto a machine that has
+        /// none).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -71,11 +111,53 @@ fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text).ok_or_else(|| "must be viewer, operator or admin".into())
 }
 
-fn token(config: PathBuf, database: Option<PathBuf>, action: TokenAction) -> anyhow::Result<()> {
-    let path = match database {
+/// The database `--database` names, else the one the config names.
+fn database_path(config: &std::path::Path, database: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    Ok(match database {
         Some(path) => path,
-        None => service::config::load::<Config>(&config)?.storage.path,
-    };
+        None => service::config::load::<Config>(config)?.storage.path,
+    })
+}
+
+fn backup(config: &std::path::Path, database: Option<PathBuf>, to: &std::path::Path) -> anyhow::Result<()> {
+    let database = database_path(config, database)?;
+    let report = ioc_api::backup::backup(&database, to)?;
+    eprintln!(
+        "Backed up {} to {} ({} bytes, schema version {}; the copy started over {} time(s) because the API wrote meanwhile).",
+        database.display(),
+        report.path.display(),
+        report.bytes,
+        report.schema_version,
+        report.restarts
+    );
+    Ok(())
+}
+
+fn restore(
+    config: &std::path::Path,
+    database: Option<PathBuf>,
+    from: &std::path::Path,
+    force: bool,
+) -> anyhow::Result<()> {
+    let database = database_path(config, database)?;
+    let report = ioc_api::backup::restore(from, &database, force)?;
+    eprintln!(
+        "Restored {} to {} ({} bytes, schema version {}{}). Start the API now; it brings an older schema up to date.",
+        from.display(),
+        report.database.display(),
+        report.bytes,
+        report.schema_version,
+        if report.replaced {
+            ", replacing the database there"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+fn token(config: PathBuf, database: Option<PathBuf>, action: TokenAction) -> anyhow::Result<()> {
+    let path = database_path(&config, database)?;
     let store = Store::open(&path)
         .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", path.display()))?;
     let now = time::OffsetDateTime::now_utc();
@@ -149,6 +231,13 @@ async fn main() -> ExitCode {
             database,
             action,
         } => token(config, database, action),
+        Command::Backup { config, database, to } => backup(&config, database, &to),
+        Command::Restore {
+            config,
+            database,
+            from,
+            force,
+        } => restore(&config, database, &from, force),
         Command::Run { config } => run(&config).await,
     };
     service::cli::exit_code(result)

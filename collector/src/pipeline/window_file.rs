@@ -33,6 +33,12 @@ const WITH_DIGESTS: u32 = 1 << 31;
 /// A key of the version before: node, boot, seq.
 const OLD_KEY_BYTES: usize = 12;
 
+/// The snapshot's file name in the spool directory.
+pub(crate) const SNAPSHOT_FILE: &str = "replay-window.bin";
+
+/// The log's file name in the spool directory.
+pub(crate) const LOG_FILE: &str = "replay-window.log";
+
 /// The durable window's files in the spool directory.
 #[derive(Debug)]
 pub struct WindowFile {
@@ -47,9 +53,9 @@ impl WindowFile {
     /// The window's files in `dir`.
     pub fn in_dir(dir: &Path) -> Self {
         WindowFile {
-            snapshot: dir.join("replay-window.bin"),
-            tmp: dir.join("replay-window.bin.tmp"),
-            log_path: dir.join("replay-window.log"),
+            snapshot: dir.join(SNAPSHOT_FILE),
+            tmp: dir.join(format!("{SNAPSHOT_FILE}.tmp")),
+            log_path: dir.join(LOG_FILE),
             log: None,
             log_len: 0,
         }
@@ -167,6 +173,11 @@ fn encode_record(keys: &[(FrameKey, Digest)]) -> Vec<u8> {
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// How many bytes at the start of a log are whole records (what [`WindowFile::load`] reads).
+pub(crate) fn whole_records_len(bytes: &[u8]) -> usize {
+    bytes.len() - read_log(bytes).1
 }
 
 /// The keys of the log's whole records, in order, with their digests where the record has them,

@@ -96,13 +96,7 @@ impl Spool {
     /// The directory cannot be created or read, or a segment cannot be opened or cut.
     pub fn open(dir: &Path, max_bytes: u64, segment_bytes: u64) -> io::Result<(Self, OpenReport)> {
         fs::create_dir_all(dir)?;
-        let mut ids: Vec<u64> = fs::read_dir(dir)?
-            .filter_map(|entry| {
-                let name = entry.ok()?.file_name().into_string().ok()?;
-                name.strip_suffix(".seg")?.parse().ok()
-            })
-            .collect();
-        ids.sort_unstable();
+        let ids = segment_ids(dir)?;
         let mut report = OpenReport::default();
         let mut segments = VecDeque::new();
         for (i, id) in ids.iter().enumerate() {
@@ -370,7 +364,21 @@ impl Spool {
     }
 }
 
-fn segment_path(dir: &Path, id: u64) -> PathBuf {
+/// The ids of the segments in `dir`, oldest first.
+pub(crate) fn segment_ids(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut ids: Vec<u64> = fs::read_dir(dir)?
+        .filter_map(|entry| segment_id(&entry.ok()?.file_name().into_string().ok()?))
+        .collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// The id of the segment file called `name`, if it is one.
+pub(crate) fn segment_id(name: &str) -> Option<u64> {
+    name.strip_suffix(".seg")?.parse().ok()
+}
+
+pub(crate) fn segment_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:016}.seg"))
 }
 
@@ -410,7 +418,7 @@ fn read_record(path: &Path, offset: u64, seg_len: u64) -> io::Result<Option<(Vec
 /// Length of the longest prefix of whole, checksummed records that are batches. The last test
 /// matters for a tail of zeros (a power cut can leave the file longer than what reached the
 /// disk): eight zero bytes are an empty record whose checksum matches.
-fn valid_prefix(path: &Path) -> io::Result<u64> {
+pub(crate) fn valid_prefix(path: &Path) -> io::Result<u64> {
     let bytes = fs::read(path)?;
     let mut at = 0usize;
     while bytes.len() - at >= HEADER as usize {
@@ -428,8 +436,11 @@ fn valid_prefix(path: &Path) -> io::Result<u64> {
     Ok(at as u64)
 }
 
+/// The drain cursor's file in the spool directory.
+pub(crate) const CURSOR_FILE: &str = "cursor";
+
 fn read_cursor(dir: &Path) -> Option<(u64, u64)> {
-    let bytes = fs::read(dir.join("cursor")).ok()?;
+    let bytes = fs::read(dir.join(CURSOR_FILE)).ok()?;
     if bytes.len() != 20 || crc32fast::hash(&bytes[..16]).to_le_bytes() != bytes[16..20] {
         return None;
     }
@@ -446,7 +457,7 @@ fn write_cursor(dir: &Path, cursor: (u64, u64)) -> io::Result<()> {
     bytes.extend_from_slice(&crc.to_le_bytes());
     let tmp = dir.join("cursor.tmp");
     fs::write(&tmp, bytes)?;
-    fs::rename(tmp, dir.join("cursor"))
+    fs::rename(tmp, dir.join(CURSOR_FILE))
 }
 
 #[cfg(test)]

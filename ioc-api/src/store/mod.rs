@@ -32,6 +32,7 @@ pub use audit::AuditEntry;
 pub use deliveries::{Delivery, DeliveryStatus};
 pub use hourly::SavedHour;
 pub use lab::LabResult;
+pub(crate) use schema::VERSION as SCHEMA_VERSION;
 pub use tokens::TokenRecord;
 
 /// A database failure. Never shown to API clients (they get a generic 500).

@@ -4,7 +4,8 @@ use rusqlite::Connection;
 
 use super::StoreError;
 
-const VERSION: i64 = 1;
+/// The schema this build writes; a database with a higher `user_version` is refused.
+pub(crate) const VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
