@@ -19,15 +19,26 @@
 //!    influxdb batch out, 1,000 points a write; it gets an equivalent JSON payload, Node-RED
 //!    cannot read postcard) and a Python collector (paho-mqtt + influxdb-client, batches of
 //!    5,000; it decodes and verifies the same postcard frames with `protocol/tools/frame_decoder.py`).
+//!
+//! Two modes instead of the table above:
+//! - `--shared-collectors 1,2,4`: that many collectors (release binary, separate processes, own
+//!   client ids) in one shared subscription `$share/collectors/...` into one InfluxDB 1.6
+//!   database, each count from a fresh broker and database; wall time, frames/s, the collectors'
+//!   CPU per frame (`/proc/<pid>/stat`), peak RSS and share of each, every point counted per node
+//!   afterwards (lost, stored twice), and where the machine's CPU went;
+//! - `--disk-per-day`: a day of one air station's frames (one a minute) and of `--disk-nodes`
+//!   stations into InfluxDB 1.6, the shard measured after snapshot and compaction.
 
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+mod disk;
 mod inprocess;
 mod peers;
 mod run;
+mod shared;
 mod workload;
 
 use std::path::PathBuf;
@@ -65,6 +76,17 @@ pub struct Args {
     /// Only the in-process measurement.
     #[arg(long)]
     pub inprocess_only: bool,
+    /// Only the shared-subscription runs: each count of collectors in turn (e.g. `1,2,4`), all in
+    /// `$share/collectors/...`, into one InfluxDB 1.6 database.
+    #[arg(long, value_delimiter = ',')]
+    pub shared_collectors: Vec<usize>,
+    /// Only the disk measurement: a day of frames (one a minute) of 1 and of `--disk-nodes`
+    /// air stations into InfluxDB 1.6, measured after snapshot and compaction.
+    #[arg(long)]
+    pub disk_per_day: bool,
+    /// Stations in the larger day of `--disk-per-day`.
+    #[arg(long, default_value_t = 1_000)]
+    pub disk_nodes: u32,
 }
 
 /// One line of the result table.
@@ -88,6 +110,16 @@ impl Row {
 async fn main() -> Result<()> {
     let args = Args::parse();
     println!("load average at start: {}", load_average());
+    if !args.shared_collectors.is_empty() || args.disk_per_day {
+        if !args.shared_collectors.is_empty() {
+            shared::report(&args, &args.shared_collectors).await?;
+        }
+        if args.disk_per_day {
+            disk::print(&disk::measure(args.disk_nodes).await?);
+        }
+        println!("\nload average at the end: {}", load_average());
+        return Ok(());
+    }
     let ns = inprocess::measure(args.inprocess_frames, args.nodes);
     println!(
         "\nin-process cost per frame ({} frames from {} nodes): {}",
@@ -149,7 +181,7 @@ async fn main() -> Result<()> {
 }
 
 /// `/proc/loadavg`, to show whether something else was using the two cores.
-fn load_average() -> String {
+pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()

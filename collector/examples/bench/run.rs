@@ -157,13 +157,28 @@ pub struct CollectorRun {
 
 impl CollectorRun {
     pub fn start(sink: collector::config::SinkConfig, mqtt_port: u16, workload: &Workload) -> Result<Self> {
+        Self::start_member(sink, mqtt_port, workload, "bench-collector", None)
+    }
+
+    /// A collector under `client_id`, in the shared subscription `$share/{group}/...` when a
+    /// group is given; its own spool, dead letters and HTTP port, as every member needs.
+    pub fn start_member(
+        sink: collector::config::SinkConfig,
+        mqtt_port: u16,
+        workload: &Workload,
+        client_id: &str,
+        shared_group: Option<&str>,
+    ) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("bench-collector-").tempdir()?;
         // CSV: a 10,000-node TOML registry costs ~30 MB of peak RSS while it is parsed.
         let registry = dir.path().join("nodes.csv");
         std::fs::write(&registry, workload.registry.to_csv())?;
         let http = free_port()?;
         let mut config = collector::config::Config {
-            mqtt: service::mqtt::MqttConfig::new("127.0.0.1", mqtt_port, "bench-collector"),
+            mqtt: service::mqtt::MqttConfig {
+                shared_group: shared_group.map(str::to_owned),
+                ..service::mqtt::MqttConfig::new("127.0.0.1", mqtt_port, client_id)
+            },
             registry: collector::config::RegistryConfig { path: registry },
             sink,
             batch: collector::config::BatchConfig::default(),
@@ -223,6 +238,26 @@ impl CollectorRun {
             .find_map(|l| l.strip_prefix(&format!("citysense_collector_{name} ")))
             .and_then(|v| v.parse().ok())
             .with_context(|| format!("metric {name}"))
+    }
+
+    /// The sum of every sample of a metric (`rejected_total{reason=...}` has one per reason).
+    pub async fn metric_sum(&self, name: &str) -> Result<f64> {
+        let text = reqwest::get(format!("{}/metrics", self.metrics_url))
+            .await?
+            .text()
+            .await?;
+        let prefix = format!("citysense_collector_{name}");
+        Ok(text
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .filter(|rest| rest.starts_with([' ', '{']))
+            .filter_map(|rest| rest.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .fold(0.0, |sum, v| sum + v))
+    }
+
+    /// The collector's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// CPU seconds the collector has used (user + system).
@@ -345,10 +380,9 @@ async fn run_collector(
     Ok((started, done, rss, cpu_note))
 }
 
-pub async fn ours_influx1(args: &Args, workload: &Workload) -> Result<Row> {
-    let influx = Influx1::start().await?;
-    influx.create_database("bench").await?;
-    let sink = collector::config::SinkConfig::InfluxV1 {
+/// The collector's v1 sink into the `bench` database of `influx`.
+pub fn influx1_sink(influx: &Influx1) -> collector::config::SinkConfig {
+    collector::config::SinkConfig::InfluxV1 {
         url: influx.url(),
         database: "bench".into(),
         retention_policy: None,
@@ -356,7 +390,13 @@ pub async fn ours_influx1(args: &Args, workload: &Workload) -> Result<Row> {
         password: None,
         gzip: gzip(),
         timeout_ms: 30_000,
-    };
+    }
+}
+
+pub async fn ours_influx1(args: &Args, workload: &Workload) -> Result<Row> {
+    let influx = Influx1::start().await?;
+    influx.create_database("bench").await?;
+    let sink = influx1_sink(&influx);
     let (started, done, rss, cpu) = run_collector(args, workload, sink, "influx1").await?;
     let stored = influx_count(&influx).await?;
     let row = Row {
@@ -512,7 +552,7 @@ pub async fn influx_alone(workload: &Workload) -> Result<Row> {
 }
 
 /// Air points in the bench database.
-async fn influx_count(influx: &Influx1) -> Result<i64> {
+pub async fn influx_count(influx: &Influx1) -> Result<i64> {
     let answer = influx
         .query("bench", "SELECT count(seq) FROM air_quality")
         .await?;
