@@ -9,6 +9,7 @@
 //! - `cli`: tracing set-up, the SIGINT/SIGTERM future and the exit status for binaries.
 //! - `metrics`: Prometheus text exposition.
 //! - `registry`: the node registry reread when its file changes.
+//! - `state_lock`: the lock by which a restore knows that a service runs on its state.
 
 pub mod cli;
 pub mod config;
@@ -16,5 +17,6 @@ pub mod metrics;
 pub mod mqtt;
 pub mod registry;
 mod secret;
+pub mod state_lock;
 
 pub use secret::Secret;
