@@ -147,9 +147,15 @@ fn copy_open(source: &mut File, from: &Path, to: &Path) -> Result<(), BackupErro
 fn copy_dead_letters(config: &Config, to: &Path) -> Result<Vec<Role>, BackupError> {
     let current_path = Role::DeadLetters.live_path(config);
     let older_path = Role::OlderDeadLetters.live_path(config);
-    for _ in 0..ROTATION_RETRIES {
+    for attempt in 1..=ROTATION_RETRIES {
         let current = open_if_there(&current_path)?;
         let older = open_if_there(&older_path)?;
+        // Only the older generation: a rotation between its rename and the new file's creation
+        // (or a crash there, which stays so: then the older one is the whole store).
+        if current.is_none() && older.is_some() && attempt < ROTATION_RETRIES {
+            std::thread::yield_now();
+            continue;
+        }
         // A rotation between the two opens: `current` is now the older generation too.
         let rotated = match &current {
             Some(file) => {
