@@ -18,6 +18,9 @@ const chart = {
   thresholds: null,
   // The stations compared with the selected one (ids).
   compare: new Set(),
+  // The number of the latest load: an answer to an older one (a range clicked, then another
+  // before the first came back) is dropped, so the chart always shows the last choice.
+  generation: 0,
 
   // The enabled warning rule on `param` (1 h window) most specific to the station: its own, its
   // district's, or the province-wide one (the engine's order, alerts/engine/state.rs).
@@ -79,6 +82,7 @@ const chart = {
 
   async load(s) {
     if (!s) return;
+    const generation = ++this.generation;
     this.renderCompare(s);
     const svg = document.querySelector("#chart");
     const error = document.querySelector("#chart-error");
@@ -92,6 +96,7 @@ const chart = {
     // The stations' histories asked for together.
     const responses = await Promise.all(stations.map((station) => api(
       `/api/v1/stations/${encodeURIComponent(station.station)}/readings?from=${from.toISOString()}&to=${to.toISOString()}&every=${every}`)));
+    if (generation !== this.generation) return;
     const refused = responses.find((r) => !r.ok);
     if (refused) {
       const body = await refused.json().catch(() => ({}));
@@ -102,6 +107,8 @@ const chart = {
       return;
     }
     const histories = await Promise.all(responses.map((r) => r.json()));
+    const threshold = await this.threshold(s, plotted.rule);
+    if (generation !== this.generation) return;
     // One station: each of its parameters; several: the watched parameter of each station.
     const series = stations.length === 1
       ? plotted.keys.map((k, i) => ({ label: parameterName(k), key: k, station: s.station, colour: LINE_COLOURS[i], points: histories[0].points || [] }))
@@ -110,7 +117,7 @@ const chart = {
     svg.dataset.from = from.toISOString();
     svg.dataset.to = to.toISOString();
     svg.dataset.every = every;
-    this.draw(series, plotted, await this.threshold(s, plotted.rule), from, to);
+    this.draw(series, plotted, threshold, from, to);
   },
 
   draw(series, plotted, threshold, from, to) {
