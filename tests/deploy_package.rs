@@ -1,6 +1,7 @@
 //! The Debian package end to end: `scripts/package` builds it (release binaries), `dpkg -i`
-//! installs it (user, files, conffiles, permissions), the installed `citysense-provision` makes
-//! the broker accounts and the stations, each unit's `ExecStart=` runs its service as the unit's
+//! installs it (user, files, conffiles, permissions, and through postinst the services' broker
+//! accounts and the broker's self-signed certificate; a second `dpkg -i` keeps them), the
+//! installed `citysense-provision` makes the stations, each unit's `ExecStart=` runs its service as the unit's
 //! `User=` with the shipped config against a test mosquitto running the shipped broker config
 //! (accounts and ACL required) and a test InfluxDB while a simulated fleet reports, SIGTERM stops
 //! each one with exit 0 within its `TimeoutStopSec=`, and `dpkg --purge` leaves nothing.
@@ -29,7 +30,6 @@ use simulators::fleet::{self, FleetConfig, FleetOptions};
 use simulators::signal::Scenario;
 use support::{
     BrokerSecurity, Influx1, Mosquitto, MosquittoOptions, find_program, free_ports, loopback_client,
-    self_signed_certificate,
 };
 
 const PACKAGE: &str = "citysense";
@@ -37,13 +37,21 @@ const USER: &str = "citysense";
 const DATABASE: &str = "citysense";
 const REGISTRY: &str = "/etc/citysense/nodes.toml";
 const PROVISION: &str = "/usr/bin/citysense-provision";
-/// What `citysense-provision` writes outside the package's own folders: the admin's files, which
-/// the package's purge keeps, so the test removes them itself.
-const PROVISIONED: [&str; 3] = [
-    REGISTRY,
-    "/etc/citysense/mosquitto",
-    "/etc/citysense/provisioning",
+/// What `citysense-provision` writes from the registry: the admin's files, which the package's
+/// purge keeps, so the test removes them itself (the purge must remove the rest of
+/// /etc/citysense, the broker's certificate among it).
+const PROVISIONED: [&str; 4] = [REGISTRY, PASSWD, ACL, "/etc/citysense/provisioning"];
+/// The services' broker passwords postinst makes (`citysense-provision services`).
+const BOOTSTRAP_SECRETS: [&str; 3] = [
+    "/etc/citysense/secrets/mqtt-collector",
+    "/etc/citysense/secrets/mqtt-ioc",
+    "/etc/citysense/secrets/mqtt-relay",
 ];
+const PASSWD: &str = "/etc/citysense/mosquitto/passwd";
+const ACL: &str = "/etc/citysense/mosquitto/acl";
+/// The broker's certificate and key postinst makes (`citysense-provision broker-cert`).
+const BROKER_CERT: &str = "/etc/citysense/mosquitto/tls/server.crt";
+const BROKER_KEY: &str = "/etc/citysense/mosquitto/tls/server.key";
 /// How long a service may take to be ready, and the data to show up.
 const DEADLINE: Duration = Duration::from_secs(90);
 /// The mosquitto config another part of the project writes; the package ships it when present.
@@ -98,16 +106,18 @@ async fn the_package_installs_runs_its_units_and_purges_clean() -> Result<()> {
     let mut installed = Installed::install(&deb)?;
     let account = check_account()?;
     check_files(&account, ships_mosquitto_conf)?;
+    installed.reinstall_keeps_secrets(&deb)?;
     verify_units()?;
 
     let registry = provision(&simulators::stations::hau_giang(2, 1), &account)?;
-    let (cert, key) = self_signed_certificate(out.path())?;
+    // The broker runs the shipped config with the files postinst made: mosquitto (as its own
+    // user) reads their certificate and key.
     let mosquitto = Mosquitto::start(MosquittoOptions {
         security: Some(BrokerSecurity {
-            passwd: "/etc/citysense/mosquitto/passwd".into(),
-            acl: "/etc/citysense/mosquitto/acl".into(),
-            cert,
-            key,
+            passwd: PASSWD.into(),
+            acl: ACL.into(),
+            cert: BROKER_CERT.into(),
+            key: BROKER_KEY.into(),
         }),
         ..MosquittoOptions::default()
     })
@@ -325,6 +335,23 @@ impl Installed {
         Ok(installed)
     }
 
+    /// `dpkg -i` again, as an upgrade or a reinstall does: postinst runs a second time and keeps
+    /// every password and the certificate it made the first time.
+    fn reinstall_keeps_secrets(&self, deb: &Path) -> Result<()> {
+        let kept = [BROKER_CERT, BROKER_KEY, PASSWD]
+            .into_iter()
+            .chain(BOOTSTRAP_SECRETS)
+            .map(|path| Ok((path, fs::read(path).with_context(|| format!("reading {path}"))?)))
+            .collect::<Result<Vec<_>>>()?;
+        let text = output(Command::new("dpkg").arg("-i").arg(deb)).context("the second dpkg -i failed")?;
+        eprintln!("dpkg -i again:\n{}", indent(&text));
+        for (path, before) in kept {
+            ensure!(fs::read(path)? == before, "the second install changed {path}");
+        }
+        eprintln!("second install: broker certificate, key, password hashes and service passwords unchanged");
+        Ok(())
+    }
+
     /// Removes the admin's files the package's purge keeps, then `dpkg --purge`.
     fn purge(&mut self) -> Result<()> {
         self.purged = true;
@@ -442,6 +469,19 @@ fn check_files(account: &Account, ships_mosquitto_conf: bool) -> Result<()> {
     }
     expected.push(Expected::new(PROVISION, 0o755, root));
     expected.push(Expected::new("/etc/citysense/secrets", 0o750, service));
+    // What postinst made with citysense-provision, so that mosquitto starts with the shipped
+    // config at once: the services' accounts and a self-signed certificate whose key the
+    // broker's group reads.
+    for secret in BOOTSTRAP_SECRETS {
+        expected.push(Expected::new(secret, 0o640, service));
+    }
+    expected.push(Expected::new(PASSWD, 0o644, root));
+    expected.push(Expected::new(ACL, 0o644, root));
+    expected.push(Expected::new(BROKER_CERT, 0o644, root));
+    let broker_group = getent("group", "mosquitto")?
+        .and_then(|line| line.split(':').nth(2).and_then(|gid| gid.parse().ok()))
+        .context("no group mosquitto: scripts/test installs Debian's mosquitto")?;
+    expected.push(Expected::new(BROKER_KEY, 0o640, (0, broker_group)));
     for doc in ["README.md", "deploy.md", "copyright"] {
         expected.push(Expected::new(
             Path::new("/usr/share/doc/citysense").join(doc),
@@ -520,8 +560,13 @@ fn check_files(account: &Account, ships_mosquitto_conf: bool) -> Result<()> {
 /// broker account limited to its topics, a settings blob). Returns the registry it wrote, whose
 /// files the services' group reads.
 fn provision(stations: &Registry, account: &Account) -> Result<Registry> {
+    // postinst made the accounts already: a second run keeps them.
     let said = output(Command::new(PROVISION).arg("services"))?;
     eprintln!("citysense-provision services:\n{}", indent(&said));
+    ensure!(
+        said.lines().filter(|l| l.contains(" kept ")).count() == BOOTSTRAP_SECRETS.len(),
+        "citysense-provision services after the install should keep the 3 accounts postinst made:\n{said}"
+    );
     for node in stations.nodes() {
         let mut add = Command::new(PROVISION);
         add.args([
@@ -552,12 +597,7 @@ fn provision(stations: &Registry, account: &Account) -> Result<Registry> {
     let ids = |r: &Registry| r.nodes().map(|n| n.id).collect::<BTreeSet<_>>();
     ensure!(ids(&registry) == ids(stations), "{REGISTRY} holds other nodes");
     // The services read these as the group citysense, which the package made.
-    for path in [
-        REGISTRY,
-        "/etc/citysense/secrets/mqtt-collector",
-        "/etc/citysense/secrets/mqtt-ioc",
-        "/etc/citysense/secrets/mqtt-relay",
-    ] {
+    for path in [REGISTRY].into_iter().chain(BOOTSTRAP_SECRETS) {
         let meta = fs::metadata(path).with_context(|| format!("citysense-provision wrote no {path}"))?;
         ensure!(
             meta.permissions().mode() & 0o7777 == 0o640 && meta.gid() == account.gid,

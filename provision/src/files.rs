@@ -8,6 +8,8 @@ use std::path::Path;
 
 /// The system group the services run as (the package's `citysense` user).
 pub const SERVICE_GROUP: &str = "citysense";
+/// The group Debian's mosquitto package runs the broker as.
+pub const BROKER_GROUP: &str = "mosquitto";
 
 /// Who may read a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,16 +19,27 @@ pub enum Readers {
     /// Its owner and the services' group (0640): the registry's keys, the services' passwords.
     Services,
     /// Anyone (0644): the ACL, and the broker's password hashes (of random 128-bit passwords),
-    /// which mosquitto reads as its own user.
+    /// which mosquitto reads as its own user; the broker's certificate.
     Everyone,
+    /// Its owner and the broker's group (0640): the broker's TLS key.
+    Broker,
 }
 
 impl Readers {
     fn mode(self) -> u32 {
         match self {
             Readers::Owner => 0o600,
-            Readers::Services => 0o640,
+            Readers::Services | Readers::Broker => 0o640,
             Readers::Everyone => 0o644,
+        }
+    }
+
+    /// The group the file is given, if any.
+    fn group(self) -> Option<&'static str> {
+        match self {
+            Readers::Services => Some(SERVICE_GROUP),
+            Readers::Broker => Some(BROKER_GROUP),
+            Readers::Owner | Readers::Everyone => None,
         }
     }
 }
@@ -48,8 +61,8 @@ pub fn write(path: &Path, bytes: &[u8], readers: Readers) -> io::Result<()> {
         .open(&tmp)?;
     // The mode given at creation is masked by the umask; the file gets exactly its own.
     file.set_permissions(fs::Permissions::from_mode(readers.mode()))?;
-    if readers == Readers::Services
-        && let Some(gid) = group_id(SERVICE_GROUP)?
+    if let Some(group) = readers.group()
+        && let Some(gid) = group_id(group)?
     {
         rustix::fs::fchown(&file, None, Some(gid))?;
     }
@@ -71,8 +84,18 @@ pub fn remove(path: &Path) -> io::Result<()> {
 }
 
 /// `group`'s id from /etc/group, if the group exists (on a developer's machine it may not).
-fn group_id(group: &str) -> io::Result<Option<rustix::fs::Gid>> {
-    let text = match fs::read_to_string("/etc/group") {
+pub fn group_id(group: &str) -> io::Result<Option<rustix::fs::Gid>> {
+    Ok(third_field("/etc/group", group)?.map(rustix::fs::Gid::from_raw))
+}
+
+/// `user`'s id from /etc/passwd, if the user exists.
+pub fn user_id(user: &str) -> io::Result<Option<u32>> {
+    third_field("/etc/passwd", user)
+}
+
+/// The numeric id (third field) of the entry `name` in the colon-separated `database`.
+fn third_field(database: &str, name: &str) -> io::Result<Option<u32>> {
+    let text = match fs::read_to_string(database) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
@@ -81,9 +104,9 @@ fn group_id(group: &str) -> io::Result<Option<rustix::fs::Gid>> {
         .lines()
         .filter_map(|l| {
             let mut fields = l.split(':');
-            let name = fields.next()?;
-            let gid = fields.nth(1)?.parse().ok()?;
-            (name == group).then(|| rustix::fs::Gid::from_raw(gid))
+            let entry = fields.next()?;
+            let id = fields.nth(1)?.parse().ok()?;
+            (entry == name).then_some(id)
         })
         .next())
 }

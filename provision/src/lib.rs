@@ -10,6 +10,7 @@ pub mod acl;
 pub mod blob;
 pub mod files;
 pub mod passwd;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -89,6 +90,16 @@ impl Layout {
     /// mosquitto's `acl_file`.
     pub fn acl(&self) -> PathBuf {
         self.dir.join("mosquitto/acl")
+    }
+
+    /// The broker's TLS certificate (`certfile` in the shipped mosquitto config).
+    pub fn tls_cert(&self) -> PathBuf {
+        self.dir.join("mosquitto/tls/server.crt")
+    }
+
+    /// Its private key (`keyfile`).
+    pub fn tls_key(&self) -> PathBuf {
+        self.dir.join("mosquitto/tls/server.key")
     }
 
     /// The password file a service's config names (`mqtt.password_file`).

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use protocol::registry::StationKind;
 use protocol::topic::DEFAULT_PREFIX;
 use provision::acl::Service;
+use provision::tls::{self, BrokerAccess, CertificateChange};
 use provision::{AccountChange, Layout, NewNode, Provisioner};
 
 /// Provisions sensor nodes and the services' broker accounts for citysense: one step writes a
@@ -52,6 +53,21 @@ enum Command {
     },
     /// Write the broker's ACL again from the registry (after editing it by hand).
     BrokerFiles,
+    /// Make a self-signed TLS certificate for the broker (<dir>/mosquitto/tls/server.crt, its
+    /// key server.key readable by the group mosquitto) unless one is there. Until the province
+    /// issues a certificate, clients take this file as their CA (`mqtt.tls.ca_file`).
+    BrokerCert {
+        /// A name or address clients connect to (repeatable; default: this machine's host
+        /// name, localhost, 127.0.0.1 and ::1).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        /// Days the certificate is valid.
+        #[arg(long, default_value_t = 825)]
+        days: u32,
+        /// Replace a certificate that is there (clients must then be given the new one).
+        #[arg(long)]
+        force: bool,
+    },
     /// List the broker accounts and the nodes without one.
     List,
 }
@@ -184,6 +200,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 provisioner.layout().acl().display()
             );
             println!("{RELOAD}");
+        }
+        Command::BrokerCert { hosts, days, force } => {
+            let hosts = if hosts.is_empty() {
+                tls::default_hosts()
+            } else {
+                hosts
+            };
+            let (cert, key) = (provisioner.layout().tls_cert(), provisioner.layout().tls_key());
+            let (change, access) = tls::broker_certificate(&cert, &key, &hosts, days, force)?;
+            match change {
+                CertificateChange::Created { valid_until } => {
+                    println!(
+                        "Self-signed broker certificate {} for {} (valid until {}), key {}.",
+                        cert.display(),
+                        hosts.join(", "),
+                        valid_until.date(),
+                        key.display()
+                    );
+                    println!(
+                        "Clients that connect over TLS take {} as their CA (mqtt.tls.ca_file). Restart the broker (systemctl restart mosquitto).",
+                        cert.display()
+                    );
+                }
+                CertificateChange::Kept => {
+                    println!(
+                        "Broker certificate {} kept (--force replaces it).",
+                        cert.display()
+                    );
+                }
+            }
+            match access {
+                BrokerAccess::Reads => {}
+                BrokerAccess::CannotRead => println!(
+                    "Warning: mosquitto cannot read {}: `chgrp mosquitto {} && chmod 0640 {}`.",
+                    key.display(),
+                    key.display(),
+                    key.display()
+                ),
+                BrokerAccess::NoBroker => println!(
+                    "Note: mosquitto is not installed here; once it is, run this command again (or `dpkg-reconfigure citysense`) to give it the key."
+                ),
+            }
         }
         Command::List => {
             let accounts = provisioner.accounts()?;
