@@ -1,9 +1,16 @@
 //! The simulated node: the firmware's node logic on the emulated sensors, its fits, its outbox and
 //! its reboot.
 
+use firmware::node::NodeConfig;
+use protocol::NodeKey;
+use protocol::command::{Command, Probe};
+use protocol::registry::{NodeInfo, StationKind};
+use protocol::topic::NodeChannel;
+use protocol::{Body, QualityFlags, StatusKind};
+
 use super::*;
 use crate::devices::{Pms5003Handle, Sht4xHandle};
-use protocol::{Body, QualityFlags};
+use crate::fit::AirFit;
 
 const WALL_START_MS: u64 = 1_764_201_600_000;
 
