@@ -33,6 +33,7 @@ pub mod metrics;
 mod mqtt;
 pub mod notify;
 pub mod open_data;
+pub mod quality;
 pub mod state;
 pub mod store;
 mod time_fmt;
