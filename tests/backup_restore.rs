@@ -8,274 +8,38 @@
 
 mod support;
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "backup_restore/binaries.rs"]
+mod binaries;
+#[path = "backup_restore/ioc_http.rs"]
+mod ioc_http;
+#[path = "backup_restore/machine.rs"]
+mod machine;
+#[path = "backup_restore/points.rs"]
+mod points;
+#[path = "backup_restore/publish.rs"]
+mod publish;
+#[path = "backup_restore/wait.rs"]
+mod wait;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
-use collector::config::BatchConfig;
-use collector::spool::SpooledBatch;
+use anyhow::{Context, Result, ensure};
+use binaries::{args, binary, refused, run, succeeded};
 use ioc_api::auth::Role;
-use protocol::registry::{NodeInfo, Registry};
-use protocol::topic::{DEFAULT_PREFIX, NodeChannel, NodeTopic};
-use protocol::{AirSample, Body, Frame, MAX_FRAME_LEN};
+use ioc_http::{frames_accepted, get, spec_of};
+use machine::Machine;
+use points::{point_count, points_received, spooled_points};
+use protocol::registry::Registry;
+use publish::publish_frames;
 use serde_json::{Value, json};
-use support::{
-    FleetPlan, InProcess, Influx1, Mosquitto, MosquittoOptions, TestClient, influx1_config, ioc_config,
-    start_fleet, start_ioc,
-};
-use tokio::task::JoinHandle;
+use support::{FleetPlan, InProcess, Influx1, Mosquitto, MosquittoOptions, start_fleet, start_ioc};
 use tokio_util::sync::CancellationToken;
+use wait::wait_for;
 
 const DATABASE: &str = "citysense";
 const WAIT: Duration = Duration::from_secs(90);
-
-/// A workspace binary next to this test's binary.
-fn binary(name: &str, package: &str) -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .context("target dir")?;
-    let path = dir.join(name);
-    ensure!(
-        path.is_file(),
-        "{} is missing: build it first (`cargo build -p {package}`; scripts/test builds every target)",
-        path.display()
-    );
-    Ok(path)
-}
-
-/// Runs `program args` off the runtime's threads.
-async fn run(program: &Path, args: Vec<String>) -> Result<Output> {
-    let program = program.to_owned();
-    let output = tokio::task::spawn_blocking(move || Command::new(program).args(args).output()).await??;
-    Ok(output)
-}
-
-fn args(parts: &[&str]) -> Vec<String> {
-    parts.iter().map(|s| (*s).to_owned()).collect()
-}
-
-fn succeeded(what: &str, output: &Output) -> Result<()> {
-    ensure!(
-        output.status.success(),
-        "{what} failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(())
-}
-
-fn refused(what: &str, output: &Output, because: &str) -> Result<()> {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    ensure!(
-        !output.status.success() && stderr.contains(because),
-        "{what} should have been refused with {because:?}: {} {stderr}",
-        output.status
-    );
-    Ok(())
-}
-
-/// Signed air frames from one node, published with QoS 1 one after the other (each waits for
-/// its PUBACK) every 10 ms until cancelled; the node's clock is `base_ms` plus a second a frame.
-fn publish_frames(
-    port: u16,
-    node: NodeInfo,
-    boot: u32,
-    base_ms: u64,
-    stop: CancellationToken,
-) -> (Arc<AtomicU32>, JoinHandle<Result<u32>>) {
-    let published = Arc::new(AtomicU32::new(0));
-    let count = Arc::clone(&published);
-    let task = tokio::spawn(async move {
-        let mut client = TestClient::connect(port, &format!("node-{}-boot-{boot}", node.id), true).await?;
-        let topic = NodeTopic {
-            prefix: DEFAULT_PREFIX,
-            node_id: node.id,
-            channel: NodeChannel::Telemetry,
-        }
-        .to_string();
-        let mut seq = 0;
-        while !stop.is_cancelled() {
-            let frame = Frame {
-                node_id: node.id,
-                boot,
-                seq,
-                time_ms: base_ms + u64::from(seq) * 1_000,
-                body: Body::Air(AirSample {
-                    samples: 6,
-                    pm2_5: Some(150),
-                    pm10: Some(300),
-                    temperature: Some(2_950),
-                    ..AirSample::default()
-                }),
-            };
-            let mut buf = [0u8; MAX_FRAME_LEN];
-            let bytes = frame
-                .encode(node.key.as_ref(), &mut buf)
-                .map_err(|e| anyhow::anyhow!("encode: {e:?}"))?;
-            client.publish_qos1(&topic, bytes).await?;
-            seq += 1;
-            count.store(seq, Ordering::Release);
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        client.disconnect().await?;
-        Ok(seq)
-    });
-    (published, task)
-}
-
-/// Points in the database, over every measurement.
-async fn point_count(influx: &Influx1) -> Result<u64> {
-    let answer = influx
-        .query(
-            DATABASE,
-            "SELECT count(seq) FROM air_quality, water_quality, node_status",
-        )
-        .await?;
-    let mut total = 0;
-    for series in answer["results"][0]["series"].as_array().into_iter().flatten() {
-        total += series["values"][0][1].as_u64().context("a count")?;
-    }
-    Ok(total)
-}
-
-/// Points InfluxDB's HTTP API has received since it started (`SHOW STATS`, module `httpd`):
-/// every write counts, a point written twice twice.
-async fn points_received(influx: &Influx1) -> Result<u64> {
-    let answer = influx.query(DATABASE, "SHOW STATS FOR 'httpd'").await?;
-    let series = answer["results"][0]["series"]
-        .as_array()
-        .context("SHOW STATS answered no series")?;
-    let mut total = 0;
-    for s in series {
-        let columns = s["columns"].as_array().context("columns")?;
-        let at = columns
-            .iter()
-            .position(|c| c == "pointsWrittenOK")
-            .with_context(|| format!("no pointsWrittenOK in {s}"))?;
-        total += s["values"][0][at].as_u64().context("pointsWrittenOK")?;
-    }
-    Ok(total)
-}
-
-/// The points in a collector backup's spool segments, read here from the record layout
-/// (`[len u32][crc32 u32][payload]`): how many, and how many distinct (series, time).
-fn spooled_points(backup: &Path) -> Result<(usize, usize)> {
-    let mut points = 0;
-    let mut distinct = BTreeSet::new();
-    for entry in std::fs::read_dir(backup.join("spool"))? {
-        let path = entry?.path();
-        if path.extension().is_none_or(|e| e != "seg") {
-            continue;
-        }
-        let bytes = std::fs::read(&path)?;
-        let mut at = 0;
-        while at < bytes.len() {
-            let len = u32::from_le_bytes(bytes[at..at + 4].try_into()?) as usize;
-            let payload = &bytes[at + 8..at + 8 + len];
-            let batch = SpooledBatch::decode(payload)
-                .with_context(|| format!("a record of {} is not a batch", path.display()))?;
-            for p in batch.points {
-                let series = p.line.split(' ').next().unwrap_or_default().to_owned();
-                let time = p
-                    .line
-                    .trim_end()
-                    .rsplit(' ')
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                distinct.insert((series, time));
-                points += 1;
-            }
-            at += 8 + len;
-        }
-    }
-    Ok((points, distinct.len()))
-}
-
-/// A rule as `GET /api/v1/thresholds` shows it, as `PUT` takes it.
-fn spec_of(rule: &Value) -> Result<Value> {
-    let mut spec = rule.clone();
-    for field in ["id", "updated_at", "updated_by"] {
-        spec.as_object_mut().context("a rule object")?.remove(field);
-    }
-    Ok(spec)
-}
-
-async fn get(client: &reqwest::Client, url: &str) -> Result<Value> {
-    let response = client.get(url).send().await?;
-    let status = response.status();
-    let text = response.text().await?;
-    ensure!(status.is_success(), "GET {url}: {status} {text}");
-    Ok(serde_json::from_str(&text)?)
-}
-
-/// `citysense_ioc_frames_accepted_total` from the IOC API's `/metrics`.
-async fn frames_accepted(client: &reqwest::Client, url: &str) -> Result<u64> {
-    let text = client.get(format!("{url}/metrics")).send().await?.text().await?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("citysense_ioc_frames_accepted_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .with_context(|| format!("no frames_accepted_total in /metrics:\n{text}"))
-}
-
-async fn wait_for<F: FnMut() -> bool>(what: &str, mut done: F) -> Result<()> {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        if Instant::now() > deadline {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
-
-/// The configs of one machine: the IOC API's and the collector's, as files for the binaries.
-struct Machine {
-    ioc: ioc_api::Config,
-    ioc_file: String,
-    collector: collector::Config,
-    collector_file: String,
-}
-
-impl Machine {
-    fn new(dir: &Path, mosquitto: &Mosquitto, influx: &Influx1, registry: &Registry) -> Result<Machine> {
-        std::fs::create_dir_all(dir.join("ioc"))?;
-        let registry_path = dir.join("nodes.toml");
-        std::fs::write(&registry_path, registry.to_toml())?;
-        let ioc = ioc_config(mosquitto, "ioc-api", &registry_path, &dir.join("ioc"));
-        let batch = BatchConfig {
-            max_frames: 20,
-            max_age_ms: 25,
-            ..BatchConfig::default()
-        };
-        let mut collector = influx1_config(
-            mosquitto,
-            (influx, DATABASE),
-            "collector",
-            &registry_path,
-            batch,
-            &dir.join("collector"),
-        );
-        // Small segments: the backup holds several, the newest one being appended to.
-        collector.spool.segment_bytes = 16 * 1024;
-        let ioc_file = dir.join("ioc-api.toml");
-        std::fs::write(&ioc_file, toml::to_string(&ioc)?)?;
-        let collector_file = dir.join("collector.toml");
-        std::fs::write(&collector_file, toml::to_string(&collector)?)?;
-        Ok(Machine {
-            ioc,
-            ioc_file: ioc_file.display().to_string(),
-            collector,
-            collector_file: collector_file.display().to_string(),
-        })
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn backups_taken_while_running_restore_onto_a_fresh_machine() -> Result<()> {
