@@ -190,6 +190,7 @@ impl Demo {
                 database: database.clone(),
                 username: username.clone(),
                 password: password.clone(),
+                password_file: None,
                 token_auth: false,
                 timeout_s: 10,
                 rebuild_at_start: true,

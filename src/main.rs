@@ -74,6 +74,7 @@ fn sink(cli: &Cli) -> anyhow::Result<Option<SinkConfig>> {
             retention_policy: None,
             username: None,
             password: None,
+            password_file: None,
             gzip: true,
             timeout_ms: 10_000,
         }));
@@ -95,6 +96,7 @@ fn sink(cli: &Cli) -> anyhow::Result<Option<SinkConfig>> {
         org,
         bucket,
         token: Secret::new(token),
+        token_file: None,
         gzip: true,
         timeout_ms: 10_000,
     }))

@@ -101,6 +101,7 @@ async fn the_demo_runs_without_services_and_its_file_ships_to_influxdb() -> Resu
         retention_policy: None,
         username: None,
         password: None,
+        password_file: None,
         gzip: true,
         timeout_ms: 10_000,
     };

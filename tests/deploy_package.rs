@@ -666,14 +666,7 @@ fn verify_units() -> Result<()> {
 fn check_configs(units: &[Unit], account: &Account) -> Result<()> {
     for unit in units {
         let config = format!("/etc/citysense/{}", unit.spec.config);
-        let args: Vec<String> = if unit.spec.binary == "citysense-ioc-api" {
-            // The IOC API has no check-config; `token list` loads and validates the config and
-            // opens the database it names (created as systemd would create its directory).
-            unit.make_state_directories(account)?;
-            ["token", "--config", &config, "list"].map(str::to_owned).into()
-        } else {
-            ["check-config", "--config", &config].map(str::to_owned).into()
-        };
+        let args: Vec<String> = ["check-config", "--config", &config].map(str::to_owned).into();
         let mut argv = vec![format!("/usr/bin/{}", unit.spec.binary)];
         argv.extend(args.iter().cloned());
         let text = output(&mut unit.command(&argv, account))
@@ -690,8 +683,8 @@ fn check_configs(units: &[Unit], account: &Account) -> Result<()> {
 
 /// The services' HTTP addresses: collector, IOC API, relay, in the order of [`UNITS`].
 ///
-/// The collector and the relay take environment overrides, written to the env files their units
-/// read (as an admin would put secrets there); the IOC API has none, so its config is edited.
+/// Environment overrides, written to the env files the units read (as an admin would put
+/// secrets there); the shipped configs stay as installed.
 fn point_at_test_services(
     mosquitto: &Mosquitto,
     influx: &Influx1,
@@ -723,20 +716,17 @@ fn point_at_test_services(
         ),
         account,
     )?;
-    let ioc_path = Path::new("/etc/citysense/ioc.toml");
-    let mut ioc: toml::Table = toml::from_str(&fs::read_to_string(ioc_path)?)?;
-    let mut set = |section: &str, key: &str, value: toml::Value| -> Result<()> {
-        ioc.get_mut(section)
-            .and_then(toml::Value::as_table_mut)
-            .with_context(|| format!("ioc.toml has no [{section}]"))?
-            .insert(key.into(), value);
-        Ok(())
-    };
-    set("mqtt", "port", i64::from(broker_port).into())?;
-    set("http", "listen", listen[1].clone().into())?;
-    set("influx", "url", influx.url().into())?;
-    // Written in place: the file keeps its 0640 root:citysense.
-    fs::write(ioc_path, toml::to_string(&ioc)?)?;
+    write_owned(
+        Path::new("/etc/citysense/secrets/ioc.env"),
+        &format!(
+            "CITYSENSE_IOC__MQTT__PORT={broker_port}\n\
+             CITYSENSE_IOC__HTTP__LISTEN={}\n\
+             CITYSENSE_IOC__INFLUX__URL={}\n",
+            listen[1],
+            influx.url()
+        ),
+        account,
+    )?;
     Ok(listen.iter().map(|l| format!("http://{l}")).collect())
 }
 

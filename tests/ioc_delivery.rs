@@ -114,6 +114,7 @@ async fn alerts_reach_mqtt_webhooks_and_the_stream_and_commands_reach_the_node()
         name: "sms-gateway".into(),
         url: hook_url,
         secret: Secret::new(SECRET),
+        secret_file: None,
         max_attempts: 5,
         initial_backoff_ms: 50,
         max_backoff_ms: 200,

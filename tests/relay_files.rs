@@ -157,6 +157,7 @@ async fn an_hour_of_frames_reaches_the_ftp_server_as_one_file_per_interval() -> 
         database: DATABASE.into(),
         username: None,
         password: None,
+        password_file: None,
         token_auth: false,
         timeout_s: 30,
     });

@@ -146,6 +146,7 @@ async fn frames_flow_from_simulated_nodes_to_both_databases_and_raise_an_alert()
         org: "haugiang".into(),
         bucket: "telemetry".into(),
         token: Secret::new("unused-by-victoria-metrics"),
+        token_file: None,
         gzip: true,
         timeout_ms: 10_000,
     };

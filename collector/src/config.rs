@@ -154,9 +154,13 @@ pub enum SinkConfig {
         /// User name, when authentication is on.
         #[serde(default)]
         username: Option<String>,
-        /// Password, when authentication is on.
+        /// Password, when authentication is on; prefer `password_file`.
         #[serde(default)]
         password: Option<Secret>,
+        /// A file holding the password (its first line) instead, readable by the collector's
+        /// user only; read at start.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password_file: Option<PathBuf>,
         /// Compress request bodies with gzip.
         #[serde(default = "default_true")]
         gzip: bool,
@@ -172,8 +176,13 @@ pub enum SinkConfig {
         org: String,
         /// Bucket.
         bucket: String,
-        /// API token.
+        /// API token; prefer `token_file`.
+        #[serde(default, skip_serializing_if = "Secret::is_empty")]
         token: Secret,
+        /// A file holding the token (its first line) instead, readable by the collector's user
+        /// only; read at start.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_file: Option<PathBuf>,
         /// Compress request bodies with gzip.
         #[serde(default = "default_true")]
         gzip: bool,
@@ -199,6 +208,7 @@ impl SinkConfig {
             retention_policy: None,
             username: None,
             password: None,
+            password_file: None,
             gzip: default_true(),
             timeout_ms: default_timeout_ms(),
         }
@@ -270,6 +280,26 @@ impl BatchConfig {
 }
 
 impl Validate for Config {
+    fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        match &mut self.sink {
+            SinkConfig::InfluxV1 {
+                password,
+                password_file,
+                ..
+            } => service::secret::take_optional(
+                password,
+                password_file.as_ref(),
+                ("sink.password", "sink.password_file"),
+            ),
+            SinkConfig::InfluxV2 {
+                token, token_file, ..
+            } => {
+                service::secret::take_required(token, token_file.as_ref(), ("sink.token", "sink.token_file"))
+            }
+            SinkConfig::File { .. } => Ok(()),
+        }
+    }
+
     /// Checks values that parse but cannot work.
     ///
     /// # Errors

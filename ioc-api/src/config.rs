@@ -153,9 +153,14 @@ pub struct InfluxConfig {
     /// User name (1.x auth), if any.
     #[serde(default)]
     pub username: Option<String>,
-    /// Password (1.x) or token (2.x, sent as `Authorization: Token`), if any.
+    /// Password (1.x) or token (2.x, sent as `Authorization: Token`), if any; prefer
+    /// `password_file`.
     #[serde(default)]
     pub password: Option<Secret>,
+    /// A file holding the password or token (its first line) instead, readable by the API's
+    /// user only; read at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
     /// Send `password` as a 2.x token instead of 1.x basic credentials.
     #[serde(default)]
     pub token_auth: bool,
@@ -176,6 +181,7 @@ impl InfluxConfig {
             database: database.into(),
             username: None,
             password: None,
+            password_file: None,
             token_auth: false,
             timeout_s: default_influx_timeout_s(),
             rebuild_at_start: true,
@@ -228,6 +234,11 @@ pub struct AlertsConfig {
     /// How often offline stations and stale alerts are checked, seconds.
     #[serde(default = "default_tick_s")]
     pub tick_s: u64,
+    /// Evaluate the thresholds and raise, resolve and deliver alerts. Exactly one IOC API of a
+    /// deployment does: replicas behind a load balancer set `false` and serve the alerts the
+    /// evaluating one stored (docs/deploy.md, "The IOC behind a load balancer").
+    #[serde(default = "yes")]
+    pub evaluate: bool,
 }
 
 /// One webhook.
@@ -238,9 +249,14 @@ pub struct WebhookConfig {
     pub name: String,
     /// URL receiving a POST with the alert change as JSON.
     pub url: String,
-    /// HMAC-SHA256 key: the body's MAC is sent as `X-Citysense-Signature: sha256=<hex>` over
-    /// `<timestamp>.<body>`, with the timestamp in `X-Citysense-Timestamp`.
+    /// HMAC-SHA256 key (at least 16 characters): the body's MAC is sent as
+    /// `X-Citysense-Signature: sha256=<hex>` over `<timestamp>.<body>`, with the timestamp in
+    /// `X-Citysense-Timestamp`. Give it here or, better, by `secret_file`.
+    #[serde(default, skip_serializing_if = "Secret::is_empty")]
     pub secret: Secret,
+    /// A file holding the key (its first line), readable by the API's user only; read at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<PathBuf>,
     /// Attempts before a delivery is marked failed.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
@@ -411,6 +427,7 @@ impl Default for AlertsConfig {
             mqtt: true,
             replay_events: default_replay_events(),
             tick_s: default_tick_s(),
+            evaluate: true,
         }
     }
 }
@@ -509,6 +526,24 @@ impl OpenDataConfig {
 }
 
 impl Validate for Config {
+    fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        if let Some(influx) = &mut self.influx {
+            service::secret::take_optional(
+                &mut influx.password,
+                influx.password_file.as_ref(),
+                ("influx.password", "influx.password_file"),
+            )?;
+        }
+        for hook in &mut self.webhooks {
+            service::secret::take_required(
+                &mut hook.secret,
+                hook.secret_file.as_ref(),
+                ("webhooks.secret", "webhooks.secret_file"),
+            )?;
+        }
+        Ok(())
+    }
+
     /// Checks values that parse but cannot work.
     ///
     /// # Errors
@@ -593,6 +628,12 @@ impl Validate for Config {
         if self.alerts.tick_s == 0 {
             return invalid("alerts.tick_s", "must be at least 1");
         }
+        if !self.alerts.evaluate && !self.webhooks.is_empty() {
+            return invalid(
+                "alerts.evaluate",
+                "is false (a replica) while [[webhooks]] are set: only the instance that evaluates alerts delivers them",
+            );
+        }
         let mut names = std::collections::HashSet::new();
         for hook in &self.webhooks {
             if hook.name.trim().is_empty() || !names.insert(hook.name.as_str()) {
@@ -617,6 +658,10 @@ impl Validate for Config {
         self.open_data.validate()
     }
 }
+
+/// Prefix of the environment variables that override config fields:
+/// `CITYSENSE_IOC__INFLUX__PASSWORD_FILE` sets `[influx] password_file`.
+pub const ENV_PREFIX: &str = "CITYSENSE_IOC";
 
 /// The commented configuration printed by `citysense-ioc-api print-default-config`.
 pub const DEFAULT_CONFIG: &str = include_str!("../ioc-api.example.toml");
@@ -701,5 +746,40 @@ mod tests {
             "[open_data]\nbase_url = \"https://example.vn/citysense/\"\ncontact_email = \"open.data+ioc@so-tnmt.example.vn\"",
         );
         assert!(service::config::from_toml::<Config>(&good).is_ok());
+    }
+
+    #[test]
+    fn secrets_come_from_their_files_and_are_checked_as_if_inline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (password, key, short) = (
+            dir.path().join("influx"),
+            dir.path().join("hook"),
+            dir.path().join("short"),
+        );
+        std::fs::write(&password, "reader-password\n").expect("written");
+        std::fs::write(&key, "0123456789abcdef0123\n").expect("written");
+        std::fs::write(&short, "too-short\n").expect("written");
+        let with = |key_file: &std::path::Path| {
+            format!(
+                "{DEFAULT_CONFIG}\n[influx]\nurl = \"http://127.0.0.1:8086\"\ndatabase = \"citysense\"\npassword_file = \"{}\"\n\
+                 [[webhooks]]\nname = \"sms\"\nurl = \"https://sms.example.vn/hook\"\nsecret_file = \"{}\"\n",
+                password.display(),
+                key_file.display()
+            )
+        };
+        let config = service::config::from_toml::<Config>(&with(&key)).expect("valid");
+        let influx = config.influx.expect("influx");
+        assert_eq!(
+            influx.password.as_ref().map(Secret::expose),
+            Some("reader-password")
+        );
+        assert_eq!(config.webhooks[0].secret.expose(), "0123456789abcdef0123");
+        let err = service::config::from_toml::<Config>(&with(&short))
+            .expect_err("a short key")
+            .to_string();
+        assert!(
+            err.contains("webhooks.secret") && !err.contains("too-short"),
+            "{err}"
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use ioc_api::Config;
 use ioc_api::auth::Role;
-use ioc_api::config::DEFAULT_CONFIG;
+use ioc_api::config::{DEFAULT_CONFIG, ENV_PREFIX};
 use ioc_api::store::Store;
 
 /// Serves the operations centre's API and dashboard: live station readings, VN_AQI / US AQI /
@@ -32,6 +32,13 @@ enum Command {
     },
     /// Print a commented configuration with every field and its default.
     PrintDefaultConfig,
+    /// Check a configuration file (with environment overrides and the secret files it names)
+    /// and its registry, and say what is wrong, if anything.
+    CheckConfig {
+        /// The file to check.
+        #[arg(short, long, env = "CITYSENSE_IOC_CONFIG", default_value = "ioc-api.toml")]
+        config: PathBuf,
+    },
     /// Create, list or revoke API tokens in the configured database.
     Token {
         /// Configuration file naming the database (`[storage] path`).
@@ -115,7 +122,7 @@ fn parse_role(text: &str) -> Result<Role, String> {
 fn database_path(config: &std::path::Path, database: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(match database {
         Some(path) => path,
-        None => service::config::load::<Config>(config)?.storage.path,
+        None => load(config)?.storage.path,
     })
 }
 
@@ -213,8 +220,14 @@ fn token(config: PathBuf, database: Option<PathBuf>, action: TokenAction) -> any
     Ok(())
 }
 
+/// The config at `path`, with the `CITYSENSE_IOC__SECTION__FIELD` variables applied and the
+/// secret files it names read.
+fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    Ok(service::config::load_with_env(path, ENV_PREFIX)?)
+}
+
 async fn run(config: &std::path::Path) -> anyhow::Result<()> {
-    let config = service::config::load::<Config>(config)?;
+    let config = load(config)?;
     ioc_api::run(config, service::cli::shutdown_signal()).await
 }
 
@@ -238,6 +251,20 @@ async fn main() -> ExitCode {
             from,
             force,
         } => restore(&config, database, &from, force),
+        Command::CheckConfig { config } => load(&config).and_then(|c| {
+            let registry = protocol::registry::Registry::load(&c.registry.path)?;
+            println!(
+                "{}: valid ({} nodes in the registry{})",
+                config.display(),
+                registry.len(),
+                if c.alerts.evaluate {
+                    ""
+                } else {
+                    "; a replica: alerts.evaluate = false"
+                }
+            );
+            Ok(())
+        }),
         Command::Run { config } => run(&config).await,
     };
     service::cli::exit_code(result)

@@ -40,6 +40,9 @@ pub struct AppState {
     pub(crate) anonymous_read: bool,
     pub(crate) prefix: String,
     pub(crate) alerts_to_mqtt: bool,
+    /// Whether this instance evaluates the rules (`alerts.evaluate`): false in a replica, which
+    /// raises, resolves and delivers nothing.
+    pub(crate) evaluates_alerts: bool,
     pub(crate) outbound: mpsc::Sender<Outbound>,
     pub(crate) outbound_rx: Mutex<Option<mpsc::Receiver<Outbound>>>,
     pub(crate) webhooks: Vec<String>,
@@ -159,6 +162,7 @@ impl AppState {
             anonymous_read: config.auth.anonymous_read,
             prefix: config.mqtt.prefix.clone(),
             alerts_to_mqtt: config.alerts.mqtt,
+            evaluates_alerts: config.alerts.evaluate,
             outbound,
             outbound_rx: Mutex::new(Some(outbound_rx)),
             webhooks: config.webhooks.iter().map(|w| w.name.clone()).collect(),
@@ -427,6 +431,9 @@ impl AppState {
     /// Evaluates the station's `sequence_reset` rules: 1 for a frame refused for a reused key,
     /// 0 for a new frame (only while such an alert is open, so the hot path stays cheap).
     fn sequence_flag(&self, node: &NodeInfo, flag: f64, now: OffsetDateTime) {
+        if !self.evaluates_alerts {
+            return;
+        }
         let watch = Watch::Station(StationRule::SequenceReset);
         let changes = {
             let mut engine = lock(&self.engine);
@@ -524,14 +531,17 @@ impl AppState {
             let mut engine = lock(&self.engine);
             let store = &self.store;
             let sref = station_ref(node);
-            match engine.station_alive(store, &node.station, now) {
-                Ok(c) => changes.extend(c),
-                Err(e) => warn!(error = %e, "Alert state not stored."),
+            let evaluate = self.evaluates_alerts;
+            if evaluate {
+                match engine.station_alive(store, &node.station, now) {
+                    Ok(c) => changes.extend(c),
+                    Err(e) => warn!(error = %e, "Alert state not stored."),
+                }
             }
             match &frame.body {
                 Body::Status(status) => {
                     station.take_status(status);
-                    if station.dead {
+                    if station.dead && evaluate {
                         let day = now.date();
                         let rules: Vec<_> = engine
                             .applicable(sref, Watch::Station(StationRule::StationOffline), day)
@@ -563,13 +573,15 @@ impl AppState {
                                     tracked.updated = now;
                                 }
                             }
-                            changes.extend(self.evaluate_frame(
-                                &mut engine,
-                                station,
-                                &reading,
-                                observed_ms,
-                                now,
-                            ));
+                            if evaluate {
+                                changes.extend(self.evaluate_frame(
+                                    &mut engine,
+                                    station,
+                                    &reading,
+                                    observed_ms,
+                                    now,
+                                ));
+                            }
                         }
                         station.update_reading(observed_ms, reading).then(|| {
                             station.view(
@@ -641,8 +653,11 @@ impl AppState {
     }
 
     /// Advances the server clock to `now`: stations silent past their offline rule (or dead)
-    /// raise `station_offline`; alerts whose input stopped go stale.
+    /// raise `station_offline`; alerts whose input stopped go stale. Nothing in a replica.
     pub fn tick(&self, now: OffsetDateTime) {
+        if !self.evaluates_alerts {
+            return;
+        }
         let mut changes = Vec::new();
         {
             let stations = read(&self.stations);

@@ -55,9 +55,13 @@ pub struct InfluxConfig {
     /// User name (1.x), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    /// Password (1.x) or token (2.x, with `token_auth`); never logged.
+    /// Password (1.x) or token (2.x, with `token_auth`); never logged. Prefer `password_file`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<service::Secret>,
+    /// A file holding the password or token (its first line) instead, readable by the relay's
+    /// user only; read at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
     /// Send `password` as `Authorization: Token` (2.x).
     #[serde(default)]
     pub token_auth: bool,
@@ -228,6 +232,17 @@ fn plain(text: &str, extra: &str) -> bool {
 }
 
 impl Validate for Config {
+    fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        let Some(influx) = &mut self.influx else {
+            return Ok(());
+        };
+        service::secret::take_optional(
+            &mut influx.password,
+            influx.password_file.as_ref(),
+            ("influx.password", "influx.password_file"),
+        )
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         self.mqtt.validate()?;
         let f = &self.files;

@@ -70,6 +70,17 @@ pub trait Validate {
     ///
     /// [`ConfigError::Invalid`] naming the first bad field.
     fn validate(&self) -> Result<(), ConfigError>;
+
+    /// Replaces the secrets the config names by file (`*_file` fields) with what those files
+    /// hold; called before [`Validate::validate`], so the checks see the secrets themselves.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the field whose file cannot be read, or a secret given
+    /// both inline and by file.
+    fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        Ok(())
+    }
 }
 
 /// Parses and validates TOML text.
@@ -78,7 +89,8 @@ pub trait Validate {
 ///
 /// [`ConfigError`] naming the first bad field.
 pub fn from_toml<T: DeserializeOwned + Validate>(text: &str) -> Result<T, ConfigError> {
-    let config: T = toml::from_str(text)?;
+    let mut config: T = toml::from_str(text)?;
+    config.read_secret_files()?;
     config.validate()?;
     Ok(config)
 }
@@ -172,12 +184,13 @@ pub fn from_toml_with_env<T: DeserializeOwned + Validate>(
         }
         current.insert(last.clone(), value);
     }
-    let config: T = table
+    let mut config: T = table
         .try_into()
         .map_err(|e: toml::de::Error| ConfigError::SyntaxWithEnv {
             vars: applied,
             message: e.message().trim().to_owned(),
         })?;
+    config.read_secret_files()?;
     config.validate()?;
     Ok(config)
 }

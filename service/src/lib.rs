@@ -16,7 +16,7 @@ pub mod config;
 pub mod metrics;
 pub mod mqtt;
 pub mod registry;
-mod secret;
+pub mod secret;
 pub mod state_lock;
 
 pub use secret::Secret;

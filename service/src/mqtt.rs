@@ -188,20 +188,7 @@ impl MqttConfig {
     /// The first line of the password file; the error names the field and the file, never what
     /// it holds.
     fn file_password(&self, path: &Path) -> Result<Secret, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::invalid(
-                "mqtt.password_file",
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })?;
-        let password = text.lines().next().unwrap_or_default().trim_end();
-        if password.is_empty() {
-            return Err(ConfigError::invalid(
-                "mqtt.password_file",
-                format!("{} is empty", path.display()),
-            ));
-        }
-        Ok(Secret::new(password))
+        crate::secret::read_secret_file("mqtt.password_file", path)
     }
 
     /// `host:port`, for logs.

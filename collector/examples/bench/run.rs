@@ -388,6 +388,7 @@ pub fn influx1_sink(influx: &Influx1) -> collector::config::SinkConfig {
         retention_policy: None,
         username: None,
         password: None,
+        password_file: None,
         gzip: gzip(),
         timeout_ms: 30_000,
     }
@@ -425,6 +426,7 @@ pub async fn ours_victoria(args: &Args, workload: &Workload) -> Result<Row> {
         org: "bench".into(),
         bucket: "bench".into(),
         token: service::Secret::new("unused"),
+        token_file: None,
         gzip: gzip(),
         timeout_ms: 30_000,
     };

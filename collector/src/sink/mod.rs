@@ -83,6 +83,8 @@ impl Sink {
                 password,
                 gzip,
                 timeout_ms,
+                // Read into `password` when the config was loaded.
+                password_file: _,
             } => Sink::InfluxV1(InfluxV1Sink::new(
                 url,
                 database,
@@ -99,6 +101,8 @@ impl Sink {
                 token,
                 gzip,
                 timeout_ms,
+                // Read into `token` when the config was loaded.
+                token_file: _,
             } => Sink::InfluxV2(InfluxV2Sink::new(
                 url,
                 org,

@@ -61,6 +61,7 @@ pub fn config(mqtt_port: u16, client_id: &str, registry_path: &Path, influx_url:
             retention_policy: None,
             username: None,
             password: None,
+            password_file: None,
             gzip: true,
             timeout_ms: 5_000,
         },

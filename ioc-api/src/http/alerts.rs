@@ -192,6 +192,17 @@ pub(crate) async fn resolve(
     by_hand(&state, &caller, &id, &note, "alert.resolve", Engine::resolve)
 }
 
+/// Refuses a change to alerts or rules in a replica (`alerts.evaluate = false`): the instance
+/// that evaluates would never see it.
+pub(crate) fn evaluating(state: &AppState) -> Result<(), ApiError> {
+    if state.evaluates_alerts {
+        return Ok(());
+    }
+    Err(ApiError::conflict(
+        "this IOC API is a replica that does not evaluate alerts (alerts.evaluate = false): send alert and threshold changes to the instance that does",
+    ))
+}
+
 /// An engine method that changes one alert by hand: (store, alert id, actor, comment, now).
 type ByHand =
     fn(&mut Engine, &Store, i64, &str, Option<&str>, OffsetDateTime) -> Result<AlertChange, LifecycleError>;
@@ -205,6 +216,7 @@ fn by_hand(
     action: &str,
     change: ByHand,
 ) -> Result<Json<AlertChange>, ApiError> {
+    evaluating(state)?;
     let id = path_id("id", id)?;
     let comment = check_note(note)?;
     let now = OffsetDateTime::now_utc();

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use time::OffsetDateTime;
 
 use super::ApiError;
+use super::alerts::evaluating;
 use super::extract::{Admin, ApiJson, Reader, path_id};
 use crate::alerts::{Threshold, ThresholdSpec};
 use crate::auth::Caller;
@@ -94,12 +95,13 @@ fn audit(
 #[utoipa::path(post, path = "/api/v1/thresholds", tag = "thresholds", request_body = ThresholdSpec,
     security(("bearer" = [])),
     responses((status = 201, body = Threshold), (status = 400, body = ApiError), (status = 401, body = ApiError),
-        (status = 403, body = ApiError), (status = 422, body = ApiError)))]
+        (status = 403, body = ApiError), (status = 409, body = ApiError), (status = 422, body = ApiError)))]
 pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
     ApiJson(spec): ApiJson<ThresholdSpec>,
 ) -> Result<(StatusCode, Json<Threshold>), ApiError> {
+    evaluating(&state)?;
     validate(&state, &spec)?;
     let now = OffsetDateTime::now_utc();
     let stored = state.store.insert_threshold(&spec, &rfc3339(now), &caller.name)?;
@@ -113,13 +115,15 @@ pub(crate) async fn create(
 #[utoipa::path(put, path = "/api/v1/thresholds/{id}", tag = "thresholds", request_body = ThresholdSpec,
     params(("id" = i64, Path, description = "Rule id")), security(("bearer" = [])),
     responses((status = 200, body = Threshold), (status = 400, body = ApiError), (status = 401, body = ApiError),
-        (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 422, body = ApiError)))]
+        (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError),
+        (status = 422, body = ApiError)))]
 pub(crate) async fn replace(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
     Path(id): Path<String>,
     ApiJson(spec): ApiJson<ThresholdSpec>,
 ) -> Result<Json<Threshold>, ApiError> {
+    evaluating(&state)?;
     let id = path_id("id", &id)?;
     validate(&state, &spec)?;
     let now = OffsetDateTime::now_utc();
@@ -138,12 +142,13 @@ pub(crate) async fn replace(
 #[utoipa::path(delete, path = "/api/v1/thresholds/{id}", tag = "thresholds",
     params(("id" = i64, Path, description = "Rule id")), security(("bearer" = [])),
     responses((status = 204), (status = 400, body = ApiError), (status = 401, body = ApiError),
-        (status = 403, body = ApiError), (status = 404, body = ApiError)))]
+        (status = 403, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
 pub(crate) async fn delete(
     State(state): State<Arc<AppState>>,
     Admin(caller): Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    evaluating(&state)?;
     let id = path_id("id", &id)?;
     let old = state
         .store

@@ -171,6 +171,7 @@ mod tests {
             name: "h".into(),
             url: "http://127.0.0.1:1".into(),
             secret: Secret::new("0123456789abcdef"),
+            secret_file: None,
             max_attempts: 5,
             initial_backoff_ms: 1_000,
             max_backoff_ms: 5_000,
