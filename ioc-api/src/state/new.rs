@@ -1,0 +1,118 @@
+//! Building the state: rules, open alerts, tokens and the replay window from the database.
+
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex, RwLock};
+
+use protocol::registry::Registry;
+use protocol::window::ReplayWindow;
+use time::OffsetDateTime;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::AppState;
+use crate::alerts::Engine;
+use crate::auth::TokenSet;
+use crate::config::Config;
+use crate::history::Influx;
+use crate::live::{HOUR_MS, HOURS_KEPT};
+use crate::live::{Stations, ViewSettings};
+use crate::metrics::Metrics;
+use crate::notify::Hub;
+use crate::open_data::Publication;
+use crate::store::{Store, StoreError};
+use crate::time_fmt::rfc3339;
+
+/// Puts the hours the local history holds for the kept span back into the stations' series, so
+/// the hourly means after a restart without InfluxDB are the ones served before it.
+fn restore_history(store: &Store, stations: &mut Stations, now: OffsetDateTime) -> Result<(), StoreError> {
+    let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+    let from_ms = now_ms - (HOURS_KEPT as i64) * HOUR_MS as i64;
+    let saved = store.hours(None, from_ms, now_ms + HOUR_MS as i64)?;
+    let count = saved.len();
+    for hour in saved {
+        let Some(param) = crate::live::Param::parse(&hour.param) else {
+            continue;
+        };
+        if let Some(station) = stations.by_station_mut(&hour.station) {
+            station.series_mut(param, now).series.restore(&hour.record);
+        }
+    }
+    if count > 0 {
+        info!(hours = count, "Restored the hourly history from the database.");
+    }
+    Ok(())
+}
+
+impl AppState {
+    /// State for the registered stations over `store`: seeds the default rules on a new
+    /// database, loads rules, open alerts and tokens.
+    ///
+    /// # Errors
+    ///
+    /// The database refused.
+    pub fn new(config: &Config, registry: &Registry, store: Store) -> Result<Arc<Self>, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        crate::alerts::install_defaults(&store, config.stations.offline_after_s, &rfc3339(now))?;
+        let engine = Engine::load(&store)?;
+        let tokens = TokenSet::from_records(&store.tokens()?);
+        let window = match store.replay_window()? {
+            None => ReplayWindow::default(),
+            Some(bytes) => ReplayWindow::decode(&bytes).unwrap_or_else(|| {
+                warn!(
+                    "The saved replay window is damaged or from an older version; starting with an empty one."
+                );
+                ReplayWindow::default()
+            }),
+        };
+        let mut stations = Stations::new(registry);
+        if config.influx.is_none() {
+            restore_history(&store, &mut stations, now)?;
+        }
+        let (outbound, outbound_rx) = mpsc::channel(crate::notify::outbound::QUEUE);
+        let first_event_id = (now.unix_timestamp_nanos() / 1_000_000).max(1) as u64 * 1_000;
+        Ok(Arc::new(AppState {
+            registry: registry.clone(),
+            stations: RwLock::new(stations),
+            engine: Mutex::new(engine),
+            store: Arc::new(store),
+            hub: Hub::new(config.alerts.replay_events, first_event_id),
+            settings: ViewSettings {
+                indices: config.indices.clone(),
+                offline_after: time::Duration::seconds(config.stations.offline_after_s as i64),
+                utc_offset_hours: config.stations.utc_offset_hours,
+                time_zone: config.stations.time_zone.clone(),
+                // Config validation resolved this name already; UTC is only a guard.
+                zone: jiff::tz::TimeZone::get(&config.stations.time_zone).unwrap_or(jiff::tz::TimeZone::UTC),
+                map_tiles: config
+                    .stations
+                    .map_tiles
+                    .clone()
+                    .map(|url| (url, config.stations.map_attribution.clone().unwrap_or_default())),
+            },
+            publication: Publication::new(config),
+            anonymous_read: config.auth.anonymous_read,
+            prefix: config.mqtt.prefix.clone(),
+            alerts_to_mqtt: config.alerts.mqtt,
+            evaluates_alerts: config.alerts.evaluate,
+            outbound,
+            outbound_rx: Mutex::new(Some(outbound_rx)),
+            webhooks: config.webhooks.iter().map(|w| w.name.clone()).collect(),
+            webhook_wake: Arc::new(Notify::new()),
+            tokens: RwLock::new(tokens),
+            influx: config.influx.clone().and_then(|c| {
+                Influx::new(c)
+                    .map_err(|e| warn!(error = %e, "No InfluxDB client; history and exports answer 503."))
+                    .ok()
+            }),
+            metrics: Metrics::default(),
+            mqtt_connected: AtomicBool::new(false),
+            subscribed: watch::channel(false).0,
+            rebuilt: AtomicBool::new(config.influx.as_ref().is_none_or(|i| !i.rebuild_at_start)),
+            shutdown: CancellationToken::new(),
+            rejected: AtomicU64::new(0),
+            window: Mutex::new(window),
+            window_changed: AtomicBool::new(false),
+        }))
+    }
+}
