@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - `ports`: free loopback ports.
+//! - `certs`: a test CA and the server and client certificates it signs (`openssl`).
 //! - `process`: the child-process guard (binary lookup, log capture, readiness polling, stop/start).
 //! - `mosquitto`, `influx1`, `victoria`: one service each.
 //! - `ftp`: an FTP or FTPS server (PyPI's pyftpdlib), for the relay's receivers.
@@ -22,6 +23,7 @@
 // the re-exports below); without these, every binary would warn about the ones it leaves out.
 #![allow(dead_code, unused_imports)]
 
+mod certs;
 mod chromium;
 mod collector;
 mod fleet;
@@ -38,6 +40,7 @@ mod sse;
 mod sshd;
 mod victoria;
 
+pub use certs::{CertUsage, TestCa};
 pub use chromium::{Chromium, Page};
 pub use collector::{InProcess, influx1_config};
 pub use fleet::paced_fleet;

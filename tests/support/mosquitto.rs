@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -28,6 +28,9 @@ pub struct MosquittoOptions {
     /// Run with the shipped security settings (`deploy/mosquitto/citysense.conf`) instead of
     /// anonymous access.
     pub security: Option<BrokerSecurity>,
+    /// With `security`: the TLS listener also requires a client certificate signed by this CA
+    /// (PEM), through the shipped file's commented `cafile` and `require_certificate true` lines.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// The files `citysense-provision` writes and a server certificate: the broker then runs with
@@ -46,8 +49,14 @@ pub struct BrokerSecurity {
 }
 
 /// The shipped mosquitto snippet, with the package's paths and ports replaced by `security`'s,
-/// `port` (its loopback listener) and `tls_port`.
-fn secured_config(security: &BrokerSecurity, port: u16, tls_port: u16) -> Result<String> {
+/// `port` (its loopback listener) and `tls_port`; with `client_ca`, its client-certificate lines
+/// uncommented and pointed at it.
+fn secured_config(
+    security: &BrokerSecurity,
+    client_ca: Option<&Path>,
+    port: u16,
+    tls_port: u16,
+) -> Result<String> {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/mosquitto/citysense.conf");
     let text = fs::read_to_string(shipped).with_context(|| format!("reading {shipped}"))?;
     let replaced = text
@@ -79,7 +88,19 @@ fn secured_config(security: &BrokerSecurity, port: u16, tls_port: u16) -> Result
             );
         }
     }
-    Ok(replaced)
+    let Some(client_ca) = client_ca else {
+        return Ok(replaced);
+    };
+    let (cafile, require) = (
+        "\n#cafile /etc/citysense/mosquitto/tls/clients-ca.crt\n",
+        "\n#require_certificate true\n",
+    );
+    if !replaced.contains(cafile) || !replaced.contains(require) {
+        anyhow::bail!("{shipped} lacks the commented `cafile` and `require_certificate true` lines");
+    }
+    Ok(replaced
+        .replace(cafile, &format!("\ncafile {}\n", client_ca.display()))
+        .replace(require, "\nrequire_certificate true\n"))
 }
 
 /// A running `mosquitto -c <conf>` child; killed and reaped on drop.
@@ -109,9 +130,12 @@ impl Mosquitto {
         let data_dir = dir.path().join("data");
         fs::create_dir(&data_dir).context("creating the persistence dir")?;
         let config_path = dir.path().join("mosquitto.conf");
+        if options.client_ca.is_some() && options.security.is_none() {
+            anyhow::bail!("MosquittoOptions::client_ca goes with `security` (it is the TLS listener's)");
+        }
         let access = match &options.security {
             None => format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
-            Some(security) => secured_config(security, port, tls_port)?,
+            Some(security) => secured_config(security, options.client_ca.as_deref(), port, tls_port)?,
         };
         let mut config = format!(
             "{access}\n\
