@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::live::Param;
 
 /// What a rule watches: a measured parameter, or one of the two station rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum Watch {
     /// A measured parameter, through its averaging window.
@@ -57,6 +57,30 @@ impl Watch {
             "transmission_interrupted" => Some(Watch::Station(StationRule::TransmissionInterrupted)),
             other => Param::parse(other).map(Watch::Param),
         }
+    }
+}
+
+/// From its name; an unknown name is refused with the names there are (serde's own message for
+/// an untagged enum says only that no variant matched).
+impl<'de> Deserialize<'de> for Watch {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Watch::parse(&name).ok_or_else(|| {
+            let names: Vec<&str> = Param::ALL
+                .iter()
+                .map(|p| p.as_str())
+                .chain([
+                    "station_offline",
+                    "sensor_fault",
+                    "sequence_reset",
+                    "transmission_interrupted",
+                ])
+                .collect();
+            serde::de::Error::custom(format!(
+                "`{name}` is not a parameter or station rule; use one of {}",
+                names.join(", ")
+            ))
+        })
     }
 }
 
