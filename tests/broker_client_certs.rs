@@ -8,56 +8,31 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use collector::config::BatchConfig;
+use protocol::NodeKey;
 use protocol::registry::{Registry, StationKind};
 use protocol::topic::{DEFAULT_PREFIX, NodeChannel, NodeTopic};
-use protocol::{AirSample, Body, Frame, MAX_FRAME_LEN, NodeKey};
 use provision::acl::Service;
 use provision::blob::SettingsBlob;
 use provision::{Layout, NewNode, Provisioner};
 use rumqttc::tokio_rustls::rustls::{self, AlertDescription};
 use rumqttc::{AsyncClient, ConnectReturnCode, ConnectionError, Event, Packet};
 use service::Secret;
-use service::mqtt::{MqttConfig, TlsConfig};
+use service::mqtt::MqttConfig;
 use support::{
-    BrokerSecurity, CertUsage, InProcess, Influx1, Mosquitto, MosquittoOptions, TestCa, TestClient,
-    influx1_config, ioc_config, self_signed_certificate, start_ioc,
+    BrokerSecurity, CertUsage, Identity, InProcess, Influx1, Mosquitto, MosquittoOptions, TestCa, TestClient,
+    influx1_config, ioc_config, ioc_pm2_5, secured, self_signed_certificate, signed_air_frame, start_ioc,
+    stored_pm2_5, wait_until,
 };
 
 const DATABASE: &str = "client_certs";
 const NODE: u32 = 301;
-const DEADLINE: Duration = Duration::from_secs(30);
 /// How long one probe connection may take to be accepted or refused.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A client certificate and its key.
-type Identity = (PathBuf, PathBuf);
-
-/// `service`'s broker settings: the TLS port, the server's certificate as the CA, its account,
-/// and `identity` as its client certificate.
-fn secured(
-    mut mqtt: MqttConfig,
-    mosquitto: &Mosquitto,
-    server_cert: &Path,
-    p: &Provisioner,
-    service: Service,
-    identity: Option<&Identity>,
-) -> Result<MqttConfig> {
-    mqtt.host = "localhost".into();
-    mqtt.port = mosquitto.tls_port().context("a TLS listener")?;
-    mqtt.tls = Some(TlsConfig {
-        ca_file: server_cert.to_owned(),
-        client_cert_file: identity.map(|(cert, _)| cert.clone()),
-        client_key_file: identity.map(|(_, key)| key.clone()),
-    });
-    mqtt.username = Some(service.user().into());
-    mqtt.password_file = Some(p.layout().secret(service));
-    Ok(mqtt)
-}
 
 /// What the broker does with one connection made from `mqtt` through the services' own
 /// [`MqttConfig::options`]: the CONNACK's code when it accepts, else the connection's error.
@@ -125,61 +100,6 @@ async fn refused_in_handshake(
             ),
         },
     }
-}
-
-/// A frame of `node` signed with `key`; its PM2.5 (in 0.1 µg/m³) tells it apart.
-fn frame(node: u32, seq: u32, pm: u16, key: &NodeKey) -> Result<Vec<u8>> {
-    let mut buf = [0u8; MAX_FRAME_LEN];
-    let frame = Frame {
-        node_id: node,
-        boot: 1,
-        seq,
-        time_ms: simulators::clock::wall_ms(),
-        body: Body::Air(AirSample {
-            samples: 1,
-            pm2_5: Some(pm),
-            ..AirSample::default()
-        }),
-    };
-    Ok(frame.encode(Some(key), &mut buf)?.to_vec())
-}
-
-/// PM2.5 points InfluxDB holds for `station`.
-async fn stored(influx: &Influx1, station: &str) -> Result<Vec<f64>> {
-    let result = influx
-        .query(
-            DATABASE,
-            &format!("SELECT pm2_5 FROM air_quality WHERE station = '{station}'"),
-        )
-        .await?;
-    Ok(result["results"][0]["series"][0]["values"]
-        .as_array()
-        .map(|rows| rows.iter().filter_map(|r| r[1].as_f64()).collect())
-        .unwrap_or_default())
-}
-
-async fn ioc_pm2_5(url: &str, station: &str) -> Result<Option<f64>> {
-    let s: serde_json::Value = reqwest::get(format!("{url}/api/v1/stations/{station}"))
-        .await?
-        .json()
-        .await?;
-    Ok(s["reading"]["pm2_5"].as_f64())
-}
-
-async fn wait_until<F, Fut>(what: &str, mut done: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !done().await? {
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,10 +239,10 @@ async fn services_connect_with_password_and_client_certificate_and_clients_witho
         channel: NodeChannel::Telemetry,
     }
     .to_string();
-    node.publish_qos1(&topic, &frame(NODE, 0, 123, &NodeKey::new(blob.key))?)
+    node.publish_qos1(&topic, &signed_air_frame(NODE, 0, 123, &NodeKey::new(blob.key))?)
         .await?;
     wait_until("the node's frame is stored", || async {
-        Ok(stored(&influx, &station).await? == [12.3])
+        Ok(stored_pm2_5(&influx, DATABASE, &station).await? == [12.3])
     })
     .await?;
     wait_until("the IOC shows the node's frame", || async {

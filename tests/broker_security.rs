@@ -12,23 +12,21 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use collector::config::BatchConfig;
+use protocol::NodeKey;
 use protocol::registry::{Registry, StationKind};
 use protocol::topic::{DEFAULT_PREFIX, NodeChannel, NodeTopic};
-use protocol::{AirSample, Body, Frame, MAX_FRAME_LEN, NodeKey};
 use provision::acl::Service;
 use provision::blob::SettingsBlob;
 use provision::{Layout, NewNode, Provisioner};
 use rumqttc::QoS;
-use service::mqtt::{MqttConfig, TlsConfig};
 use support::{
     BrokerSecurity, InProcess, Influx1, Mosquitto, MosquittoOptions, TestClient, influx1_config, ioc_config,
-    self_signed_certificate, start_ioc,
+    ioc_pm2_5, secured, self_signed_certificate, signed_air_frame, start_ioc, stored_pm2_5, wait_until,
 };
 
 const DATABASE: &str = "secured";
 const A: u32 = 201;
 const B: u32 = 202;
-const DEADLINE: Duration = Duration::from_secs(30);
 
 fn new_node(id: u32) -> NewNode {
     NewNode {
@@ -45,23 +43,6 @@ fn blob(path: &Path) -> Result<SettingsBlob> {
     SettingsBlob::decode(&std::fs::read(path)?).context("a settings blob")
 }
 
-/// A frame of `node` signed with `key`; its PM2.5 (in 0.1 µg/m³) tells it apart.
-fn frame(node: u32, seq: u32, pm: u16, key: &NodeKey) -> Result<Vec<u8>> {
-    let mut buf = [0u8; MAX_FRAME_LEN];
-    let frame = Frame {
-        node_id: node,
-        boot: 1,
-        seq,
-        time_ms: simulators::clock::wall_ms(),
-        body: Body::Air(AirSample {
-            samples: 1,
-            pm2_5: Some(pm),
-            ..AirSample::default()
-        }),
-    };
-    Ok(frame.encode(Some(key), &mut buf)?.to_vec())
-}
-
 fn telemetry(node: u32) -> String {
     NodeTopic {
         prefix: DEFAULT_PREFIX,
@@ -69,26 +50,6 @@ fn telemetry(node: u32) -> String {
         channel: NodeChannel::Telemetry,
     }
     .to_string()
-}
-
-/// The service's broker settings: the TLS port, the server's certificate as the CA, its account.
-fn secured(
-    mut mqtt: MqttConfig,
-    mosquitto: &Mosquitto,
-    cert: &Path,
-    p: &Provisioner,
-    service: Service,
-) -> Result<MqttConfig> {
-    mqtt.host = "localhost".into();
-    mqtt.port = mosquitto.tls_port().context("a TLS listener")?;
-    mqtt.tls = Some(TlsConfig {
-        ca_file: cert.to_owned(),
-        client_cert_file: None,
-        client_key_file: None,
-    });
-    mqtt.username = Some(service.user().into());
-    mqtt.password_file = Some(p.layout().secret(service));
-    Ok(mqtt)
 }
 
 async fn node_client(mosquitto: &Mosquitto, id: u32, password: &str) -> Result<TestClient> {
@@ -99,44 +60,6 @@ async fn node_client(mosquitto: &Mosquitto, id: u32, password: &str) -> Result<T
         Some((&format!("node-{id}"), password)),
     )
     .await
-}
-
-/// PM2.5 points InfluxDB holds for `station`.
-async fn stored(influx: &Influx1, station: &str) -> Result<Vec<f64>> {
-    let result = influx
-        .query(
-            DATABASE,
-            &format!("SELECT pm2_5 FROM air_quality WHERE station = '{station}'"),
-        )
-        .await?;
-    Ok(result["results"][0]["series"][0]["values"]
-        .as_array()
-        .map(|rows| rows.iter().filter_map(|r| r[1].as_f64()).collect())
-        .unwrap_or_default())
-}
-
-async fn wait_until<F, Fut>(what: &str, mut done: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !done().await? {
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
-}
-
-async fn ioc_pm2_5(url: &str, station: &str) -> Result<Option<f64>> {
-    let s: serde_json::Value = reqwest::get(format!("{url}/api/v1/stations/{station}"))
-        .await?
-        .json()
-        .await?;
-    Ok(s["reading"]["pm2_5"].as_f64())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,12 +93,19 @@ async fn provisioned_accounts_confine_each_node_and_service_and_rotation_needs_n
         BatchConfig::default(),
         &dir.path().join("collector"),
     );
-    collector_config.mqtt = secured(collector_config.mqtt, &mosquitto, &cert, &p, Service::Collector)?;
+    collector_config.mqtt = secured(
+        collector_config.mqtt,
+        &mosquitto,
+        &cert,
+        &p,
+        Service::Collector,
+        None,
+    )?;
     let collector = InProcess::start(collector_config, registry.clone())
         .await
         .context("the collector over TLS with its own account")?;
     let mut ioc_config = ioc_config(&mosquitto, "secured-ioc", p.layout().registry(), dir.path());
-    ioc_config.mqtt = secured(ioc_config.mqtt, &mosquitto, &cert, &p, Service::Ioc)?;
+    ioc_config.mqtt = secured(ioc_config.mqtt, &mosquitto, &cert, &p, Service::Ioc, None)?;
     let ioc = start_ioc(ioc_config, &registry)
         .await
         .context("the IOC API over TLS with its own account")?;
@@ -198,10 +128,10 @@ async fn provisioned_accounts_confine_each_node_and_service_and_rotation_needs_n
     // Node A publishes on its own topic: stored, and shown by the IOC.
     let mut node_a = node_client(&mosquitto, A, blob_a.password()).await?;
     node_a
-        .publish_qos1(&telemetry(A), &frame(A, 0, 111, &key_a)?)
+        .publish_qos1(&telemetry(A), &signed_air_frame(A, 0, 111, &key_a)?)
         .await?;
     wait_until("node A's frame is stored", || async {
-        Ok(stored(&influx, &station_a).await? == [11.1])
+        Ok(stored_pm2_5(&influx, DATABASE, &station_a).await? == [11.1])
     })
     .await?;
     wait_until("the IOC shows node A's frame", || async {
@@ -213,7 +143,7 @@ async fn provisioned_accounts_confine_each_node_and_service_and_rotation_needs_n
     // acknowledges and discards, or closes the connection: either way nothing reaches a service).
     let received = collector.stats.snapshot().received;
     let denied = node_a
-        .publish_qos1(&telemetry(B), &frame(B, 0, 222, &key_b)?)
+        .publish_qos1(&telemetry(B), &signed_air_frame(B, 0, 222, &key_b)?)
         .await;
     let how = if denied.is_ok() {
         "acknowledged and dropped"
@@ -251,14 +181,14 @@ async fn provisioned_accounts_confine_each_node_and_service_and_rotation_needs_n
     let mut node_a = node_client(&mosquitto, A, blob_a.password()).await?;
     // A frame of A's own after it, so that "not arrived" is not "not arrived yet".
     node_a
-        .publish_qos1(&telemetry(A), &frame(A, 1, 112, &key_a)?)
+        .publish_qos1(&telemetry(A), &signed_air_frame(A, 1, 112, &key_a)?)
         .await?;
     wait_until("node A's second frame is stored", || async {
-        Ok(stored(&influx, &station_a).await?.len() == 2)
+        Ok(stored_pm2_5(&influx, DATABASE, &station_a).await?.len() == 2)
     })
     .await?;
     ensure!(
-        stored(&influx, &station_b).await?.is_empty(),
+        stored_pm2_5(&influx, DATABASE, &station_b).await?.is_empty(),
         "node A's publication on B's topic was stored"
     );
     ensure!(
@@ -285,14 +215,14 @@ async fn provisioned_accounts_confine_each_node_and_service_and_rotation_needs_n
     )
     .await?;
     republisher
-        .publish_qos1(&telemetry(B), &frame(B, 1, 223, &key_b)?)
+        .publish_qos1(&telemetry(B), &signed_air_frame(B, 1, 223, &key_b)?)
         .await?;
     wait_until("the revoked node's frame is refused", || async {
         Ok(collector.stats.snapshot().rejected_total() > rejected)
     })
     .await?;
     ensure!(
-        stored(&influx, &station_b).await?.is_empty(),
+        stored_pm2_5(&influx, DATABASE, &station_b).await?.is_empty(),
         "the revoked node's frame was stored"
     );
 
@@ -308,13 +238,13 @@ async fn provisioned_accounts_confine_each_node_and_service_and_rotation_needs_n
     let new_key = NodeKey::new(new_a.key);
     let rejected = collector.stats.snapshot().rejected_total();
     node_a
-        .publish_qos1(&telemetry(A), &frame(A, 2, 113, &key_a)?)
+        .publish_qos1(&telemetry(A), &signed_air_frame(A, 2, 113, &key_a)?)
         .await?;
     node_a
-        .publish_qos1(&telemetry(A), &frame(A, 3, 114, &new_key)?)
+        .publish_qos1(&telemetry(A), &signed_air_frame(A, 3, 114, &new_key)?)
         .await?;
     wait_until("the new key's frame is stored", || async {
-        Ok(stored(&influx, &station_a).await?.contains(&11.4))
+        Ok(stored_pm2_5(&influx, DATABASE, &station_a).await?.contains(&11.4))
     })
     .await?;
     wait_until("the IOC takes the new key", || async {
@@ -322,7 +252,7 @@ async fn provisioned_accounts_confine_each_node_and_service_and_rotation_needs_n
     })
     .await?;
     ensure!(
-        !stored(&influx, &station_a).await?.contains(&11.3),
+        !stored_pm2_5(&influx, DATABASE, &station_a).await?.contains(&11.3),
         "a frame under the old key was stored"
     );
     ensure!(

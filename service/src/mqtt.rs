@@ -1,7 +1,7 @@
 //! The broker connection every service uses, and the subscription rule they share: subscribe on
 //! every connect, from a task of its own, and say when the broker has granted it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 
 use crate::Secret;
 use crate::config::ConfigError;
+use crate::secret::read_secret_file;
 
 /// Connection to the MQTT broker, the `[mqtt]` table of a service's config.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -136,7 +137,7 @@ impl MqttConfig {
                     "goes with mqtt.username and instead of mqtt.password",
                 ));
             }
-            self.file_password(path)?;
+            read_secret_file("mqtt.password_file", path)?;
         }
         if let Some(group) = &self.shared_group
             && (group.is_empty() || group.contains(['/', '+', '#']))
@@ -173,7 +174,7 @@ impl MqttConfig {
         if let Some(user) = &self.username {
             let password = match (&self.password, &self.password_file) {
                 (Some(password), _) => password.clone(),
-                (None, Some(path)) => self.file_password(path)?,
+                (None, Some(path)) => read_secret_file("mqtt.password_file", path)?,
                 (None, None) => Secret::new(""),
             };
             options.set_credentials(user, password.expose());
@@ -183,12 +184,6 @@ impl MqttConfig {
             options.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(config))));
         }
         Ok(options)
-    }
-
-    /// The first line of the password file; the error names the field and the file, never what
-    /// it holds.
-    fn file_password(&self, path: &Path) -> Result<Secret, ConfigError> {
-        crate::secret::read_secret_file("mqtt.password_file", path)
     }
 
     /// `host:port`, for logs.

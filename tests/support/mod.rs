@@ -13,6 +13,7 @@
 //! - `sshd`: an SFTP server (OpenSSH's sshd as the current user), for the relay's SFTP receiver.
 //! - `sftp_password`: an SFTP server with password login (PyPI's asyncssh), for the same.
 //! - `mqtt`: a small rumqttc client for checks through the broker.
+//! - `secured`: settings for the secured broker's TLS listener, a signed frame, and where it shows.
 //! - `sse`: server-sent event blocks, for the tests that follow the IOC API's stream.
 //! - `ioc`: the IOC API in-process and a simulated fleet feeding it.
 //! - `collector`: the collector in-process, its counters at hand.
@@ -35,6 +36,7 @@ mod mqtt;
 mod ports;
 mod process;
 pub mod reconnecting_node;
+mod secured;
 mod sftp_password;
 mod sse;
 mod sshd;
@@ -51,6 +53,7 @@ pub use mosquitto::{BrokerSecurity, Mosquitto, MosquittoOptions};
 pub use mqtt::TestClient;
 pub use ports::{free_port, free_ports, loopback_client, with_free_ports};
 pub use process::{ChildProcess, find_program};
+pub use secured::{Identity, ioc_pm2_5, secured, signed_air_frame, stored_pm2_5, wait_until};
 pub use sftp_password::{PasswordSftpServer, SFTP_USER};
 pub use sse::{SseBlock, take_events};
 pub use sshd::{SshKey, SshServer, ssh_keygen};
