@@ -314,6 +314,9 @@ const WORDS = {
 // Vietnamese as "not accepted", with the API's own words in brackets.
 const API_MESSAGES = [
   [/^must be a finite number$/, "phải là một số"],
+  [/^this IOC API is a replica that does not evaluate alerts/,
+    "máy chủ IOC này là bản sao, không xử lý cảnh báo (alerts.evaluate = false): hãy thực hiện thay đổi cảnh báo và ngưỡng trên máy chủ chính"],
+  [/^`(.+)` is not a parameter or station rule; use one of (.+)$/, "`$1` không phải thông số hay quy tắc trạm; dùng một trong: $2"],
   [/^must be at or below the trigger \((.+)\) for a rule that fires above it; got (.+)$/,
     "phải nhỏ hơn hoặc bằng ngưỡng kích hoạt ($1) vì quy tắc cảnh báo khi vượt lên trên; đã nhập $2"],
   [/^must be at or above the trigger \((.+)\) for a rule that fires below it; got (.+)$/,
