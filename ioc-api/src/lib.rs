@@ -145,7 +145,7 @@ impl IocApi {
             if let Some(influx) = mqtt_state.influx.clone()
                 && !mqtt_state.rebuilt.load(Ordering::Relaxed)
             {
-                if let Err(e) = history::rebuild(&influx, &mqtt_state.stations).await {
+                if let Err(e) = history::rebuild(&influx, &mqtt_state.stations, &mqtt_state.store).await {
                     warn!(error = %e, "Could not rebuild the history from InfluxDB; indices fill from live frames.");
                 }
                 mqtt_state.rebuilt.store(true, Ordering::Relaxed);
@@ -165,6 +165,7 @@ impl IocApi {
                     _ = interval.tick() => {
                         tick_state.tick(time::OffsetDateTime::now_utc());
                         tick_state.save_window();
+                        tick_state.save_quality(time::OffsetDateTime::now_utc());
                         tick_state.save_history();
                         // Tokens created or revoked with the `token` command while the API runs
                         // take effect within a tick.
@@ -211,6 +212,7 @@ impl IocApi {
             let _ = daily.await;
         }
         final_state.save_window();
+        final_state.save_quality(time::OffsetDateTime::now_utc());
         final_state.save_history();
         served.map_err(Into::into)
     }

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub commands_sent: AtomicU64,
     /// Frames the replay window found delivered before with the same bytes.
     pub frames_duplicate: AtomicU64,
+    /// Values QC flagged and left out of indices and alerts.
+    pub values_flagged: AtomicU64,
     /// Frames refused for reusing a (boot, seq) key with other bytes.
     pub frames_seq_reused: AtomicU64,
     /// Frames refused as replays.
@@ -42,7 +44,7 @@ pub fn render(state: &AppState) -> String {
             .count();
         (open, stations.len(), online)
     };
-    let samples: [(&str, &str, &dyn Display); 13] = [
+    let samples: [(&str, &str, &dyn Display); 14] = [
         (
             "citysense_ioc_frames_accepted_total",
             "Verified frames taken into the live state.",
@@ -52,6 +54,11 @@ pub fn render(state: &AppState) -> String {
             "citysense_ioc_frames_rejected_total",
             "Frames refused by the acceptance rule.",
             &state.rejected(),
+        ),
+        (
+            "citysense_ioc_values_flagged_total",
+            "Values quality control flagged (range, stuck, spike, sensor limits, neighbour, node): kept, but left out of indices and alerts.",
+            &m.values_flagged.load(Ordering::Relaxed),
         ),
         (
             "citysense_ioc_frames_duplicate_total",

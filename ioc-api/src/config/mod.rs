@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 use service::Secret;
 pub use service::mqtt::MqttConfig;
 
+use crate::quality::QualityConfig;
+
 use crate::indices::salinity::{SalinityClass, default_classes};
 use crate::indices::us_aqi::Pm25TopBand;
 use crate::indices::wqi::Aggregation;
@@ -68,6 +70,9 @@ pub struct Config {
     /// The open-data catalogue (DCAT, JSON-LD) and the daily CSV files.
     #[serde(default)]
     pub open_data: OpenDataConfig,
+    /// Quality control of readings before indices and alerts use them, and coverage.
+    #[serde(default)]
+    pub quality: QualityConfig,
 }
 
 impl Config {
@@ -88,6 +93,7 @@ impl Config {
             alerts: AlertsConfig::default(),
             webhooks: Vec::new(),
             open_data: OpenDataConfig::default(),
+            quality: QualityConfig::default(),
         }
     }
 }

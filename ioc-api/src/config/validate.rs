@@ -214,6 +214,7 @@ impl Validate for Config {
                 );
             }
         }
+        self.quality.validate()?;
         self.open_data.validate()
     }
 }

@@ -7,14 +7,52 @@
 //! already counted and do not enter the history again. Water salinity that the collector did
 //! not store (probes without a salinity output) is recomputed per bucket from the mean
 //! conductivity and temperature.
+//!
+//! InfluxDB holds every raw value, including those quality control left out of indices and
+//! alerts; the IOC's database keeps those (`store/quality.rs`), and each is taken out of its
+//! bucket's mean and count again, so the indices after a restart are the ones served before.
 
 use std::collections::HashMap;
 
-use tracing::info;
+use tracing::{info, warn};
 
 use super::client::{Influx, InfluxError};
 use crate::indices::salinity::practical_salinity;
-use crate::live::{HOURS_KEPT, Param, Stations};
+use crate::live::{HOUR_MS, HOURS_KEPT, Param, SLOT_MS, Stations};
+use crate::store::Store;
+
+/// Flagged values per (station, param, bucket start): their sum and count.
+type FlaggedSums = HashMap<(String, String, u64), (f64, u32)>;
+
+/// The flagged values of the kept span, summed per five-minute bucket.
+fn flagged_sums(store: &Store) -> FlaggedSums {
+    let now_ms =
+        i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let from_ms = now_ms - (HOURS_KEPT as u64 * HOUR_MS) as i64;
+    let flagged = store
+        .flagged(None, from_ms, i64::MAX, usize::MAX)
+        .unwrap_or_else(|e| {
+            warn!(error = %e, "Cannot read the flagged values; the rebuilt history includes them.");
+            Vec::new()
+        });
+    let mut sums = FlaggedSums::new();
+    for f in flagged {
+        let at = f.at_ms.max(0) as u64;
+        let entry = sums.entry((f.station, f.param, at - at % SLOT_MS)).or_default();
+        entry.0 += f.value;
+        entry.1 += 1;
+    }
+    sums
+}
+
+/// A bucket's mean and count without the flagged values it holds; `None` if nothing is left.
+fn without_flagged(mean: f64, count: f64, flagged: Option<&(f64, u32)>) -> Option<(f64, f64)> {
+    let Some(&(sum, n)) = flagged else {
+        return Some((mean, count));
+    };
+    let left = count - f64::from(n);
+    (left >= 1.0).then(|| ((mean * count - sum) / left, left))
+}
 
 const AIR: [Param; 6] = [
     Param::Pm2_5,
@@ -51,8 +89,13 @@ fn select(fields: &[Param]) -> String {
 /// # Errors
 ///
 /// InfluxDB is unreachable or refuses the queries; the stations are left as they were.
-pub async fn rebuild(influx: &Influx, stations: &std::sync::RwLock<Stations>) -> Result<usize, InfluxError> {
+pub async fn rebuild(
+    influx: &Influx,
+    stations: &std::sync::RwLock<Stations>,
+    store: &Store,
+) -> Result<usize, InfluxError> {
     let hours = HOURS_KEPT;
+    let flagged = flagged_sums(store);
     let mut loaded = 0;
     for (measurement, fields) in [("air_quality", &AIR[..]), ("water_quality", &WATER[..])] {
         let buckets = influx
@@ -93,8 +136,10 @@ pub async fn rebuild(influx: &Influx, stations: &std::sync::RwLock<Stations>) ->
                 for &param in fields {
                     let mean = value(format!("mean_{}", param.as_str()));
                     let count = value(format!("count_{}", param.as_str())).unwrap_or(0.0);
+                    let key = (station_id.clone(), param.as_str().to_owned(), t);
                     if let Some(mean) = mean
                         && count >= 1.0
+                        && let Some((mean, count)) = without_flagged(mean, count, flagged.get(&key))
                     {
                         means.insert(param, (mean, count.min(f64::from(u16::MAX)) as u16));
                     }
@@ -130,4 +175,17 @@ pub async fn rebuild(influx: &Influx, stations: &std::sync::RwLock<Stations>) ->
         hours, "Rebuilt the hourly history from InfluxDB."
     );
     Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flagged_values_come_out_of_their_bucket() {
+        // Five values 10, 10, 10, 40, 40: the two 40s flagged.
+        assert_eq!(without_flagged(22.0, 5.0, Some(&(80.0, 2))), Some((10.0, 3.0)));
+        assert_eq!(without_flagged(22.0, 5.0, None), Some((22.0, 5.0)));
+        assert_eq!(without_flagged(42.0, 3.0, Some(&(126.0, 3))), None);
+    }
 }

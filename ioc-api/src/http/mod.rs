@@ -13,6 +13,7 @@ mod lab;
 mod ngsi;
 mod open_data;
 mod openapi;
+mod quality;
 mod stations;
 mod stream;
 mod thresholds;
@@ -46,6 +47,8 @@ pub fn router(state: Arc<AppState>, cors_origins: &[String], max_body_bytes: usi
         .route("/api/v1/stations/{id}", get(stations::one))
         .route("/api/v1/stations/{id}/readings", get(stations::readings))
         .route("/api/v1/stations/{id}/hourly", get(stations::hourly))
+        .route("/api/v1/stations/{id}/coverage", get(quality::coverage))
+        .route("/api/v1/stations/{id}/flagged", get(quality::flagged))
         .route("/api/v1/stations/{id}/commands", post(commands::send))
         .route("/api/v1/stations/{id}/lab-results", post(lab::add))
         .route("/api/v1/indices/aqi", get(indices::aqi))

@@ -6,7 +6,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, alerts, commands, export, health, indices, lab, ngsi, open_data, stations, stream, thresholds,
+    admin, alerts, commands, export, health, indices, lab, ngsi, open_data, quality, stations, stream,
+    thresholds,
 };
 
 struct Bearer;
@@ -38,7 +39,7 @@ impl Modify for Bearer {
     ),
     paths(
         health::healthz, health::readyz, health::metrics,
-        stations::list, stations::one, stations::readings, stations::hourly,
+        stations::list, stations::one, stations::readings, stations::hourly, quality::coverage, quality::flagged,
         indices::aqi, indices::wqi, lab::add,
         alerts::list, alerts::one, alerts::acknowledge, alerts::resolve,
         thresholds::list, thresholds::one, thresholds::create, thresholds::replace, thresholds::delete,

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::param::Param;
 use super::reading::Reading;
 use super::series::Series;
+use crate::quality::{Coverage, QcFlags, ReadingFlags, StationQc};
 
 #[derive(Debug)]
 pub(crate) struct Tracked {
@@ -85,6 +86,27 @@ pub(crate) struct Station {
     /// Values up to this node time came from the InfluxDB rebuild; frames at or before it are
     /// already counted.
     pub(crate) rebuilt_until_ms: u64,
+    /// What the stuck and spike rules remember.
+    pub(crate) qc: StationQc,
+    /// The QC flags of the latest reading.
+    pub(crate) flags: ReadingFlags,
+    /// Readings expected, received and valid per hour.
+    pub(crate) coverage: Coverage,
+    /// Flagged values not yet saved (the tick saves them with `qc` and `coverage`).
+    pub(crate) flagged: Vec<FlaggedValue>,
+    /// Whether `qc` or `coverage` changed since they were saved.
+    pub(crate) qc_changed: bool,
+}
+
+/// A value QC left out of indices and alerts: kept with its flags, so an operator can see what
+/// was left out and a rebuild from InfluxDB (which holds every raw value) leaves it out again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct FlaggedValue {
+    pub(crate) param: Param,
+    /// Node time, ms.
+    pub(crate) at_ms: u64,
+    pub(crate) value: f64,
+    pub(crate) flags: QcFlags,
 }
 
 /// Live state of every registered station, by node id.
@@ -94,8 +116,8 @@ pub struct Stations {
 }
 
 impl Stations {
-    /// One empty entry per registered node.
-    pub fn new(registry: &Registry) -> Self {
+    /// One empty entry per registered node, each counting coverage as `coverage` does.
+    pub fn new(registry: &Registry, coverage: &Coverage) -> Self {
         let by_node = registry
             .nodes()
             .map(|info| {
@@ -110,6 +132,11 @@ impl Stations {
                     refused: RefusedFrames::default(),
                     transmissions: BTreeMap::new(),
                     rebuilt_until_ms: 0,
+                    qc: StationQc::new(),
+                    flags: ReadingFlags::default(),
+                    coverage: coverage.clone(),
+                    flagged: Vec::new(),
+                    qc_changed: false,
                 };
                 (info.id, station)
             })
@@ -133,6 +160,37 @@ impl Stations {
     /// A station by station id, mutable.
     pub(crate) fn by_station_mut(&mut self, station_id: &str) -> Option<&mut Station> {
         self.by_node.values_mut().find(|s| s.info.station == station_id)
+    }
+
+    /// For the neighbour check of a reading from `node`: each of `params` with its latest valid
+    /// value at the other stations of the same kind and district that are online at `now`.
+    pub(crate) fn neighbour_values(
+        &self,
+        node: &NodeInfo,
+        params: &[Param],
+        now: OffsetDateTime,
+        offline_after: time::Duration,
+    ) -> Vec<(Param, Vec<f64>)> {
+        let neighbours: Vec<&Station> = self
+            .by_node
+            .values()
+            .filter(|s| {
+                s.info.id != node.id
+                    && s.info.kind == node.kind
+                    && s.info.district == node.district
+                    && !s.dead
+                    && s.last_seen.is_some_and(|t| now - t <= offline_after)
+            })
+            .collect();
+        params
+            .iter()
+            .map(|&param| {
+                (
+                    param,
+                    neighbours.iter().filter_map(|s| s.valid_latest(param)).collect(),
+                )
+            })
+            .collect()
     }
 
     /// Every station in node-id order.
@@ -178,14 +236,30 @@ impl Station {
         });
     }
 
-    /// Takes a newer reading; an older one (a late frame) only feeds the history.
-    pub(crate) fn update_reading(&mut self, observed_at_ms: u64, reading: Reading) -> bool {
+    /// Takes a newer reading and its QC flags; an older one (a late frame) only feeds the
+    /// history.
+    pub(crate) fn update_reading(
+        &mut self,
+        observed_at_ms: u64,
+        reading: Reading,
+        flags: ReadingFlags,
+    ) -> bool {
         if self.observed_at_ms.is_some_and(|t| t > observed_at_ms) {
             return false;
         }
         self.observed_at_ms = Some(observed_at_ms);
         self.reading = Some(reading);
+        self.flags = flags;
         true
+    }
+
+    /// The latest reading's value of `param` if QC let it through, for the neighbour check of
+    /// another station in the district.
+    pub(crate) fn valid_latest(&self, param: Param) -> Option<f64> {
+        self.flags
+            .is_valid(param)
+            .then(|| self.reading.as_ref()?.get(param))
+            .flatten()
     }
 
     /// The history of `param`, created on first use.

@@ -15,6 +15,7 @@ use crate::config::IndicesConfig;
 use crate::indices::salinity::{SalinityClass, classify};
 use crate::indices::wqi::{self, Insufficient, WqiParameter, WqiResult};
 use crate::indices::{AqiResult, Band, Pollutant, us_aqi, vn_aqi};
+use crate::quality::{CoverageCount, ReadingFlags};
 use crate::time_fmt::{rfc3339, rfc3339_ms};
 
 /// Settings the views need.
@@ -65,6 +66,36 @@ pub struct SalinityBrief {
     pub class: SalinityClass,
 }
 
+/// A station's coverage so far in the current hour and the current local day.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+pub struct CoverageNow {
+    /// The reporting interval coverage expects, seconds (`quality.report_interval_s`).
+    pub interval_s: u32,
+    /// The clock hour in progress.
+    pub hour: Option<CoverageCount>,
+    /// The local day in progress (`stations.time_zone`).
+    pub today: Option<CoverageCount>,
+}
+
+/// The start of the local day that contains `at_ms`, ms.
+pub(crate) fn local_day_start_ms(at_ms: u64, zone: &jiff::tz::TimeZone) -> Option<u64> {
+    let at = jiff::Timestamp::from_millisecond(i64::try_from(at_ms).ok()?).ok()?;
+    let start = at.to_zoned_datetime(zone.clone()).start_of_day().ok()?;
+    u64::try_from(start.timestamp().as_millisecond()).ok()
+}
+
+impl Station {
+    /// Coverage as of `now` (server clock).
+    pub(crate) fn coverage_now(&self, now: OffsetDateTime, zone: &jiff::tz::TimeZone) -> CoverageNow {
+        let now_ms = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        CoverageNow {
+            interval_s: self.coverage.interval_s(),
+            hour: self.coverage.hour(now_ms, now_ms),
+            today: local_day_start_ms(now_ms, zone).and_then(|start| self.coverage.day(start, now_ms)),
+        }
+    }
+}
+
 /// One station as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StationView {
@@ -90,8 +121,15 @@ pub struct StationView {
     pub last_seen_age_s: Option<i64>,
     /// The node's timestamp of the latest reading (RFC 3339).
     pub observed_at: Option<String>,
-    /// The latest reading.
+    /// The latest reading, as the node sent it.
     pub reading: Option<Reading>,
+    /// The QC flags of the latest reading's values that indices and alerts leave out, by
+    /// parameter (`{"pm2_5": ["stuck"]}`); `{}` when every value passed (docs/ioc.md, "Quality
+    /// control").
+    #[schema(value_type = Object)]
+    pub qc: ReadingFlags,
+    /// Readings expected, received and valid (no QC flag) this hour and today (local day).
+    pub coverage: CoverageNow,
     /// Rolling 1-hour mean of PM2.5 in µg/m³, once the hour is sufficiently covered.
     pub pm2_5_1h_mean: Option<f64>,
     /// Rolling 1-hour means of the tracked parameters.
@@ -295,6 +333,8 @@ impl Station {
             last_seen_age_s: self.last_seen.map(|t| (now - t).whole_seconds().max(0)),
             observed_at: self.observed_at_ms.map(|t| rfc3339_ms(i128::from(t))),
             reading: self.reading.clone(),
+            qc: self.flags,
+            coverage: self.coverage_now(now, &s.zone),
             pm2_5_1h_mean: means_1h.get("pm2_5").map(|m| round(*m, 1)),
             means_1h,
             vn_aqi: vn_hourly(self, s).as_ref().map(IndexBrief::from),

@@ -8,9 +8,13 @@ use super::calibration::CalibrationConfig;
 use super::rules::{NeighbourConfig, RangeConfig, SensorLimitsConfig, SpikeConfig, StuckConfig};
 
 /// The `[quality]` section. Every subsection may be left out for its defaults.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QualityConfig {
+    /// How often a station sends a reading, seconds: coverage expects one per interval.
+    /// Default 60, the firmware's reporting interval.
+    #[serde(default = "default_report_interval_s")]
+    pub report_interval_s: u32,
     /// `[quality.range]`: physical range per parameter (`range` flag).
     #[serde(default)]
     pub range: RangeConfig,
@@ -31,8 +35,32 @@ pub struct QualityConfig {
     pub calibration: CalibrationConfig,
 }
 
+fn default_report_interval_s() -> u32 {
+    60
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        QualityConfig {
+            report_interval_s: default_report_interval_s(),
+            range: RangeConfig::default(),
+            stuck: StuckConfig::default(),
+            spike: SpikeConfig::default(),
+            sensor_limits: SensorLimitsConfig::default(),
+            neighbour: NeighbourConfig::default(),
+            calibration: CalibrationConfig::default(),
+        }
+    }
+}
+
 impl Validate for QualityConfig {
     fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=3_600).contains(&self.report_interval_s) {
+            return Err(ConfigError::invalid(
+                "quality.report_interval_s",
+                "must be between 1 and 3600 seconds",
+            ));
+        }
         self.range.validate()?;
         self.stuck.validate()?;
         self.spike.validate()?;

@@ -84,6 +84,16 @@ impl Coverage {
         })
     }
 
+    /// Counts for an interval already validated (the config's): one outside 1 to 3600 s is
+    /// brought inside rather than refused.
+    pub fn clamped(interval_s: u32) -> Coverage {
+        Coverage {
+            interval_ms: u64::from(interval_s.clamp(1, 3_600)) * 1_000,
+            newest_hour: 0,
+            hours: [HourCount::default(); COVERAGE_HOURS],
+        }
+    }
+
     fn check_interval(interval_s: u32) -> Result<u64, CoverageError> {
         if (1..=3_600).contains(&interval_s) {
             Ok(u64::from(interval_s) * 1_000)
@@ -110,7 +120,26 @@ impl Coverage {
     /// Counts a reading observed at `at_ms` (node clock), valid if no rule flagged it. A
     /// reading older than the kept hours is not counted.
     pub fn record(&mut self, at_ms: u64, valid: bool) {
-        let hour = at_ms / HOUR_MS;
+        self.restore(at_ms, 1, u16::from(valid));
+    }
+
+    /// The kept hours that counted a reading, as `(hour start ms, received, valid)` in time
+    /// order: what is saved between runs.
+    pub fn counted_hours(&self) -> Vec<(u64, u16, u16)> {
+        let mut out: Vec<_> = self
+            .hours
+            .iter()
+            .filter(|slot| slot.received > 0 && self.kept(slot.hour))
+            .map(|slot| (slot.hour * HOUR_MS, slot.received, slot.valid))
+            .collect();
+        out.sort_unstable_by_key(|(hour_ms, ..)| *hour_ms);
+        out
+    }
+
+    /// Puts back an hour [`Coverage::counted_hours`] gave (at start: valid never above received),
+    /// adding to what the hour counted since.
+    pub fn restore(&mut self, hour_ms: u64, received: u16, valid: u16) {
+        let hour = hour_ms / HOUR_MS;
         if hour + (COVERAGE_HOURS as u64) <= self.newest_hour {
             return;
         }
@@ -122,8 +151,8 @@ impl Coverage {
                 ..HourCount::default()
             };
         }
-        slot.received = slot.received.saturating_add(1);
-        slot.valid = slot.valid.saturating_add(u16::from(valid));
+        slot.received = slot.received.saturating_add(received);
+        slot.valid = slot.valid.saturating_add(valid.min(received));
     }
 
     /// Readings the interval promises in `[start_ms, end_ms)` up to `now_ms`.
@@ -272,5 +301,27 @@ mod tests {
         assert_eq!(coverage.interval_s(), 60);
         coverage.set_interval(30).expect("valid interval");
         assert_eq!(coverage.hour(DAY, DAY + HOUR_MS).map(|c| c.expected), Some(120));
+    }
+
+    #[test]
+    fn counted_hours_restore_into_the_same_counts() {
+        let mut coverage = Coverage::new(60).expect("valid interval");
+        for i in 0..150u64 {
+            coverage.record(DAY + i * 60_000, i % 4 != 0);
+        }
+        let saved = coverage.counted_hours();
+        assert_eq!(saved.len(), 3);
+        let mut restored = Coverage::new(60).expect("valid interval");
+        for (hour_ms, received, valid) in saved.iter().copied() {
+            restored.restore(hour_ms, received, valid);
+        }
+        let now = DAY + 3 * HOUR_MS;
+        for hour in 0..3 {
+            assert_eq!(
+                restored.hour(DAY + hour * HOUR_MS, now),
+                coverage.hour(DAY + hour * HOUR_MS, now)
+            );
+        }
+        assert_eq!(restored.counted_hours(), saved);
     }
 }

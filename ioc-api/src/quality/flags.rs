@@ -24,17 +24,21 @@ pub enum QcFlag {
     TLimit,
     /// Far outside the median of the district's other stations. Bit 5.
     Neighbour,
+    /// The node itself marked the sample: a sensor warming up, faulty, outside its measuring
+    /// range, stuck, or being calibrated (FORMAT.md §4): the whole reading. Bit 6.
+    Node,
 }
 
 impl QcFlag {
     /// Every flag, in bit order.
-    pub const ALL: [QcFlag; 6] = [
+    pub const ALL: [QcFlag; 7] = [
         QcFlag::Range,
         QcFlag::Stuck,
         QcFlag::Spike,
         QcFlag::RhLimit,
         QcFlag::TLimit,
         QcFlag::Neighbour,
+        QcFlag::Node,
     ];
 
     /// The stable name.
@@ -46,6 +50,7 @@ impl QcFlag {
             QcFlag::RhLimit => "rh_limit",
             QcFlag::TLimit => "t_limit",
             QcFlag::Neighbour => "neighbour",
+            QcFlag::Node => "node",
         }
     }
 
@@ -71,7 +76,7 @@ impl fmt::Display for QcFlag {
 pub struct QcFlags(u8);
 
 impl QcFlags {
-    const KNOWN: u8 = 0b0011_1111;
+    const KNOWN: u8 = 0b0111_1111;
 
     /// No flag: a value that may be used.
     pub const fn empty() -> Self {
@@ -206,6 +211,7 @@ mod tests {
             (QcFlag::RhLimit, "rh_limit", 8),
             (QcFlag::TLimit, "t_limit", 16),
             (QcFlag::Neighbour, "neighbour", 32),
+            (QcFlag::Node, "node", 64),
         ];
         for (flag, name, bits) in pinned {
             assert_eq!(flag.as_str(), name);
@@ -234,7 +240,7 @@ mod tests {
     #[test]
     fn unknown_names_and_bits_are_refused() {
         assert!(serde_json::from_str::<QcFlags>(r#"["range","wobbly"]"#).is_err());
-        assert_eq!(QcFlags::from_bits(0b0100_0000), None);
+        assert_eq!(QcFlags::from_bits(0b1000_0000), None);
         assert_eq!(
             QcFlags::from_bits(0b0010_0001).map(|f| f.to_string()),
             Some("range,neighbour".into())

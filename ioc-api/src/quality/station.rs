@@ -5,7 +5,9 @@
 //! Hampel window; about 2 KiB for a station with ten parameters at the default window.
 
 use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
+
+use protocol::QualityFlags;
 
 use super::config::QualityConfig;
 use super::flags::{QcFlag, QcFlags};
@@ -14,12 +16,22 @@ use crate::live::{Param, Reading};
 
 const PARAMS: usize = Param::ALL.len();
 
+/// The node's own quality flags that make a reading unusable (FORMAT.md §4): its value is not
+/// the environment's. `CALIBRATION_DUE` is not among them: the sensor still measures.
+const NODE_UNUSABLE: [QualityFlags; 5] = [
+    QualityFlags::WARMING_UP,
+    QualityFlags::SENSOR_FAULT,
+    QualityFlags::OUT_OF_RANGE,
+    QualityFlags::STUCK_VALUE,
+    QualityFlags::CALIBRATING,
+];
+
 /// The parameter's place in [`Param::ALL`] (the enum is declared in that order; a test holds it).
 fn slot(param: Param) -> usize {
     param as usize
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct ParamQc {
     stuck: StuckState,
     spike: HampelState,
@@ -27,8 +39,9 @@ struct ParamQc {
     last_ms: Option<u64>,
 }
 
-/// One station's QC memory: what the stuck and spike rules remember between readings.
-#[derive(Debug, Clone, Default)]
+/// One station's QC memory: what the stuck and spike rules remember between readings. It is
+/// saved with the replay window, so a restart neither forgets a stuck run nor lets it in again.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StationQc {
     params: [Option<ParamQc>; PARAMS],
 }
@@ -113,17 +126,46 @@ impl StationQc {
         values: impl IntoIterator<Item = (Param, f64)>,
         neighbours: impl Fn(Param) -> Option<&'n [f64]>,
     ) -> ReadingFlags {
+        self.check_marked(config, water, at_ms, values, QcFlags::empty(), neighbours)
+    }
+
+    /// [`StationQc::check`] on a live [`Reading`]; a reading the node marked unusable (warming
+    /// up, faulty, calibrating: [`NODE_UNUSABLE`]) gets the `node` flag on every value, and its
+    /// values stay out of the spike rule's window (the stuck rule still counts them: the node
+    /// cannot say which sensor it flagged, the IOC's rule can).
+    pub fn check_reading<'n>(
+        &mut self,
+        config: &QualityConfig,
+        water: bool,
+        at_ms: u64,
+        reading: &Reading,
+        neighbours: impl Fn(Param) -> Option<&'n [f64]>,
+    ) -> ReadingFlags {
+        let quality = QualityFlags::from_bits(reading.quality()).unwrap_or(QualityFlags::SENSOR_FAULT);
+        let mut marked = QcFlags::empty();
+        marked.set_if(QcFlag::Node, NODE_UNUSABLE.iter().any(|f| quality.contains(*f)));
+        self.check_marked(config, water, at_ms, reading.values(), marked, neighbours)
+    }
+
+    fn check_marked<'n>(
+        &mut self,
+        config: &QualityConfig,
+        water: bool,
+        at_ms: u64,
+        values: impl IntoIterator<Item = (Param, f64)>,
+        marked: QcFlags,
+        neighbours: impl Fn(Param) -> Option<&'n [f64]>,
+    ) -> ReadingFlags {
         let mut present = [None; PARAMS];
         for (param, value) in values {
             present[slot(param)] = Some(value);
         }
-        let whole = if water {
-            QcFlags::empty()
-        } else {
-            config
+        let mut whole = marked;
+        if !water {
+            whole |= config
                 .sensor_limits
-                .check(present[slot(Param::Humidity)], present[slot(Param::Temperature)])
-        };
+                .check(present[slot(Param::Humidity)], present[slot(Param::Temperature)]);
+        }
         let mut out = ReadingFlags::default();
         for param in Param::ALL {
             let Some(value) = present[slot(param)] else {
@@ -139,7 +181,9 @@ impl StationQc {
                     if config.stuck.applies_to(param) {
                         flags.set_if(QcFlag::Stuck, state.stuck.push(&config.stuck, step, at_ms, value));
                     }
-                    if config.spike.applies_to(param) {
+                    // A calibration's or a warming sensor's values would skew the window the
+                    // environment's values are judged by; a stuck run goes on through them.
+                    if config.spike.applies_to(param) && !flags.contains(QcFlag::Node) {
                         flags.set_if(QcFlag::Spike, state.spike.push(&config.spike, step, at_ms, value));
                     }
                 }
@@ -150,18 +194,6 @@ impl StationQc {
             out.flags[slot(param)] = Some(flags);
         }
         out
-    }
-
-    /// [`StationQc::check`] on a live [`Reading`].
-    pub fn check_reading<'n>(
-        &mut self,
-        config: &QualityConfig,
-        water: bool,
-        at_ms: u64,
-        reading: &Reading,
-        neighbours: impl Fn(Param) -> Option<&'n [f64]>,
-    ) -> ReadingFlags {
-        self.check(config, water, at_ms, reading.values(), neighbours)
     }
 }
 
@@ -283,6 +315,61 @@ mod tests {
             assert_eq!(feed(&mut qc, -3.0).get(Param::Pm2_5), Some(QcFlag::Range.into()));
         }
         assert!(feed(&mut qc, 20.4).is_clean());
+    }
+
+    fn air_reading(pm2_5: u16, temperature: i16, quality: protocol::QualityFlags) -> Reading {
+        let body = protocol::Body::Air(protocol::AirSample {
+            samples: 1,
+            pm2_5: Some(pm2_5),
+            temperature: Some(temperature),
+            quality,
+            ..protocol::AirSample::default()
+        });
+        Reading::from_body(&body).expect("an air reading")
+    }
+
+    #[test]
+    fn a_reading_the_node_marks_is_flagged_whole_and_leaves_the_spike_window_alone() {
+        let config = QualityConfig::default();
+        let mut qc = StationQc::new();
+        let mut t = 0;
+        for i in 0..30u16 {
+            t += MINUTE;
+            let reading = air_reading(200 + i % 5, 2_800 + (i % 3) as i16, QualityFlags::empty());
+            assert!(
+                qc.check_reading(&config, false, t, &reading, no_neighbours)
+                    .is_clean()
+            );
+        }
+        // A calibration: zero gas, a value far from the air's; every value is the node's.
+        for flags in [
+            QualityFlags::CALIBRATING,
+            QualityFlags::WARMING_UP,
+            QualityFlags::SENSOR_FAULT,
+        ] {
+            t += MINUTE;
+            let marked = qc.check_reading(&config, false, t, &air_reading(0, 2_800, flags), no_neighbours);
+            assert_eq!(marked.get(Param::Pm2_5), Some(QcFlag::Node.into()), "{flags:?}");
+            assert_eq!(
+                marked.get(Param::Temperature),
+                Some(QcFlag::Node.into()),
+                "{flags:?}"
+            );
+        }
+        // A due calibration still measures the air.
+        t += MINUTE;
+        let due = air_reading(203, 2_801, QualityFlags::CALIBRATION_DUE);
+        assert!(
+            qc.check_reading(&config, false, t, &due, no_neighbours)
+                .is_clean()
+        );
+        // The zeros did not enter the window: the air's level is still no spike.
+        t += MINUTE;
+        let back = air_reading(202, 2_800, QualityFlags::empty());
+        assert!(
+            qc.check_reading(&config, false, t, &back, no_neighbours)
+                .is_clean()
+        );
     }
 
     proptest! {

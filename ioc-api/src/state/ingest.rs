@@ -1,5 +1,5 @@
-//! A verified frame in: the replay window's verdict, the reading into the live state and its
-//! history, and the rules it feeds.
+//! A verified frame in: the replay window's verdict, the reading through quality control into
+//! the live state and its history, and the rules it feeds.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -12,7 +12,8 @@ use tracing::{debug, warn};
 
 use super::{AppState, lock, station_ref, write};
 use crate::alerts::{AlertChange, Engine, StationRef, StationRule, Watch, Window};
-use crate::live::{Reading, Station};
+use crate::live::{FlaggedValue, Param, Reading, Station};
+use crate::quality::ReadingFlags;
 use crate::time_fmt::rfc3339;
 
 /// Quality flags that mean the sample is not trustworthy (FORMAT.md §4).
@@ -128,6 +129,16 @@ impl AppState {
         let mut changes = Vec::new();
         let view = {
             let mut stations = write(&self.stations);
+            let neighbours = if self.quality.neighbour.enabled {
+                stations.neighbour_values(
+                    node,
+                    &self.quality.neighbour.params,
+                    now,
+                    self.settings.offline_after,
+                )
+            } else {
+                Vec::new()
+            };
             let Some(station) = stations.seen(node.id, now) else {
                 return;
             };
@@ -163,30 +174,39 @@ impl AppState {
                 body => match Reading::from_body(body) {
                     None => None,
                     Some(mut reading) => {
-                        if station.is_water() {
+                        let water = station.is_water();
+                        if water {
                             reading.derive_salinity();
                         }
+                        let of_neighbours = |p: Param| {
+                            neighbours
+                                .iter()
+                                .find(|(q, _)| *q == p)
+                                .map(|(_, v)| v.as_slice())
+                        };
+                        let flags = station.qc.check_reading(
+                            &self.quality,
+                            water,
+                            observed_ms,
+                            &reading,
+                            of_neighbours,
+                        );
+                        station.qc_changed = true;
                         let fresh = observed_ms > station.rebuilt_until_ms;
                         if fresh {
-                            let water = station.is_water();
-                            for (param, value) in reading.values() {
-                                if param.tracked(water) {
-                                    let tracked = station.series_mut(param, now);
-                                    tracked.series.insert(observed_ms, value);
-                                    tracked.updated = now;
-                                }
-                            }
+                            self.take_checked(station, &reading, &flags, observed_ms, now);
                             if evaluate {
                                 changes.extend(self.evaluate_frame(
                                     &mut engine,
                                     station,
                                     &reading,
+                                    &flags,
                                     observed_ms,
                                     now,
                                 ));
                             }
                         }
-                        station.update_reading(observed_ms, reading).then(|| {
+                        station.update_reading(observed_ms, reading, flags).then(|| {
                             station.view(
                                 now,
                                 &self.settings,
@@ -204,11 +224,46 @@ impl AppState {
         self.announce(changes);
     }
 
+    /// A new reading's checked values into the station: coverage counts it, the values QC
+    /// let through enter the history, the flagged ones wait to be saved with their flags.
+    fn take_checked(
+        &self,
+        station: &mut Station,
+        reading: &Reading,
+        flags: &ReadingFlags,
+        observed_ms: u64,
+        now: OffsetDateTime,
+    ) {
+        let water = station.is_water();
+        station.coverage.record(observed_ms, flags.is_clean());
+        for (param, value) in reading.values() {
+            match flags.get(param) {
+                Some(f) if !f.is_empty() => {
+                    self.metrics.values_flagged.fetch_add(1, Ordering::Relaxed);
+                    station.flagged.push(FlaggedValue {
+                        param,
+                        at_ms: observed_ms,
+                        value,
+                        flags: f,
+                    });
+                }
+                _ if param.tracked(water) => {
+                    let tracked = station.series_mut(param, now);
+                    tracked.series.insert(observed_ms, value);
+                    tracked.updated = now;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The rules the reading feeds; a value QC flagged feeds none.
     fn evaluate_frame(
         &self,
         engine: &mut Engine,
         station: &Station,
         reading: &Reading,
+        flags: &ReadingFlags,
         observed_ms: u64,
         now: OffsetDateTime,
     ) -> Vec<AlertChange> {
@@ -221,6 +276,7 @@ impl AppState {
         let mut changes = Vec::new();
         let mut watched: Vec<(Watch, Option<f64>, Option<&crate::live::Series>)> = reading
             .values()
+            .filter(|(p, _)| flags.is_valid(*p))
             .map(|(p, v)| (Watch::Param(p), Some(v), station.series(p).map(|t| &t.series)))
             .collect();
         let fault = FAULT_FLAGS

@@ -36,6 +36,7 @@ use crate::live::{Stations, ViewSettings};
 use crate::metrics::Metrics;
 use crate::notify::{Hub, Outbound};
 use crate::open_data::Publication;
+use crate::quality::QualityConfig;
 use crate::store::Store;
 
 /// Everything the handlers read, shared behind an `Arc`.
@@ -47,6 +48,8 @@ pub struct AppState {
     pub(crate) store: Arc<Store>,
     pub(crate) hub: Hub,
     pub(crate) settings: ViewSettings,
+    /// The QC rules each reading goes through before indices and alerts use it.
+    pub(crate) quality: QualityConfig,
     /// The open-data catalogue's publisher, licence and base URL.
     pub(crate) publication: Publication,
     pub(crate) anonymous_read: bool,

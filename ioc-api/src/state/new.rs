@@ -20,6 +20,7 @@ use crate::live::{Stations, ViewSettings};
 use crate::metrics::Metrics;
 use crate::notify::Hub;
 use crate::open_data::Publication;
+use crate::quality::Coverage;
 use crate::store::{Store, StoreError};
 use crate::time_fmt::rfc3339;
 
@@ -40,6 +41,24 @@ fn restore_history(store: &Store, stations: &mut Stations, now: OffsetDateTime) 
     }
     if count > 0 {
         info!(hours = count, "Restored the hourly history from the database.");
+    }
+    Ok(())
+}
+
+/// Puts each station's saved QC memory and coverage back.
+fn restore_quality(store: &Store, stations: &mut Stations) -> Result<(), StoreError> {
+    let saved = store.quality_states()?;
+    let count = saved.len();
+    for state in saved {
+        if let Some(station) = stations.by_station_mut(&state.station) {
+            station.qc = state.qc;
+            for (hour_ms, received, valid) in state.coverage {
+                station.coverage.restore(hour_ms, received, valid);
+            }
+        }
+    }
+    if count > 0 {
+        info!(stations = count, "Restored quality control from the database.");
     }
     Ok(())
 }
@@ -65,7 +84,9 @@ impl AppState {
                 ReplayWindow::default()
             }),
         };
-        let mut stations = Stations::new(registry);
+        let coverage = Coverage::clamped(config.quality.report_interval_s);
+        let mut stations = Stations::new(registry, &coverage);
+        restore_quality(&store, &mut stations)?;
         if config.influx.is_none() {
             restore_history(&store, &mut stations, now)?;
         }
@@ -90,6 +111,7 @@ impl AppState {
                     .clone()
                     .map(|url| (url, config.stations.map_attribution.clone().unwrap_or_default())),
             },
+            quality: config.quality.clone(),
             publication: Publication::new(config),
             anonymous_read: config.auth.anonymous_read,
             prefix: config.mqtt.prefix.clone(),

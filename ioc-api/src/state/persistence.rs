@@ -1,12 +1,14 @@
-//! Saving what the database keeps between runs: the replay window, and the hourly history when
-//! there is no InfluxDB.
+//! Saving what the database keeps between runs: the replay window, the stations' quality
+//! control, and the hourly history when there is no InfluxDB.
 
 use std::sync::atomic::Ordering;
 
 use tracing::warn;
 
 use super::{AppState, lock, write};
-use crate::store::SavedHour;
+use crate::live::{FlaggedValue, HOUR_MS, HOURS_KEPT, Param};
+use crate::quality::QcFlags;
+use crate::store::{SavedFlag, SavedHour, SavedQuality};
 
 impl AppState {
     /// Without InfluxDB, saves the hours that changed to the local history (the tick and the
@@ -47,6 +49,62 @@ impl AppState {
         if let Err(e) = self.store.save_replay_window(&encoded) {
             self.window_changed.store(true, Ordering::Relaxed);
             warn!(error = %e, "Cannot save the replay window; a restart may count a re-flashed node's refused frames.");
+        }
+    }
+
+    /// Saves the QC memory and coverage of the stations that took a reading since the last
+    /// save, and the values flagged since; flagged values older than the kept history are
+    /// forgotten (the tick and the shutdown call this, with the replay window). What cannot be
+    /// saved is kept for the next try.
+    pub fn save_quality(&self, now: time::OffsetDateTime) {
+        let (states, flagged) = {
+            let mut stations = write(&self.stations);
+            let mut states = Vec::new();
+            let mut flagged = Vec::new();
+            for station in stations.by_node.values_mut().filter(|s| s.qc_changed) {
+                station.qc_changed = false;
+                states.push(SavedQuality {
+                    station: station.info.station.clone(),
+                    qc: station.qc.clone(),
+                    coverage: station.coverage.counted_hours(),
+                });
+                flagged.extend(
+                    std::mem::take(&mut station.flagged)
+                        .into_iter()
+                        .map(|f| SavedFlag {
+                            station: station.info.station.clone(),
+                            param: f.param.as_str().to_owned(),
+                            at_ms: i64::try_from(f.at_ms).unwrap_or(i64::MAX),
+                            value: f.value,
+                            flags: f.flags.bits(),
+                        }),
+                );
+            }
+            (states, flagged)
+        };
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        let keep_from_ms = now_ms - (HOURS_KEPT as u64 * HOUR_MS) as i64;
+        if let Err(e) = self.store.save_quality(&states, &flagged, keep_from_ms) {
+            warn!(error = %e, "Cannot save quality control; a restart may let a stuck run's values in again.");
+            let mut stations = write(&self.stations);
+            for saved in &states {
+                if let Some(station) = stations.by_station_mut(&saved.station) {
+                    station.qc_changed = true;
+                }
+            }
+            for f in flagged {
+                let (Some(station), Some(param)) =
+                    (stations.by_station_mut(&f.station), Param::parse(&f.param))
+                else {
+                    continue;
+                };
+                station.flagged.push(FlaggedValue {
+                    param,
+                    at_ms: f.at_ms.max(0) as u64,
+                    value: f.value,
+                    flags: QcFlags::from_bits(f.flags).unwrap_or_default(),
+                });
+            }
         }
     }
 }

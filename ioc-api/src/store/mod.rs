@@ -17,6 +17,7 @@ mod audit;
 mod deliveries;
 mod hourly;
 mod lab;
+mod quality;
 mod schema;
 mod thresholds;
 mod tokens;
@@ -32,6 +33,7 @@ pub use audit::AuditEntry;
 pub use deliveries::{Delivery, DeliveryStatus};
 pub use hourly::SavedHour;
 pub use lab::LabResult;
+pub use quality::{SavedFlag, SavedQuality};
 pub(crate) use schema::VERSION as SCHEMA_VERSION;
 pub use tokens::TokenRecord;
 

@@ -82,6 +82,15 @@ CREATE TABLE IF NOT EXISTS lab_results (
     entered_by TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS lab_station ON lab_results(station, parameter, sampled_at);
+-- Quality control between runs (store/quality.rs): each station's QC memory and coverage as
+-- JSON, and the values QC left out of indices and alerts.
+CREATE TABLE IF NOT EXISTS qc_state (station TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS qc_flagged (
+    station TEXT NOT NULL, param TEXT NOT NULL, at_ms INTEGER NOT NULL,
+    value REAL NOT NULL, flags INTEGER NOT NULL,
+    PRIMARY KEY (station, at_ms, param)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS qc_flagged_time ON qc_flagged(at_ms);
 ";
 
 pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {

@@ -112,7 +112,7 @@ impl StuckConfig {
 }
 
 /// One parameter's current run of equal values.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct StuckState {
     /// The run's value; meaningless while `run` is 0.
     value: f64,
