@@ -130,7 +130,8 @@ pub(super) async fn check_map(page: &mut support::Page) -> Result<()> {
     Ok(())
 }
 
-/// The health panel of the selected station: a water node's battery, signal, queue, firmware;
+/// The health panel of the selected station: a water node's battery, signal, queue, firmware,
+/// its QC verdict and its coverage (`valid/expected`);
 /// the episode node's refused frame and its file that reached the authority 40 minutes ago
 /// marked as needing attention.
 pub(super) async fn check_health(page: &mut support::Page, flagged: &str) -> Result<()> {
@@ -140,7 +141,9 @@ pub(super) async fn check_health(page: &mut support::Page, flagged: &str) -> Res
         .wait_for(
             "(() => { const v = k => document.querySelector(`#health tr[data-health=\"${k}\"] td`)?.textContent; \
              return v('health_battery')?.endsWith(' V') && v('health_rssi')?.endsWith('dBm') && v('health_firmware') \
-             && [v('health_battery'), v('health_rssi'), v('health_queued'), v('health_firmware')]; })()",
+             && /^\\d+\\/\\d+ /.test(v('health_coverage_today') || '') && v('health_qc') \
+             && [v('health_battery'), v('health_rssi'), v('health_queued'), v('health_firmware'), \
+                 v('health_qc'), v('health_coverage_hour'), v('health_coverage_today')]; })()",
             WAIT,
         )
         .await?;

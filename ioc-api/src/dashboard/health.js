@@ -1,6 +1,7 @@
 // The selected station's health, from its view: when it was last heard from, its node's last
 // status frame (battery, signal, queued and dropped frames, firmware, uptime), the quality flags
-// of its latest reading (FORMAT.md §4) and the frames the replay window refused. A value that
+// of its latest reading (the node's, FORMAT.md §4, and the IOC's QC), its coverage this hour and
+// today, and the frames the replay window refused. A value that
 // needs attention is marked, so the panel reads at a glance.
 "use strict";
 
@@ -14,6 +15,10 @@ const FAULT_BITS = 2 | 4 | 8;
 const LOW_BATTERY_V = 3.5;
 const WEAK_RSSI_DBM = -100;
 const LONG_QUEUE = 100;
+// Coverage under the indices' 75 % (`indices.min_coverage`) needs attention, once at least four
+// readings were expected (the first minutes of an hour say little).
+const MIN_COVERAGE = 0.75;
+const MIN_EXPECTED = 4;
 // The default transmission_interrupted rule's limit (ioc-api src/alerts/defaults.rs): six
 // five-minute files.
 const TRANSMISSION_LATE_S = 1800;
@@ -42,6 +47,15 @@ function renderHealth(s) {
   const quality = s.reading ? s.reading.quality : 0;
   const flags = QUALITY_FLAGS.filter(([bit]) => quality & bit).map(([, key]) => i18n.t(key));
   row("health_sensors", flags.length ? flags.join(", ") : i18n.t("sensors_ok"), (quality & FAULT_BITS) !== 0);
+  // The IOC's own checks of the latest reading (docs/ioc.md, "Quality control").
+  const qc = Object.entries(s.qc || {}).map(([p, f]) => `${parameterName(p)}: ${f.map((x) => i18n.t(`qc_${x}`)).join(", ")}`);
+  row("health_qc", qc.length ? qc.join("; ") : i18n.t("qc_ok"), qc.length > 0);
+  const coverage = s.coverage || {};
+  for (const [key, c] of [["health_coverage_hour", coverage.hour], ["health_coverage_today", coverage.today]]) {
+    if (!c) continue;
+    const low = c.expected >= MIN_EXPECTED && c.valid < MIN_COVERAGE * c.expected;
+    row(key, i18n.t("coverage_counts", { valid: c.valid, expected: c.expected, received: c.received }), low);
+  }
   const refused = s.frames_refused || { seq_reused: 0, replays: 0 };
   row("health_refused", i18n.t("refused_counts", { reused: refused.seq_reused, replays: refused.replays }), refused.seq_reused > 0);
   // The last file each of the authority's receivers took, through the relay.
