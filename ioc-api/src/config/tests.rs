@@ -112,3 +112,18 @@ fn secrets_come_from_their_files_and_are_checked_as_if_inline() {
         "{err}"
     );
 }
+
+#[test]
+fn the_example_shows_the_quality_defaults() {
+    let config = service::config::from_toml::<Config>(DEFAULT_CONFIG).expect("example is valid");
+    assert_eq!(config.quality, crate::quality::QualityConfig::default());
+    let deployed = include_str!("../../../deploy/etc/ioc.toml");
+    let deployed: toml::Value = toml::from_str(deployed).expect("deploy config parses");
+    let quality: crate::quality::QualityConfig = deployed
+        .get("quality")
+        .cloned()
+        .expect("deploy config has [quality]")
+        .try_into()
+        .expect("its [quality] is valid");
+    assert_eq!(quality, crate::quality::QualityConfig::default());
+}
