@@ -27,3 +27,64 @@ async fn an_unknown_rule_parameter_is_named_with_the_ones_there_are() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn an_unknown_query_parameter_is_a_400_naming_it_on_every_endpoint() {
+    let api = Api::new();
+    api.feed_pm(101, 0, 300);
+    for uri in [
+        "/api/v1/stations?foo=1",
+        "/api/v1/stations/HG-VT-A01?foo=1",
+        "/api/v1/stations/HG-VT-A01/hourly?foo=1",
+        "/api/v1/stations/HG-VT-A01/coverage?foo=1",
+        "/api/v1/thresholds?foo=1",
+        "/api/v1/thresholds/1?foo=1",
+        "/api/v1/alerts/1?foo=1",
+        "/api/v1/stations/HG-VT-A01/readings?foo=1",
+        "/api/v1/stations/HG-VT-A01/flagged?foo=1",
+        "/api/v1/alerts?foo=1",
+        "/api/v1/indices/aqi?foo=1",
+        "/api/v1/export/hourly.json?foo=1",
+    ] {
+        let (status, body) = api.get(uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(body["field"], "foo", "{uri}: {body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("unknown parameter `foo`") && !message.contains("field"),
+            "{uri}: {body}"
+        );
+    }
+    // Without one, the same endpoints answer.
+    let (status, _) = api.get("/api/v1/stations/HG-VT-A01/coverage").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn numbers_out_of_place_are_explained_not_parsed() {
+    let api = Api::new();
+    let (status, body) = api.get("/api/v1/alerts?limit=-1").await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("limit")),
+        "{body}"
+    );
+    assert_eq!(body["message"], "must be a whole number of 0 or more", "{body}");
+    let (status, body) = api.get("/api/v1/alerts?limit=99999999999999999999").await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("is too large")),
+        "{body}"
+    );
+    for uri in [
+        "/api/v1/indices/aqi?scheme=hot",
+        "/api/v1/export/hourly.json?kind=hot",
+    ] {
+        let (status, body) = api.get(uri).await;
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            status == StatusCode::BAD_REQUEST && message.contains("hot") && !message.contains("variant"),
+            "{uri}: {body}"
+        );
+    }
+}

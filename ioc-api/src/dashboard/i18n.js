@@ -338,6 +338,15 @@ const WORDS = {
 // Vietnamese as "not accepted", with the API's own words in brackets.
 const API_MESSAGES = [
   [/^must be a finite number$/, "phải là một số"],
+  [/^unknown (parameter|field) `(.*)`: use one of (.+)$/, "không có mục `$2`; dùng một trong: $3"],
+  [/^unknown (parameter|field) `(.*)`: none is taken here$/, "không có mục `$2`; ở đây không nhận mục nào"],
+  [/^unknown parameter `(.*)`: this endpoint takes no query parameters$/, "không có tham số `$1`; địa chỉ này không nhận tham số"],
+  [/^`(.*)` is not a known value: use one of (.+)$/, "`$1` không phải giá trị hợp lệ; dùng một trong: $2"],
+  [/^must be a whole number of 0 or more$/, "phải là số nguyên không âm"],
+  [/^is too large$/, "quá lớn"],
+  [/^is too small$/, "quá nhỏ"],
+  [/^must be a number$/, "phải là một số"],
+  [/^must not be empty$/, "không được để trống"],
   [/^this IOC API is a replica that does not evaluate alerts/,
     "máy chủ IOC này là bản sao, không xử lý cảnh báo (alerts.evaluate = false): hãy thực hiện thay đổi cảnh báo và ngưỡng trên máy chủ chính"],
   [/^`(.+)` is not a parameter or station rule; use one of (.+)$/, "`$1` không phải thông số hay quy tắc trạm; dùng một trong: $2"],

@@ -31,6 +31,54 @@ fn field_of(path: &str, message: &str) -> String {
     }
 }
 
+/// The names between backticks in `list` ("`a`, `b`" or "`a` or `b`"), joined for a message.
+fn names(list: &str) -> String {
+    list.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// serde's wording turned into the user's: what is wrong with the value, in the terms of a query
+/// parameter or a body field (`noun`), without the parser's vocabulary.
+fn readable(message: &str, noun: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        return if expected.contains("there are no fields") {
+            format!("unknown {noun} `{name}`: none is taken here")
+        } else {
+            format!("unknown {noun} `{name}`: use one of {}", names(expected))
+        };
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        return format!("`{value}` is not a known value: use one of {}", names(expected));
+    }
+    if message.starts_with("duplicate field `") {
+        return format!("{noun} given twice");
+    }
+    let plain = [
+        (
+            "invalid digit found in string",
+            "must be a whole number of 0 or more",
+        ),
+        ("number too large to fit in target type", "is too large"),
+        ("number too small to fit in target type", "is too small"),
+        ("cannot parse integer from empty string", "must not be empty"),
+        ("invalid float literal", "must be a number"),
+        (
+            "provided string was not `true` or `false`",
+            "must be true or false",
+        ),
+    ];
+    plain
+        .iter()
+        .find(|(serde, _)| message.contains(serde))
+        .map_or_else(|| message.to_owned(), |(_, ours)| (*ours).to_owned())
+}
+
 /// A query string parsed into `T` (use `deny_unknown_fields`); errors name the parameter.
 pub struct ApiQuery<T>(pub T);
 
@@ -44,13 +92,32 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             .map(ApiQuery)
             .map_err(|e| {
                 let message = e.inner().to_string();
-                ApiError::bad_query(field_of(&e.path().to_string(), &message), message)
+                ApiError::bad_query(
+                    field_of(&e.path().to_string(), &message),
+                    readable(&message, "parameter"),
+                )
             })
     }
 }
 
 fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
     form_urlencoded::parse(query.as_bytes())
+}
+
+/// Middleware for routes that take no query string: any parameter is a 400 naming it.
+pub async fn no_query(request: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let first = request
+        .uri()
+        .query()
+        .and_then(|q| form_urlencoded_parse(q).next())
+        .map(|(name, _)| name.into_owned());
+    match first {
+        Some(name) => axum::response::IntoResponse::into_response(ApiError::bad_query(
+            name.clone(),
+            format!("unknown parameter `{name}`: this endpoint takes no query parameters"),
+        )),
+        None => next.run(request).await,
+    }
 }
 
 /// A JSON body parsed into `T`; malformed JSON is a 400, a wrong field a 422 naming it.
@@ -92,7 +159,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 } else {
                     Err(ApiError::invalid_field(
                         field_of(&e.path().to_string(), &message),
-                        message,
+                        readable(&message, "field"),
                     ))
                 }
             }
@@ -181,5 +248,45 @@ impl Caller {
     /// The role name for the audit log.
     pub fn role_name(&self) -> &'static str {
         self.role.map_or("anonymous", Role::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable;
+
+    #[test]
+    fn serde_messages_read_in_the_users_terms() {
+        assert_eq!(
+            readable("unknown field `foo`, expected one of `from`, `to`", "parameter"),
+            "unknown parameter `foo`: use one of `from`, `to`"
+        );
+        assert_eq!(
+            readable("unknown field `foo`, expected `limit`", "parameter"),
+            "unknown parameter `foo`: use one of `limit`"
+        );
+        assert_eq!(
+            readable("unknown field `foo`, there are no fields", "field"),
+            "unknown field `foo`: none is taken here"
+        );
+        assert_eq!(
+            readable(
+                "unknown variant `hot`, expected one of `air`, `water`",
+                "parameter"
+            ),
+            "`hot` is not a known value: use one of `air`, `water`"
+        );
+        assert_eq!(
+            readable("invalid digit found in string", "parameter"),
+            "must be a whole number of 0 or more"
+        );
+        assert_eq!(
+            readable("number too large to fit in target type", "parameter"),
+            "is too large"
+        );
+        assert_eq!(
+            readable("missing field `values`", "field"),
+            "missing field `values`"
+        );
     }
 }

@@ -38,22 +38,15 @@ use crate::state::AppState;
 /// Every route of the API. `cors_origins` are the browser origins allowed to call it from other
 /// sites; `max_body_bytes` bounds request bodies (413 above).
 pub fn router(state: Arc<AppState>, cors_origins: &[String], max_body_bytes: usize) -> Router {
-    let api = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/api/openapi.json", get(openapi::document))
+    // Routes that take no query string: a parameter there is a mistake (a typo of another
+    // endpoint's filter, say) and gets a 400 naming it rather than being ignored.
+    let plain = Router::new()
         .route("/api/v1/stations", get(stations::list))
         .route("/api/v1/stations/{id}", get(stations::one))
-        .route("/api/v1/stations/{id}/readings", get(stations::readings))
         .route("/api/v1/stations/{id}/hourly", get(stations::hourly))
         .route("/api/v1/stations/{id}/coverage", get(quality::coverage))
-        .route("/api/v1/stations/{id}/flagged", get(quality::flagged))
         .route("/api/v1/stations/{id}/commands", post(commands::send))
         .route("/api/v1/stations/{id}/lab-results", post(lab::add))
-        .route("/api/v1/indices/aqi", get(indices::aqi))
-        .route("/api/v1/indices/wqi", get(indices::wqi))
-        .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/alerts/{id}", get(alerts::one))
         .route("/api/v1/alerts/{id}/ack", post(alerts::acknowledge))
         .route("/api/v1/alerts/{id}/resolve", post(alerts::resolve))
@@ -68,13 +61,26 @@ pub fn router(state: Arc<AppState>, cors_origins: &[String], max_body_bytes: usi
                 .delete(thresholds::delete),
         )
         .route("/api/v1/stream", get(stream::stream))
+        .route("/api/v1/ngsi-ld/entities/{entity_id}", get(ngsi::entity_by_id))
+        .route("/api/v1/tokens", get(admin::tokens).post(admin::create))
+        .route("/api/v1/tokens/{name}", axum::routing::delete(admin::revoke))
+        .route_layer(axum::middleware::from_fn(extract::no_query));
+    // Routes whose handlers read their query with `ApiQuery` (which refuses unknown names),
+    // probes, the catalogue (DCAT harvesters may add paging parameters) and the dashboard.
+    let api = plain
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/api/v1/stations/{id}/readings", get(stations::readings))
+        .route("/api/v1/stations/{id}/flagged", get(quality::flagged))
+        .route("/api/v1/indices/aqi", get(indices::aqi))
+        .route("/api/v1/indices/wqi", get(indices::wqi))
+        .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/export/hourly.json", get(export::json))
         .route("/api/v1/export/hourly.csv", get(export::csv))
         .route(crate::open_data::CATALOG_PATH, get(open_data::catalog_jsonld))
         .route("/api/v1/ngsi-ld/entities", get(ngsi::entities))
-        .route("/api/v1/ngsi-ld/entities/{entity_id}", get(ngsi::entity_by_id))
-        .route("/api/v1/tokens", get(admin::tokens).post(admin::create))
-        .route("/api/v1/tokens/{name}", axum::routing::delete(admin::revoke))
         .route("/api/v1/audit", get(admin::audit))
         .route("/api/v1/webhooks/deliveries", get(admin::deliveries))
         .route("/", get(dashboard::index))
