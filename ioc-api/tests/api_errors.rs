@@ -88,3 +88,37 @@ async fn numbers_out_of_place_are_explained_not_parsed() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_rule_for_a_district_or_station_that_does_not_exist_names_target() {
+    let api = Api::new();
+    let admin = api.token("lead", "admin");
+    let rule = |scope: &str, target: &str| {
+        json!({"parameter": "pm2_5", "scope": scope, "target": target, "window": "1h",
+            "level": "warning", "direction": "above", "trigger": 50.0, "recovery": 40.0})
+    };
+    let (status, body) = api
+        .post("/api/v1/thresholds", Some(&admin), rule("district", "Vi Thanh"))
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("target")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap_or_default().contains("Vị Thanh"),
+        "the districts there are, with their diacritics: {body}"
+    );
+    let (status, body) = api
+        .post("/api/v1/thresholds", Some(&admin), rule("station", "HG-XX-A99"))
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("target")),
+        "{body}"
+    );
+    let (status, body) = api
+        .post("/api/v1/thresholds", Some(&admin), rule("district", "Vị Thanh"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}

@@ -342,6 +342,8 @@ const API_MESSAGES = [
   [/^unknown (parameter|field) `(.*)`: none is taken here$/, "không có mục `$2`; ở đây không nhận mục nào"],
   [/^unknown parameter `(.*)`: this endpoint takes no query parameters$/, "không có tham số `$1`; địa chỉ này không nhận tham số"],
   [/^`(.*)` is not a known value: use one of (.+)$/, "`$1` không phải giá trị hợp lệ; dùng một trong: $2"],
+  [/^no district named "(.*)"; the registry has (.+)$/, "không có huyện “$1”; danh mục trạm có: $2"],
+  [/^no station with id "(.*)"$/, "không có trạm mã “$1”"],
   [/^must be a whole number of 0 or more$/, "phải là số nguyên không âm"],
   [/^is too large$/, "quá lớn"],
   [/^is too small$/, "quá nhỏ"],

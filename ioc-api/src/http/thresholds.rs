@@ -47,15 +47,28 @@ pub(crate) async fn one(
 fn validate(state: &AppState, spec: &ThresholdSpec) -> Result<(), ApiError> {
     spec.validate()
         .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
-    if let (crate::alerts::ScopeKind::Station, Some(target)) = (spec.scope, &spec.target)
-        && state.stations().by_station(target).is_none()
-    {
-        return Err(ApiError::invalid_field(
-            "target",
-            format!("no station with id {target:?}"),
-        ));
+    let Some(target) = &spec.target else {
+        return Ok(());
+    };
+    let stations = state.stations();
+    match spec.scope {
+        crate::alerts::ScopeKind::Station if stations.by_station(target).is_none() => Err(
+            ApiError::invalid_field("target", format!("no station with id {target:?}")),
+        ),
+        crate::alerts::ScopeKind::District if !stations.iter().any(|s| s.info.district == *target) => {
+            let mut districts: Vec<&str> = stations.iter().map(|s| s.info.district.as_str()).collect();
+            districts.sort_unstable();
+            districts.dedup();
+            Err(ApiError::invalid_field(
+                "target",
+                format!(
+                    "no district named {target:?}; the registry has {}",
+                    districts.join(", ")
+                ),
+            ))
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Reloads the engine's rules and resolves alerts whose rule is gone.
