@@ -122,3 +122,20 @@ async fn a_rule_for_a_district_or_station_that_does_not_exist_names_target() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+#[tokio::test]
+async fn the_daily_index_is_for_a_date_even_without_enough_data() {
+    let api = Api::new();
+    for minute in 0..30 {
+        api.feed_pm(101, minute, 300);
+    }
+    let (status, body) = api.get("/api/v1/indices/aqi?period=daily").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let station = &body["stations"][0];
+    let at = station["at"].as_str().unwrap_or_default();
+    assert!(
+        at.len() == 10 && at.as_bytes()[4] == b'-' && at.as_bytes()[7] == b'-',
+        "a YYYY-MM-DD date: {body}"
+    );
+    assert!(station["aqi"].is_null(), "half an hour makes no day: {body}");
+}

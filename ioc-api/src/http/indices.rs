@@ -14,7 +14,7 @@ use super::extract::{ApiQuery, Reader};
 use crate::alerts::format_date;
 use crate::indices::AqiResult;
 use crate::indices::wqi::{Insufficient, WqiResult};
-use crate::live::{SalinityBrief, salinity_of, us_current, vn_daily, vn_hourly, wqi_of};
+use crate::live::{SalinityBrief, last_complete_day, salinity_of, us_current, vn_daily, vn_hourly, wqi_of};
 use crate::state::AppState;
 use crate::time_fmt::rfc3339_ms;
 
@@ -107,14 +107,18 @@ pub(crate) async fn aqi(
         .filter(|st| q.station.as_ref().is_none_or(|id| *id == st.info.station))
         .map(|st| {
             let (at, aqi) = match (scheme, period) {
+                // The day asked about is named even when its data is not enough.
                 (Scheme::Vn, Period::Daily) => match vn_daily(st, s) {
                     Some((day, r)) => (Some(format_date(day)), Some(r)),
-                    None => (None, None),
+                    None => (last_complete_day(st, s).map(|(_, day)| format_date(day)), None),
                 },
                 (Scheme::Vn, Period::Hourly) => (None, vn_hourly(st, s)),
                 (Scheme::Us, _) => (None, us_current(st, s)),
             };
             let at = at.or_else(|| {
+                if period == Period::Daily {
+                    return None;
+                }
                 st.observed_at_ms
                     .map(|t| rfc3339_ms(i128::from(t - t % crate::live::HOUR_MS)))
             });

@@ -13,4 +13,6 @@ pub use series::{HOUR_MS, HOURS_KEPT, HourRecord, SLOT_MS, Series};
 pub(crate) use stations::{FlaggedValue, Station};
 pub use stations::{NodeHealth, RefusedFrames, Stations, Transmission};
 pub use view::{CoverageNow, IndexBrief, SalinityBrief, StationView, ViewSettings, pollutant_param};
-pub(crate) use view::{local_day_start_ms, salinity_of, us_current, vn_daily, vn_hourly, wqi_of};
+pub(crate) use view::{
+    last_complete_day, local_day_start_ms, salinity_of, us_current, vn_daily, vn_hourly, wqi_of,
+};

@@ -213,7 +213,8 @@ pub(crate) fn us_current(station: &Station, s: &ViewSettings) -> Option<AqiResul
 
 /// The daily VN_AQI of the last complete local day before the newest observation, with the
 /// day's date.
-pub(crate) fn vn_daily(station: &Station, s: &ViewSettings) -> Option<(time::Date, AqiResult)> {
+/// The last complete local day before the station's newest reading: its start (UTC ms) and date.
+pub(crate) fn last_complete_day(station: &Station, s: &ViewSettings) -> Option<(i64, time::Date)> {
     let newest = station.observed_at_ms?;
     let offset_ms = i64::from(s.utc_offset_hours) * HOUR_MS as i64;
     let local = newest as i64 + offset_ms;
@@ -223,6 +224,11 @@ pub(crate) fn vn_daily(station: &Station, s: &ViewSettings) -> Option<(time::Dat
     let date = OffsetDateTime::from_unix_timestamp((day_start_utc + offset_ms) / 1_000)
         .ok()?
         .date();
+    Some((day_start_utc, date))
+}
+
+pub(crate) fn vn_daily(station: &Station, s: &ViewSettings) -> Option<(time::Date, AqiResult)> {
+    let (day_start_utc, date) = last_complete_day(station, s)?;
     let mut day = BTreeMap::new();
     for pollutant in Pollutant::ALL {
         let Some(t) = station.series(pollutant_param(pollutant)) else {
