@@ -139,3 +139,25 @@ async fn the_daily_index_is_for_a_date_even_without_enough_data() {
     );
     assert!(station["aqi"].is_null(), "half an hour makes no day: {body}");
 }
+
+#[tokio::test]
+async fn the_stream_says_at_once_that_it_is_live() {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let api = Api::new();
+    let request = axum::http::Request::get("/api/v1/stream")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = api.router().oneshot(request).await.expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    // No event has happened: the first bytes are the greeting comment, not a 15 s keep-alive.
+    let first = tokio::time::timeout(std::time::Duration::from_secs(2), body.frame())
+        .await
+        .expect("a first chunk at once")
+        .expect("a frame")
+        .expect("no error");
+    let text = String::from_utf8(first.into_data().expect("data").to_vec()).expect("UTF-8");
+    assert!(text.starts_with(": citysense IOC event stream"), "{text:?}");
+}

@@ -44,10 +44,10 @@ pub(crate) async fn stream(
         .and_then(|v| v.trim().parse::<u64>().ok());
     let subscription = state.hub.subscribe(last);
     let mut sent_up_to = subscription.replay.last().map(|e| e.id).or(last).unwrap_or(0);
-    let head: Vec<SseEvent> = subscription
-        .lagged
-        .then(lagged)
-        .into_iter()
+    // A comment first, at once: `curl -N` and proxies see the stream is live before any event.
+    let hello = SseEvent::default().comment("citysense IOC event stream: reading, alert, threshold");
+    let head: Vec<SseEvent> = std::iter::once(hello)
+        .chain(subscription.lagged.then(lagged))
         .chain(subscription.replay.iter().map(|e| to_sse(e)))
         .collect();
     let live = BroadcastStream::new(subscription.live).filter_map(move |item| {
