@@ -269,7 +269,7 @@ impl Collector {
         if let Some(task) = http_task {
             let _ = task.await;
         }
-        info!(stats = ?stats.snapshot(), "Collector stopped.");
+        info!("Collector stopped: {}.", stats.snapshot());
     }
 }
 

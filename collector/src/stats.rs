@@ -72,6 +72,30 @@ impl StatsSnapshot {
     }
 }
 
+/// The counts as a sentence, for the line the collector logs when it stops.
+impl std::fmt::Display for StatsSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} messages received, {} frames written ({} of them from the spool), {} duplicates",
+            self.received, self.written, self.drained, self.duplicates
+        )?;
+        write!(f, ", {} rejected", self.rejected_total())?;
+        if !self.rejected.is_empty() {
+            let reasons: Vec<String> = self.rejected.iter().map(|(r, n)| format!("{r}: {n}")).collect();
+            write!(f, " ({})", reasons.join(", "))?;
+        }
+        write!(
+            f,
+            ", {} failed writes; {} bytes left in the spool{}, {} messages unacknowledged",
+            self.write_failures,
+            self.spool_bytes,
+            if self.spool_full { " (full)" } else { "" },
+            self.unacked
+        )
+    }
+}
+
 impl Stats {
     pub(crate) fn received(&self) {
         self.received.fetch_add(1, Ordering::Relaxed);
@@ -334,5 +358,28 @@ mod tests {
                 "{name} missing:\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn the_stop_line_reads_as_a_sentence() {
+        let snapshot = StatsSnapshot {
+            received: 120,
+            written: 117,
+            acked: 120,
+            duplicates: 1,
+            write_failures: 0,
+            spooled: 5,
+            drained: 5,
+            unacked: 0,
+            spool_bytes: 0,
+            spool_full: false,
+            rejected: BTreeMap::from([("bad_signature", 2)]),
+        };
+        assert_eq!(
+            snapshot.to_string(),
+            "120 messages received, 117 frames written (5 of them from the spool), 1 duplicates, \
+             2 rejected (bad_signature: 2), 0 failed writes; 0 bytes left in the spool, 0 messages \
+             unacknowledged"
+        );
     }
 }
