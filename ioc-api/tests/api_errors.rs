@@ -161,3 +161,20 @@ async fn the_stream_says_at_once_that_it_is_live() {
     let text = String::from_utf8(first.into_data().expect("data").to_vec()).expect("UTF-8");
     assert!(text.starts_with(": citysense IOC event stream"), "{text:?}");
 }
+
+#[tokio::test]
+async fn means_are_shown_at_the_sensors_resolution() {
+    let api = Api::new();
+    // 20.0 and 20.5 µg/m³ in turn: the hour's mean is 20.25, shown at the sensor's 0.1.
+    for minute in 0..=60 {
+        api.feed_pm(101, minute, if minute % 2 == 0 { 200 } else { 205 });
+    }
+    let (_, station) = api.get("/api/v1/stations/HG-VT-A01").await;
+    let mean = station["means_1h"]["pm2_5"].as_f64().unwrap_or_default();
+    assert!(
+        (mean * 10.0 - (mean * 10.0).round()).abs() < 1e-9 && (mean - 20.25).abs() < 0.06,
+        "{}",
+        station["means_1h"]
+    );
+    assert_eq!(station["pm2_5_1h_mean"], station["means_1h"]["pm2_5"]);
+}

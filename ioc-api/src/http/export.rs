@@ -115,10 +115,7 @@ pub(crate) async fn hourly_rows(
                     lat: info.location.map(|l| l.1),
                     hour_start: rfc3339_ms(i128::from(p.time_ms)),
                     hour_start_local: local_ms(p.time_ms, &state.settings.zone),
-                    values: values_of(&s, p)
-                        .into_iter()
-                        .map(|(c, v)| (c, (v * 1_000.0).round() / 1_000.0))
-                        .collect(),
+                    values: values_of(&s, p),
                 });
             }
         }

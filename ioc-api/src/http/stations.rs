@@ -248,7 +248,7 @@ pub(crate) fn values_of(series: &SeriesRows, point: &Point) -> BTreeMap<String, 
         .columns
         .iter()
         .zip(&point.values)
-        .filter_map(|(c, v)| v.map(|v| (c.clone(), v)))
+        .filter_map(|(c, v)| v.map(|v| (c.clone(), Param::parse(c).map_or(v, |p| p.round(v)))))
         .collect()
 }
 
@@ -346,7 +346,7 @@ pub(crate) async fn hourly(
                 tracked.param.as_str(),
                 values
                     .into_iter()
-                    .map(|v| v.map(|v| (v * 100.0).round() / 100.0))
+                    .map(|v| v.map(|v| tracked.param.round(v)))
                     .collect(),
             );
         }

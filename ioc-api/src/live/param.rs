@@ -144,6 +144,13 @@ impl Param {
         }
     }
 
+    /// `value` rounded to the resolution ([`Param::step`]): what the sensor can tell apart, and
+    /// so what a mean or a derived value is shown with.
+    pub fn round(self, value: f64) -> f64 {
+        let per_unit = (1.0 / self.step()).round();
+        (value * per_unit).round() / per_unit
+    }
+
     /// Whether the station keeps hourly history of it (what the indices and thresholds use).
     /// Air temperature, humidity, pressure, PM1.0 and water level are shown live only.
     pub fn tracked(self, water: bool) -> bool {

@@ -140,7 +140,7 @@ impl Reading {
         }
         if let (Some(ec), Some(t)) = (self.conductivity, self.temperature) {
             self.salinity =
-                crate::indices::salinity::practical_salinity(ec, t).map(|s| (s * 1_000.0).round() / 1_000.0);
+                crate::indices::salinity::practical_salinity(ec, t).map(|s| Param::Salinity.round(s));
             self.salinity_computed = self.salinity.is_some();
         }
     }

@@ -289,7 +289,7 @@ pub(crate) fn salinity_of(station: &Station, s: &ViewSettings) -> Option<Salinit
         .or_else(|| station.reading.as_ref().and_then(|r| r.get(Param::Salinity)))?;
     let class = classify(&s.indices.salinity_classes, ppt)?.clone();
     Some(SalinityBrief {
-        ppt: round(ppt, 3),
+        ppt: Param::Salinity.round(ppt),
         class,
     })
 }
@@ -315,7 +315,7 @@ impl Station {
             .filter_map(|t| {
                 t.series
                     .rolling_hour_mean(s.indices.min_coverage)
-                    .map(|m| (t.param.as_str(), round(m, 3)))
+                    .map(|m| (t.param.as_str(), t.param.round(m)))
             })
             .collect();
         let no_lab = Vec::new();
@@ -341,7 +341,7 @@ impl Station {
             reading: self.reading.clone(),
             qc: self.flags,
             coverage: self.coverage_now(now, &s.zone),
-            pm2_5_1h_mean: means_1h.get("pm2_5").map(|m| round(*m, 1)),
+            pm2_5_1h_mean: means_1h.get("pm2_5").copied(),
             means_1h,
             vn_aqi: vn_hourly(self, s).as_ref().map(IndexBrief::from),
             us_aqi: us_current(self, s).as_ref().map(IndexBrief::from),
