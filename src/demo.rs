@@ -270,6 +270,8 @@ impl Demo {
             self.ioc.state().subscribed(),
             self.relay.subscribed(),
         ];
+        let ioc_state = self.ioc.state();
+        let lab_registry = self.fleet.registry.clone();
         let collector = tokio::spawn(self.collector.run(cancel.clone().cancelled_owned()));
         let relay = tokio::spawn(self.relay.run(cancel.clone()));
         let ioc = tokio::spawn(self.ioc.run(cancel.clone().cancelled_owned()));
@@ -288,6 +290,7 @@ impl Demo {
             fleet_stop.clone().cancelled_owned(),
         ));
         let progress = tokio::spawn(report_progress(collector_stats));
+        let lab = tokio::spawn(laboratory(ioc_state, self.api, lab_registry));
 
         shutdown.await;
         info!("Stopping: fleet first, then the collector drains and the relay syncs, then the API.");
@@ -299,6 +302,7 @@ impl Demo {
         }
         cancel.cancel();
         progress.abort();
+        lab.abort();
         let _ = collector.await;
         relay.await.context("relay task")??;
         ioc.await.context("IOC API task")??;
@@ -330,5 +334,50 @@ async fn report_progress(stats: std::sync::Arc<collector::Stats>) {
             rejected = s.rejected_total(),
             "Collector progress."
         );
+    }
+}
+
+/// The water samples' laboratory values, posted through the IOC API as a laboratory would (with
+/// an operator token of its own for this run, revoked when the demo stops): the day's sample at
+/// start, then each day's as it is taken, so the water stations show a VN_WQI from the first
+/// minutes. A sample posted again on a second start replaces itself.
+async fn laboratory(state: std::sync::Arc<ioc_api::AppState>, api: SocketAddr, registry: Registry) {
+    let name = format!("simulated-laboratory-{}", wall_ms() / 1_000);
+    let token = match state.create_token(&name, ioc_api::auth::Role::Operator, "demo") {
+        Ok(Some(token)) => token,
+        Ok(None) => {
+            return warn!(token = %name, "The laboratory's token name is taken; no lab results this run.");
+        }
+        Err(e) => return warn!(error = %e, "Cannot create the laboratory's token; no lab results this run."),
+    };
+    let host = if api.ip().is_unspecified() {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        api.ip()
+    };
+    let url = format!("http://{}", SocketAddr::new(host, api.port()));
+    let _revoke = RevokeOnDrop(state, name);
+    loop {
+        let sampled = simulators::lab::last_sampling_ms(wall_ms());
+        match simulators::lab::post_samples(&url, &token, &registry, sampled).await {
+            Ok(n) => info!(
+                stations = n,
+                "The laboratory posted the day's water samples (BOD5, COD, nutrients, coliform)."
+            ),
+            Err(e) => warn!(error = %e, "The laboratory could not post its samples; VN_WQI waits for them."),
+        }
+        let next = sampled + 86_400_000;
+        tokio::time::sleep(Duration::from_millis(next.saturating_sub(wall_ms()).max(60_000))).await;
+    }
+}
+
+/// Revokes the laboratory's token when its task ends (aborted at shutdown).
+struct RevokeOnDrop(std::sync::Arc<ioc_api::AppState>, String);
+
+impl Drop for RevokeOnDrop {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.revoke_token(&self.1) {
+            warn!(error = %e, token = %self.1, "Cannot revoke the laboratory's token.");
+        }
     }
 }

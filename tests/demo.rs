@@ -1,5 +1,6 @@
 //! The all-in-one command with no external services: it backfills history through its embedded
-//! broker into the local readings file and serves the API, history and the hourly CSV included; `ship` later sends that file to a real
+//! broker into the local readings file and serves the API, history and the hourly CSV included,
+//! and the water stations' VN_WQI from the simulated laboratory's samples; `ship` later sends that file to a real
 //! InfluxDB, where every line becomes exactly one point.
 
 mod support;
@@ -67,6 +68,29 @@ async fn the_demo_runs_without_services_and_its_file_ships_to_influxdb() -> Resu
         firing.len() == 1,
         "the forced episode should be firing at start: {firing:#?}"
     );
+
+    // The water stations show a VN_WQI: the probes' pH and DO with the simulated laboratory's
+    // BOD5, COD, nutrients and coliform, posted through the API.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let stations: Vec<Value> = reqwest::get(format!("{api}/api/v1/stations"))
+            .await?
+            .json()
+            .await?;
+        let water: Vec<&Value> = stations.iter().filter(|s| s["kind"] == "water").collect();
+        if water.len() == 2 && water.iter().all(|s| s["wqi"]["value"].is_u64()) {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no VN_WQI at the water stations: {:?}",
+            water
+                .iter()
+                .map(|s| (&s["station"], &s["wqi"]))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // History and the open-data export answer without InfluxDB, from the IOC's database.
     let station = &stations[0]["station"];

@@ -18,6 +18,8 @@
 //! - `downlink`: sign and send a downlink command to a node, as the IOC API will.
 //! - `fleet`: many `SimNode`s publishing to MQTT through the firmware's own outbox and MQTT
 //!   client, rebooting on command.
+//! - `lab`: a laboratory posting the water samples' BOD5, COD, nutrients and coliform to the IOC
+//!   API, for VN_WQI.
 
 pub mod clock;
 pub mod devices;
@@ -25,6 +27,7 @@ pub mod downlink;
 pub mod file_flash;
 pub mod fit;
 pub mod fleet;
+pub mod lab;
 pub mod net;
 pub mod node;
 pub mod signal;

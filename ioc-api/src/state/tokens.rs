@@ -35,4 +35,17 @@ impl AppState {
         self.reload_tokens()?;
         Ok(token)
     }
+
+    /// Revokes a token by name now; false when there is none of that name (or it was revoked).
+    ///
+    /// # Errors
+    ///
+    /// The database refused.
+    pub fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+        let revoked = self
+            .store
+            .revoke_token(name, &crate::time_fmt::rfc3339(OffsetDateTime::now_utc()))?;
+        self.reload_tokens()?;
+        Ok(revoked)
+    }
 }

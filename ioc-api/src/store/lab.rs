@@ -23,7 +23,8 @@ pub struct LabResult {
 }
 
 impl Store {
-    /// Stores lab values.
+    /// Stores lab values; a value for a station, sampling time and parameter already stored is
+    /// replaced (the laboratory corrected it, or sent the sample again).
     ///
     /// # Errors
     ///
@@ -32,6 +33,10 @@ impl Store {
         self.with(|c| {
             let tx = c.transaction()?;
             for r in results {
+                tx.execute(
+                    "DELETE FROM lab_results WHERE station = ?1 AND sampled_at = ?2 AND parameter = ?3",
+                    params![r.station, r.sampled_at, r.parameter],
+                )?;
                 tx.execute(
                     "INSERT INTO lab_results(station, sampled_at, parameter, value, entered_by) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![r.station, r.sampled_at, r.parameter, r.value, r.entered_by],
@@ -65,5 +70,32 @@ impl Store {
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_sent_again_replaces_its_values() {
+        let store = Store::in_memory().expect("opens");
+        let result = |value| LabResult {
+            station: "HG-XN-W01".into(),
+            sampled_at: "2026-12-07T01:00:00Z".into(),
+            parameter: "bod5".into(),
+            value,
+            entered_by: "lab".into(),
+        };
+        store.insert_lab_results(&[result(5.0)]).expect("stored");
+        store.insert_lab_results(&[result(5.5)]).expect("stored again");
+        let latest = store
+            .latest_lab_results("HG-XN-W01", "2026-01-01T00:00:00Z")
+            .expect("read");
+        assert_eq!(latest, vec![result(5.5)]);
+        let count: i64 = store
+            .with(|c| Ok(c.query_row("SELECT count(*) FROM lab_results", [], |r| r.get(0))?))
+            .expect("counted");
+        assert_eq!(count, 1);
     }
 }
