@@ -145,7 +145,14 @@ impl IocApi {
             if let Some(influx) = mqtt_state.influx.clone()
                 && !mqtt_state.rebuilt.load(Ordering::Relaxed)
             {
-                if let Err(e) = history::rebuild(&influx, &mqtt_state.stations, &mqtt_state.store).await {
+                if let Err(e) = history::rebuild(
+                    &influx,
+                    &mqtt_state.stations,
+                    &mqtt_state.store,
+                    &mqtt_state.quality.correction,
+                )
+                .await
+                {
                     warn!(error = %e, "Could not rebuild the history from InfluxDB; indices fill from live frames.");
                 }
                 mqtt_state.rebuilt.store(true, Ordering::Relaxed);

@@ -19,6 +19,7 @@ use tracing::{info, warn};
 use super::client::{Influx, InfluxError};
 use crate::indices::salinity::practical_salinity;
 use crate::live::{HOUR_MS, HOURS_KEPT, Param, SLOT_MS, Stations};
+use crate::quality::CorrectionConfig;
 use crate::store::Store;
 
 /// Flagged values per (station, param, bucket start): their sum and count.
@@ -54,7 +55,10 @@ fn without_flagged(mean: f64, count: f64, flagged: Option<&(f64, u32)>) -> Optio
     (left >= 1.0).then(|| ((mean * count - sum) / left, left))
 }
 
-const AIR: [Param; 6] = [
+/// Air fields read back; humidity is not kept as history but corrects PM2.5
+/// (`quality.correction`) per bucket.
+const AIR: [Param; 7] = [
+    Param::Humidity,
     Param::Pm2_5,
     Param::Pm10,
     Param::O3,
@@ -93,6 +97,7 @@ pub async fn rebuild(
     influx: &Influx,
     stations: &std::sync::RwLock<Stations>,
     store: &Store,
+    correction: &CorrectionConfig,
 ) -> Result<usize, InfluxError> {
     let hours = HOURS_KEPT;
     let flagged = flagged_sums(store);
@@ -151,6 +156,16 @@ pub async fn rebuild(
                     && let Some(s) = practical_salinity(ec, temp)
                 {
                     means.insert(Param::Salinity, (s, n));
+                }
+                // Below 30 and from 50 to 210 µg/m³ the correction is linear in PM2.5 and
+                // humidity, so there the bucket's mean corrected is the mean of its values
+                // corrected; in the blends and above it, close to it.
+                if !water && let Some(&(pm, n)) = means.get(&Param::Pm2_5) {
+                    let rh = means.get(&Param::Humidity).map(|(rh, _)| *rh);
+                    match correction.apply(station_id, pm, rh) {
+                        Some(corrected) => means.insert(Param::Pm2_5, (corrected, n)),
+                        None => means.remove(&Param::Pm2_5),
+                    };
                 }
                 for (param, (mean, count)) in means {
                     if param.tracked(water) {

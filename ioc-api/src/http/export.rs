@@ -55,6 +55,12 @@ pub(crate) struct ExportRow {
     /// Hourly means by field (units in `units`).
     #[schema(value_type = Object)]
     values: BTreeMap<String, f64>,
+    /// The PM2.5 the means are of: `raw` (the sensor's) or `us_epa_rh` (corrected,
+    /// `quality.correction`). From InfluxDB, always `raw`.
+    pm2_5_basis: &'static str,
+    /// Whether values quality control flagged are left out: true from the IOC's own hourly
+    /// history, false from InfluxDB, which holds every raw value (docs/influxdb-schema.md).
+    quality_controlled: bool,
 }
 
 /// The JSON export.
@@ -116,6 +122,12 @@ pub(crate) async fn hourly_rows(
                     hour_start: rfc3339_ms(i128::from(p.time_ms)),
                     hour_start_local: local_ms(p.time_ms, &state.settings.zone),
                     values: values_of(&s, p),
+                    pm2_5_basis: if state.influx.is_some() {
+                        "raw"
+                    } else {
+                        state.settings.correction.of(&info.station).basis()
+                    },
+                    quality_controlled: state.influx.is_none(),
                 });
             }
         }

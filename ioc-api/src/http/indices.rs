@@ -58,6 +58,8 @@ pub(crate) struct StationAqi {
     station: String,
     name: String,
     district: String,
+    /// The PM2.5 the index uses: `raw` or `us_epa_rh` (`quality.correction`).
+    pm2_5_basis: &'static str,
     /// The hour (RFC 3339, start) or day (`YYYY-MM-DD`) the value is for.
     #[serde(skip_serializing_if = "Option::is_none")]
     at: Option<String>,
@@ -126,6 +128,7 @@ pub(crate) async fn aqi(
                 station: st.info.station.clone(),
                 name: st.info.name.clone(),
                 district: st.info.district.clone(),
+                pm2_5_basis: s.correction.of(&st.info.station).basis(),
                 at,
                 aqi,
             }

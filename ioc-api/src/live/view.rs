@@ -15,7 +15,7 @@ use crate::config::IndicesConfig;
 use crate::indices::salinity::{SalinityClass, classify};
 use crate::indices::wqi::{self, Insufficient, WqiParameter, WqiResult};
 use crate::indices::{AqiResult, Band, Pollutant, us_aqi, vn_aqi};
-use crate::quality::{CoverageCount, ReadingFlags};
+use crate::quality::{Correction, CorrectionConfig, CoverageCount, ReadingFlags};
 use crate::time_fmt::{rfc3339, rfc3339_ms};
 
 /// Settings the views need.
@@ -33,6 +33,8 @@ pub struct ViewSettings {
     pub zone: jiff::tz::TimeZone,
     /// Map tiles and their attribution, for the dashboard.
     pub map_tiles: Option<(String, String)>,
+    /// Which stations' PM2.5 is corrected before the indices use it.
+    pub correction: CorrectionConfig,
 }
 
 /// An index value in brief, for lists and chips.
@@ -130,7 +132,12 @@ pub struct StationView {
     pub qc: ReadingFlags,
     /// Readings expected, received and valid (no QC flag) this hour and today (local day).
     pub coverage: CoverageNow,
-    /// Rolling 1-hour mean of PM2.5 in µg/m³, once the hour is sufficiently covered.
+    /// The PM2.5 the indices, alerts and means use: `raw` (the sensor's) or `us_epa_rh` (the US
+    /// EPA correction with the reading's humidity; `quality.correction`).
+    pub pm2_5_basis: &'static str,
+    /// The latest reading's PM2.5 corrected, µg/m³, when the basis is not `raw`.
+    pub pm2_5_corrected: Option<f64>,
+    /// Rolling 1-hour mean of PM2.5 in µg/m³ (on `pm2_5_basis`), once the hour is sufficiently covered.
     pub pm2_5_1h_mean: Option<f64>,
     /// Rolling 1-hour means of the tracked parameters.
     pub means_1h: BTreeMap<&'static str, f64>,
@@ -340,6 +347,17 @@ impl Station {
             observed_at: self.observed_at_ms.map(|t| rfc3339_ms(i128::from(t))),
             reading: self.reading.clone(),
             qc: self.flags,
+            pm2_5_basis: s.correction.of(&self.info.station).basis(),
+            pm2_5_corrected: self.reading.as_ref().and_then(|r| {
+                let raw = r.get(Param::Pm2_5)?;
+                (s.correction.of(&self.info.station) != Correction::None)
+                    .then(|| {
+                        s.correction
+                            .apply(&self.info.station, raw, r.get(Param::Humidity))
+                    })
+                    .flatten()
+                    .map(|v| Param::Pm2_5.round(v))
+            }),
             coverage: self.coverage_now(now, &s.zone),
             pm2_5_1h_mean: means_1h.get("pm2_5").copied(),
             means_1h,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use service::config::{ConfigError, Validate};
 
 use super::calibration::CalibrationConfig;
+use super::correction::CorrectionConfig;
 use super::rules::{NeighbourConfig, RangeConfig, SensorLimitsConfig, SpikeConfig, StuckConfig};
 
 /// The `[quality]` section. Every subsection may be left out for its defaults.
@@ -33,6 +34,9 @@ pub struct QualityConfig {
     /// `[quality.calibration]`: how much co-location data a fit needs.
     #[serde(default)]
     pub calibration: CalibrationConfig,
+    /// `[quality.correction]`: which PM2.5 the indices and alerts use.
+    #[serde(default)]
+    pub correction: CorrectionConfig,
 }
 
 fn default_report_interval_s() -> u32 {
@@ -49,6 +53,7 @@ impl Default for QualityConfig {
             sensor_limits: SensorLimitsConfig::default(),
             neighbour: NeighbourConfig::default(),
             calibration: CalibrationConfig::default(),
+            correction: CorrectionConfig::default(),
         }
     }
 }

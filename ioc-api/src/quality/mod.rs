@@ -3,6 +3,7 @@
 //! # Layout
 //!
 //! - `epa`: the US EPA correction of Plantower PM2.5 with relative humidity (Barkjohn et al.).
+//! - `correction`: which stations' PM2.5 is corrected before indices and alerts use it.
 //! - `calibration`: co-location fits (linear, piecewise linear) an operator can inspect and apply.
 //! - `flags`: the QC flag names and the set a value carries.
 //! - `rules`: one file per rule, each with its config: `range`, `stuck`, `spike` (Hampel),
@@ -16,6 +17,7 @@
 
 pub mod calibration;
 mod config;
+mod correction;
 mod coverage;
 mod epa;
 mod flags;
@@ -28,6 +30,7 @@ pub use calibration::{
     Pair, Segment, fit_linear, fit_piecewise, pair_by_time,
 };
 pub use config::QualityConfig;
+pub use correction::{Correction, CorrectionConfig};
 pub use coverage::{COVERAGE_HOURS, Coverage, CoverageCount, CoverageError};
 pub use epa::epa_pm25;
 pub use flags::{QcFlag, QcFlags};

@@ -70,6 +70,14 @@ impl ReadingFlags {
         self.flags.iter().flatten().all(|f| f.is_empty())
     }
 
+    /// Adds `flag` to `param`'s value, if the reading carried one (a check made after the
+    /// rules, such as the range of a corrected value).
+    pub fn add(&mut self, param: Param, flag: QcFlag) {
+        if let Some(flags) = &mut self.flags[slot(param)] {
+            flags.insert(flag);
+        }
+    }
+
     /// Every flag raised on any value.
     pub fn union(&self) -> QcFlags {
         self.flags

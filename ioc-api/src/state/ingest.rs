@@ -13,7 +13,7 @@ use tracing::{debug, warn};
 use super::{AppState, lock, station_ref, write};
 use crate::alerts::{AlertChange, Engine, StationRef, StationRule, Watch, Window};
 use crate::live::{FlaggedValue, Param, Reading, Station};
-use crate::quality::ReadingFlags;
+use crate::quality::{QcFlag, ReadingFlags};
 use crate::time_fmt::rfc3339;
 
 /// Quality flags that mean the sample is not trustworthy (FORMAT.md §4).
@@ -22,6 +22,15 @@ const FAULT_FLAGS: [QualityFlags; 3] = [
     QualityFlags::OUT_OF_RANGE,
     QualityFlags::STUCK_VALUE,
 ];
+
+/// A new reading after quality control: its flags, and its PM2.5 as the indices use it
+/// (`None` when left out).
+#[derive(Clone, Copy)]
+struct Checked<'a> {
+    reading: &'a Reading,
+    flags: &'a ReadingFlags,
+    corrected: Option<f64>,
+}
 
 impl AppState {
     /// Takes a verified frame that arrived as an MQTT message (`payload`, with its DUP and retain
@@ -184,7 +193,7 @@ impl AppState {
                                 .find(|(q, _)| *q == p)
                                 .map(|(_, v)| v.as_slice())
                         };
-                        let flags = station.qc.check_reading(
+                        let mut flags = station.qc.check_reading(
                             &self.quality,
                             water,
                             observed_ms,
@@ -194,13 +203,18 @@ impl AppState {
                         station.qc_changed = true;
                         let fresh = observed_ms > station.rebuilt_until_ms;
                         if fresh {
-                            self.take_checked(station, &reading, &flags, observed_ms, now);
+                            let corrected = self.corrected_pm2_5(station, &reading, &mut flags);
+                            let checked = Checked {
+                                reading: &reading,
+                                flags: &flags,
+                                corrected,
+                            };
+                            self.take_checked(station, &checked, observed_ms, now);
                             if evaluate {
                                 changes.extend(self.evaluate_frame(
                                     &mut engine,
                                     station,
-                                    &reading,
-                                    &flags,
+                                    &checked,
                                     observed_ms,
                                     now,
                                 ));
@@ -224,16 +238,40 @@ impl AppState {
         self.announce(changes);
     }
 
+    /// The reading's PM2.5 as the station's indices use it (`quality.correction`): `Some` of the
+    /// raw value, or of the corrected one, which QC's range rule checks again (a correction can
+    /// go below 0); `None` when it cannot be corrected (no humidity in the reading) or was
+    /// flagged.
+    fn corrected_pm2_5(&self, station: &Station, reading: &Reading, flags: &mut ReadingFlags) -> Option<f64> {
+        let raw = reading
+            .get(Param::Pm2_5)
+            .filter(|_| flags.is_valid(Param::Pm2_5))?;
+        let corrected =
+            self.quality
+                .correction
+                .apply(&station.info.station, raw, reading.get(Param::Humidity))?;
+        if self.quality.range.out_of_range(Param::Pm2_5, false, corrected) {
+            flags.add(Param::Pm2_5, QcFlag::Range);
+            return None;
+        }
+        Some(corrected)
+    }
+
     /// A new reading's checked values into the station: coverage counts it, the values QC
-    /// let through enter the history, the flagged ones wait to be saved with their flags.
+    /// let through enter the history (PM2.5 as `corrected`), the flagged ones wait to be saved
+    /// with their flags.
     fn take_checked(
         &self,
         station: &mut Station,
-        reading: &Reading,
-        flags: &ReadingFlags,
+        checked: &Checked<'_>,
         observed_ms: u64,
         now: OffsetDateTime,
     ) {
+        let Checked {
+            reading,
+            flags,
+            corrected,
+        } = *checked;
         let water = station.is_water();
         station.coverage.record(observed_ms, flags.is_clean());
         for (param, value) in reading.values() {
@@ -248,9 +286,16 @@ impl AppState {
                     });
                 }
                 _ if param.tracked(water) => {
-                    let tracked = station.series_mut(param, now);
-                    tracked.series.insert(observed_ms, value);
-                    tracked.updated = now;
+                    let value = if param == Param::Pm2_5 {
+                        corrected
+                    } else {
+                        Some(value)
+                    };
+                    if let Some(value) = value {
+                        let tracked = station.series_mut(param, now);
+                        tracked.series.insert(observed_ms, value);
+                        tracked.updated = now;
+                    }
                 }
                 _ => {}
             }
@@ -262,11 +307,15 @@ impl AppState {
         &self,
         engine: &mut Engine,
         station: &Station,
-        reading: &Reading,
-        flags: &ReadingFlags,
+        checked: &Checked<'_>,
         observed_ms: u64,
         now: OffsetDateTime,
     ) -> Vec<AlertChange> {
+        let Checked {
+            reading,
+            flags,
+            corrected,
+        } = *checked;
         let offset =
             time::UtcOffset::from_hms(self.settings.utc_offset_hours, 0, 0).unwrap_or(time::UtcOffset::UTC);
         let day = OffsetDateTime::from_unix_timestamp((observed_ms / 1_000) as i64)
@@ -277,6 +326,7 @@ impl AppState {
         let mut watched: Vec<(Watch, Option<f64>, Option<&crate::live::Series>)> = reading
             .values()
             .filter(|(p, _)| flags.is_valid(*p))
+            .filter_map(|(p, v)| Some((p, if p == Param::Pm2_5 { corrected? } else { v })))
             .map(|(p, v)| (Watch::Param(p), Some(v), station.series(p).map(|t| &t.series)))
             .collect();
         let fault = FAULT_FLAGS

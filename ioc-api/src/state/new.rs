@@ -110,6 +110,7 @@ impl AppState {
                     .map_tiles
                     .clone()
                     .map(|url| (url, config.stations.map_attribution.clone().unwrap_or_default())),
+                correction: config.quality.correction.clone(),
             },
             quality: config.quality.clone(),
             publication: Publication::new(config),

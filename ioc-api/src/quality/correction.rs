@@ -1,0 +1,88 @@
+//! `[quality.correction]`: which PM2.5 the indices and alerts use, per station or for every air
+//! station: the sensor's own (`none`) or the US EPA correction with relative humidity (`epa`,
+//! `quality::epa_pm25`), the reference's default for Plantower sensors.
+//!
+//! Design: off unless configured. The correction needs the station's RH in the same reading and
+//! the sensor's cf_1 value, which these frames do not carry (`quality::epa_pm25` says what that
+//! costs in smoke); a province turns it on where its co-location data shows the sensors read
+//! high. The raw value stays what the reading shows and InfluxDB stores; the corrected one is
+//! what enters the hourly history, so the indices, alerts and the exports from the local history
+//! use it, and the station view and the AQI answer say which.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::epa::epa_pm25;
+
+/// A PM2.5 correction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Correction {
+    /// The sensor's value as it is.
+    #[default]
+    None,
+    /// US EPA (Barkjohn et al. 2021, 2022) with the reading's relative humidity.
+    Epa,
+}
+
+impl Correction {
+    /// The name the API shows for the PM2.5 a station's indices use.
+    pub fn basis(self) -> &'static str {
+        match self {
+            Correction::None => "raw",
+            Correction::Epa => "us_epa_rh",
+        }
+    }
+}
+
+/// `[quality.correction]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionConfig {
+    /// For every air station's PM2.5. Default `none`.
+    #[serde(default)]
+    pub pm2_5: Correction,
+    /// Per station id, in place of `pm2_5` (`{ "HG-VT-A01" = "epa" }`).
+    #[serde(default)]
+    pub stations: BTreeMap<String, Correction>,
+}
+
+impl CorrectionConfig {
+    /// The correction of `station`'s PM2.5.
+    pub fn of(&self, station: &str) -> Correction {
+        self.stations.get(station).copied().unwrap_or(self.pm2_5)
+    }
+
+    /// `station`'s PM2.5 `raw` as the indices use it, with the reading's relative humidity
+    /// `rh`; `None` when the correction needs an RH the reading lacks (the value is then left
+    /// out rather than mixed into corrected means).
+    pub fn apply(&self, station: &str, raw: f64, rh: Option<f64>) -> Option<f64> {
+        match self.of(station) {
+            Correction::None => Some(raw),
+            Correction::Epa => rh.map(|rh| epa_pm25(raw, rh)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stations_override_the_default_and_epa_needs_humidity() {
+        let config: CorrectionConfig =
+            toml::from_str("pm2_5 = \"epa\"\nstations = { \"HG-VT-A02\" = \"none\" }").expect("parses");
+        // 20 µg/m³ at 80 %RH: 0.524·20 − 0.0862·80 + 5.75 = 9.334.
+        let corrected = config.apply("HG-VT-A01", 20.0, Some(80.0)).expect("corrected");
+        assert!((corrected - 9.334).abs() < 1e-9, "{corrected}");
+        assert_eq!(config.apply("HG-VT-A01", 20.0, None), None);
+        assert_eq!(config.apply("HG-VT-A02", 20.0, None), Some(20.0));
+        assert_eq!(
+            CorrectionConfig::default().apply("HG-VT-A01", 20.0, None),
+            Some(20.0)
+        );
+        assert!(toml::from_str::<CorrectionConfig>("pm2_5 = \"magic\"").is_err());
+        assert_eq!(config.of("HG-VT-A01").basis(), "us_epa_rh");
+    }
+}
