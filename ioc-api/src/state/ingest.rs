@@ -138,7 +138,8 @@ impl AppState {
         let mut changes = Vec::new();
         let view = {
             let mut stations = write(&self.stations);
-            let neighbours = if self.quality.neighbour.enabled {
+            // Only a reading is checked against its neighbours: a status frame needs no scan.
+            let neighbours = if self.quality.neighbour.enabled && !matches!(frame.body, Body::Status(_)) {
                 stations.neighbour_values(
                     node,
                     &self.quality.neighbour.params,

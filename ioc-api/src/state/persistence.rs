@@ -6,8 +6,7 @@ use std::sync::atomic::Ordering;
 use tracing::warn;
 
 use super::{AppState, lock, write};
-use crate::live::{FlaggedValue, HOUR_MS, HOURS_KEPT, Param};
-use crate::quality::QcFlags;
+use crate::live::{HOUR_MS, HOURS_KEPT};
 use crate::store::{SavedFlag, SavedHour, SavedQuality};
 
 impl AppState {
@@ -57,10 +56,10 @@ impl AppState {
     /// forgotten (the tick and the shutdown call this, with the replay window). What cannot be
     /// saved is kept for the next try.
     pub fn save_quality(&self, now: time::OffsetDateTime) {
-        let (states, flagged) = {
+        let (states, pending) = {
             let mut stations = write(&self.stations);
             let mut states = Vec::new();
-            let mut flagged = Vec::new();
+            let mut pending = Vec::new();
             for station in stations.by_node.values_mut().filter(|s| s.qc_changed) {
                 station.qc_changed = false;
                 states.push(SavedQuality {
@@ -68,42 +67,34 @@ impl AppState {
                     qc: station.qc.clone(),
                     coverage: station.coverage.counted_hours(),
                 });
-                flagged.extend(
-                    std::mem::take(&mut station.flagged)
-                        .into_iter()
-                        .map(|f| SavedFlag {
-                            station: station.info.station.clone(),
-                            param: f.param.as_str().to_owned(),
-                            at_ms: i64::try_from(f.at_ms).unwrap_or(i64::MAX),
-                            value: f.value,
-                            flags: f.flags.bits(),
-                        }),
-                );
+                pending.push((station.info.station.clone(), std::mem::take(&mut station.flagged)));
             }
-            (states, flagged)
+            (states, pending)
         };
+        let flagged: Vec<SavedFlag> = pending
+            .iter()
+            .flat_map(|(station, values)| {
+                values.iter().map(move |f| SavedFlag {
+                    station: station.clone(),
+                    param: f.param.as_str().to_owned(),
+                    at_ms: i64::try_from(f.at_ms).unwrap_or(i64::MAX),
+                    value: f.value,
+                    flags: f.flags.bits(),
+                })
+            })
+            .collect();
         let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
         let keep_from_ms = now_ms - (HOURS_KEPT as u64 * HOUR_MS) as i64;
         if let Err(e) = self.store.save_quality(&states, &flagged, keep_from_ms) {
             warn!(error = %e, "Cannot save quality control; a restart may let a stuck run's values in again.");
             let mut stations = write(&self.stations);
-            for saved in &states {
-                if let Some(station) = stations.by_station_mut(&saved.station) {
+            for (station_id, values) in pending {
+                if let Some(station) = stations.by_station_mut(&station_id) {
                     station.qc_changed = true;
+                    // Values flagged while saving came after these.
+                    let newer = std::mem::replace(&mut station.flagged, values);
+                    station.flagged.extend(newer);
                 }
-            }
-            for f in flagged {
-                let (Some(station), Some(param)) =
-                    (stations.by_station_mut(&f.station), Param::parse(&f.param))
-                else {
-                    continue;
-                };
-                station.flagged.push(FlaggedValue {
-                    param,
-                    at_ms: f.at_ms.max(0) as u64,
-                    value: f.value,
-                    flags: QcFlags::from_bits(f.flags).unwrap_or_default(),
-                });
             }
         }
     }
