@@ -187,6 +187,60 @@ fn a_two_hour_outage_then_reconnect_delivers_every_frame_once_in_order() {
     );
 }
 
+/// The frame the outbox hands out next, as the byte the test queued it with.
+fn next_byte(saf: &mut StoreAndForward<QueueFlash>, now_ms: u64) -> Option<u8> {
+    let next = saf.next(now_ms).expect("flash works");
+    next.map(|(_, entry)| entry.frame()[0])
+}
+
+#[test]
+fn a_frame_unacknowledged_when_the_link_drops_goes_first_on_the_next_link() {
+    let mut saf = outbox(QueueFlash::new());
+    saf.set_connected(true);
+    let send = |saf: &mut StoreAndForward<QueueFlash>, byte: u8| {
+        saf.publish(NodeChannel::Telemetry, &[byte]).expect("queued");
+    };
+    send(&mut saf, 1);
+    assert_eq!(next_byte(&mut saf, 0), Some(1));
+    send(&mut saf, 2);
+    assert_eq!(next_byte(&mut saf, 0), None, "one frame in flight at a time");
+
+    // The link drops before frame 1's PUBACK: the broker may have it, or not.
+    saf.set_connected(false);
+    send(&mut saf, 3);
+    assert_eq!(
+        next_byte(&mut saf, 0),
+        None,
+        "nothing goes while the link is down"
+    );
+    saf.set_connected(true);
+    saf.set_connected(false);
+    saf.set_connected(true);
+    send(&mut saf, 4);
+    assert_eq!(
+        next_byte(&mut saf, 0),
+        Some(1),
+        "the retry comes before the live frame 4, even after a second drop"
+    );
+    assert_eq!(next_byte(&mut saf, 0), None, "and is in flight again");
+    saf.acked().expect("flash works");
+
+    let mut order = Vec::new();
+    let mut t = 0;
+    while saf.queued() > 0 {
+        if let Some(byte) = next_byte(&mut saf, t) {
+            order.push(byte);
+            saf.acked().expect("flash works");
+        }
+        t += 500;
+    }
+    assert_eq!(
+        order,
+        [4, 2, 3],
+        "then the live frame, then the backlog oldest first"
+    );
+}
+
 #[test]
 fn a_reboot_in_the_middle_keeps_the_boot_counter_monotonic_and_the_queue_intact() {
     let now = Rc::new(Cell::new(0));

@@ -5,6 +5,10 @@
 //! first; what was queued before the link came up ("backlog") drains oldest first, at most one per
 //! [`ForwardPolicy::backlog_interval_ms`], so hours of backlog never delay a live reading by more
 //! than one send. One frame is in flight at a time, which keeps the order of the backlog exact.
+//! A frame in flight when the link drops goes first after reconnecting, before any live one (as
+//! MQTT 3.1.1 §4.4 has a client resend its unacknowledged PUBLISH first): the broker may have
+//! had it, and a receiver recognises it as a retry only among the node's last few frames
+//! (`protocol::window::RECENT`).
 
 use embedded_storage_async::nor_flash::MultiwriteNorFlash;
 use protocol::topic::NodeChannel;
@@ -32,6 +36,8 @@ impl Default for ForwardPolicy {
 struct InFlight {
     entry: Entry,
     live: bool,
+    /// False while it waits to be sent again on the next link.
+    sent: bool,
 }
 
 /// The node's outbox on flash. As a [`Transport`] it takes the node's frames (never refusing one
@@ -76,15 +82,18 @@ impl<F: MultiwriteNorFlash> StoreAndForward<F> {
         self.queue.dropped()
     }
 
-    /// The uplink came up or went down. Either way nothing is in flight any more: a frame that
-    /// was is still on flash and goes again (the receiver drops the duplicate by node, boot, seq).
+    /// The uplink came up or went down. Either way a frame in flight is still on flash and is the
+    /// next one sent, as backlog now (the receiver drops the duplicate by node, boot, seq).
     pub fn set_connected(&mut self, connected: bool) {
         self.connected = connected;
         self.live = 0;
-        self.in_flight = None;
+        if let Some(flight) = &mut self.in_flight {
+            flight.live = false;
+            flight.sent = false;
+        }
     }
 
-    /// The frame sent and not yet acknowledged, if any.
+    /// The frame sent and not yet acknowledged, or waiting to be sent again, if any.
     pub fn in_flight(&self) -> Option<&Entry> {
         self.in_flight.as_ref().map(|flight| &flight.entry)
     }
@@ -94,14 +103,22 @@ impl<F: MultiwriteNorFlash> StoreAndForward<F> {
         self.connected
     }
 
-    /// The frame to send now, if any: nothing while one is in flight or the link is down.
+    /// The frame to send now, if any: nothing while one is in flight or the link is down; the one
+    /// the last link left unacknowledged first.
     ///
     /// # Errors
     ///
     /// The flash failed.
     pub fn next(&mut self, now_ms: u64) -> Result<Option<(NodeChannel, Entry)>, StorageError<F::Error>> {
-        if !self.connected || self.in_flight.is_some() || self.queue.is_empty() {
+        if !self.connected || self.queue.is_empty() {
             return Ok(None);
+        }
+        if let Some(flight) = &mut self.in_flight {
+            if flight.sent {
+                return Ok(None);
+            }
+            flight.sent = true;
+            return Ok(Some((flight.entry.channel(), flight.entry)));
         }
         let (index, live) = if self.live > 0 {
             (self.queue.len() - self.live, true)
@@ -114,7 +131,11 @@ impl<F: MultiwriteNorFlash> StoreAndForward<F> {
         let Some(entry) = self.queue.get(index)? else {
             return Ok(None);
         };
-        self.in_flight = Some(InFlight { entry, live });
+        self.in_flight = Some(InFlight {
+            entry,
+            live,
+            sent: true,
+        });
         Ok(Some((entry.channel(), entry)))
     }
 
