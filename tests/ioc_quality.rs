@@ -139,6 +139,11 @@ async fn a_stuck_sensor_is_flagged_left_out_of_the_aqi_and_counted_across_a_rest
     .await?;
     let mut config = ioc_config(&mosquitto, "quality-ioc", &registry_path, dir.path());
     config.influx = Some(ioc_api::config::InfluxConfig::new(influx.url(), DATABASE));
+    // The simulated sensors' noise now and then jumps far enough for the spike rule to flag a
+    // value of the working station (it did in CI: one PM1.0 of 90 readings), which would make
+    // its coverage depend on the start time. This test is about the stuck rule; the spike rule
+    // has series of its own in `ioc-api/src/quality/rules/spike.rs`.
+    config.quality.spike.enabled = false;
     let ioc = start_ioc(config.clone(), &registry).await?;
 
     // An hour and a half of one-minute reports, ending ten minutes ago.
