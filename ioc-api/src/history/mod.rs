@@ -11,3 +11,4 @@ mod rebuild;
 
 pub use client::{Influx, InfluxError, Point, SeriesRows, quote};
 pub use rebuild::rebuild;
+pub(crate) use rebuild::without_flagged;

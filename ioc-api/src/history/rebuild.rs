@@ -47,7 +47,7 @@ fn flagged_sums(store: &Store) -> FlaggedSums {
 }
 
 /// A bucket's mean and count without the flagged values it holds; `None` if nothing is left.
-fn without_flagged(mean: f64, count: f64, flagged: Option<&(f64, u32)>) -> Option<(f64, f64)> {
+pub(crate) fn without_flagged(mean: f64, count: f64, flagged: Option<&(f64, u32)>) -> Option<(f64, f64)> {
     let Some(&(sum, n)) = flagged else {
         return Some((mean, count));
     };

@@ -2,6 +2,7 @@
 
 mod admin;
 mod alerts;
+mod calibration;
 mod commands;
 mod dashboard;
 mod error;
@@ -47,6 +48,18 @@ pub fn router(state: Arc<AppState>, cors_origins: &[String], max_body_bytes: usi
         .route("/api/v1/stations/{id}/coverage", get(quality::coverage))
         .route("/api/v1/stations/{id}/commands", post(commands::send))
         .route("/api/v1/stations/{id}/lab-results", post(lab::add))
+        .route(
+            "/api/v1/stations/{id}/calibrations",
+            get(calibration::list).post(calibration::fit),
+        )
+        .route(
+            "/api/v1/stations/{id}/calibrations/{calibration}/apply",
+            post(calibration::apply),
+        )
+        .route(
+            "/api/v1/stations/{id}/calibrations/rollback",
+            post(calibration::roll_back),
+        )
         .route("/api/v1/alerts/{id}", get(alerts::one))
         .route("/api/v1/alerts/{id}/ack", post(alerts::acknowledge))
         .route("/api/v1/alerts/{id}/resolve", post(alerts::resolve))

@@ -6,8 +6,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, alerts, commands, export, health, indices, lab, ngsi, open_data, quality, stations, stream,
-    thresholds,
+    admin, alerts, calibration, commands, export, health, indices, lab, ngsi, open_data, quality, stations,
+    stream, thresholds,
 };
 
 struct Bearer;
@@ -41,6 +41,7 @@ impl Modify for Bearer {
         health::healthz, health::readyz, health::metrics,
         stations::list, stations::one, stations::readings, stations::hourly, quality::coverage, quality::flagged,
         indices::aqi, indices::wqi, lab::add,
+        calibration::fit, calibration::list, calibration::apply, calibration::roll_back,
         alerts::list, alerts::one, alerts::acknowledge, alerts::resolve,
         thresholds::list, thresholds::one, thresholds::create, thresholds::replace, thresholds::delete,
         stream::stream, commands::send,

@@ -10,7 +10,7 @@ mod view;
 pub use param::Param;
 pub use reading::Reading;
 pub use series::{HOUR_MS, HOURS_KEPT, HourRecord, SLOT_MS, Series};
-pub(crate) use stations::{FlaggedValue, Station};
+pub(crate) use stations::{FlaggedValue, RAW_PM2_5, Station};
 pub use stations::{NodeHealth, RefusedFrames, Stations, Transmission};
 pub use view::{CoverageNow, IndexBrief, SalinityBrief, StationView, ViewSettings, pollutant_param};
 pub(crate) use view::{

@@ -80,6 +80,9 @@ pub(crate) struct Station {
     pub(crate) reading: Option<Reading>,
     pub(crate) health: Option<NodeHealth>,
     pub(crate) tracked: Vec<Tracked>,
+    /// Hourly means of the sensor's own PM2.5 (QC-valid values, before any correction): what a
+    /// co-location calibration is fitted on without InfluxDB. Saved as [`RAW_PM2_5`].
+    pub(crate) raw_pm2_5: Option<Series>,
     pub(crate) refused: RefusedFrames,
     /// The last delivery to each receiver, with its instant.
     pub(crate) transmissions: BTreeMap<String, (Transmission, OffsetDateTime)>,
@@ -109,6 +112,9 @@ pub(crate) struct FlaggedValue {
     pub(crate) flags: QcFlags,
 }
 
+/// The local history's name for [`Station::raw_pm2_5`].
+pub(crate) const RAW_PM2_5: &str = "pm2_5_raw";
+
 /// Live state of every registered station, by node id.
 #[derive(Debug)]
 pub struct Stations {
@@ -129,6 +135,7 @@ impl Stations {
                     reading: None,
                     health: None,
                     tracked: Vec::new(),
+                    raw_pm2_5: None,
                     refused: RefusedFrames::default(),
                     transmissions: BTreeMap::new(),
                     rebuilt_until_ms: 0,

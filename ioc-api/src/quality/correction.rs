@@ -8,11 +8,17 @@
 //! high. The raw value stays what the reading shows and InfluxDB stores; the corrected one is
 //! what enters the hourly history, so the indices, alerts and the exports from the local history
 //! use it, and the station view and the AQI answer say which.
+//!
+//! A co-location calibration an operator applied to a station (`http/calibration.rs`) takes the
+//! place of either: it was fitted on that sensor's raw values against a reference monitor, so it
+//! is the better knowledge of that sensor.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
+use super::calibration::Calibration;
 use super::epa::epa_pm25;
 
 /// A PM2.5 correction.
@@ -24,6 +30,9 @@ pub enum Correction {
     None,
     /// US EPA (Barkjohn et al. 2021, 2022) with the reading's relative humidity.
     Epa,
+    /// The station's applied co-location calibration; set through the API, never in the config.
+    #[serde(skip_deserializing)]
+    CoLocation,
 }
 
 impl Correction {
@@ -32,7 +41,54 @@ impl Correction {
         match self {
             Correction::None => "raw",
             Correction::Epa => "us_epa_rh",
+            Correction::CoLocation => "co_location",
         }
+    }
+}
+
+/// The co-location calibrations applied now, by station id: one set shared by every copy of
+/// the config, so applying or rolling one back reaches ingest, views and exports at once.
+#[derive(Debug, Clone, Default)]
+pub struct AppliedCalibrations(Arc<RwLock<BTreeMap<String, Calibration>>>);
+
+impl AppliedCalibrations {
+    /// `station`'s applied calibration, if any.
+    pub fn get(&self, station: &str) -> Option<Calibration> {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(station)
+            .cloned()
+    }
+
+    /// Applies `calibration` to `station`, or takes its calibration away (`None`).
+    pub fn set(&self, station: &str, calibration: Option<Calibration>) {
+        let mut applied = self.0.write().unwrap_or_else(|p| p.into_inner());
+        match calibration {
+            Some(c) => applied.insert(station.to_owned(), c),
+            None => applied.remove(station),
+        };
+    }
+
+    /// `raw` through `station`'s applied calibration, if it has one.
+    fn apply(&self, station: &str, raw: f64) -> Option<f64> {
+        let applied = self.0.read().unwrap_or_else(|p| p.into_inner());
+        applied.get(station).map(|c| c.apply(raw))
+    }
+
+    fn contains(&self, station: &str) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(station)
+    }
+}
+
+impl PartialEq for AppliedCalibrations {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || *self.0.read().unwrap_or_else(|p| p.into_inner())
+                == *other.0.read().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -46,11 +102,17 @@ pub struct CorrectionConfig {
     /// Per station id, in place of `pm2_5` (`{ "HG-VT-A01" = "epa" }`).
     #[serde(default)]
     pub stations: BTreeMap<String, Correction>,
+    /// Co-location calibrations applied through the API (kept in the IOC's database).
+    #[serde(skip)]
+    pub applied: AppliedCalibrations,
 }
 
 impl CorrectionConfig {
     /// The correction of `station`'s PM2.5.
     pub fn of(&self, station: &str) -> Correction {
+        if self.applied.contains(station) {
+            return Correction::CoLocation;
+        }
         self.stations.get(station).copied().unwrap_or(self.pm2_5)
     }
 
@@ -61,6 +123,7 @@ impl CorrectionConfig {
         match self.of(station) {
             Correction::None => Some(raw),
             Correction::Epa => rh.map(|rh| epa_pm25(raw, rh)),
+            Correction::CoLocation => self.applied.apply(station, raw),
         }
     }
 }

@@ -30,7 +30,7 @@ pub use calibration::{
     Pair, Segment, fit_linear, fit_piecewise, pair_by_time,
 };
 pub use config::QualityConfig;
-pub use correction::{Correction, CorrectionConfig};
+pub use correction::{AppliedCalibrations, Correction, CorrectionConfig};
 pub use coverage::{COVERAGE_HOURS, Coverage, CoverageCount, CoverageError};
 pub use epa::epa_pm25;
 pub use flags::{QcFlag, QcFlags};

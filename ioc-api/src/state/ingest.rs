@@ -12,7 +12,7 @@ use tracing::{debug, warn};
 
 use super::{AppState, lock, station_ref, write};
 use crate::alerts::{AlertChange, Engine, StationRef, StationRule, Watch, Window};
-use crate::live::{FlaggedValue, Param, Reading, Station};
+use crate::live::{FlaggedValue, Param, Reading, Series, Station};
 use crate::quality::{QcFlag, ReadingFlags};
 use crate::time_fmt::rfc3339;
 
@@ -288,6 +288,10 @@ impl AppState {
                 }
                 _ if param.tracked(water) => {
                     let value = if param == Param::Pm2_5 {
+                        station
+                            .raw_pm2_5
+                            .get_or_insert_with(|| Series::new(param.step()))
+                            .insert(observed_ms, value);
                         corrected
                     } else {
                         Some(value)

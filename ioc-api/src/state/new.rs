@@ -15,12 +15,12 @@ use crate::alerts::Engine;
 use crate::auth::TokenSet;
 use crate::config::Config;
 use crate::history::Influx;
-use crate::live::{HOUR_MS, HOURS_KEPT};
+use crate::live::{HOUR_MS, HOURS_KEPT, RAW_PM2_5, Series};
 use crate::live::{Stations, ViewSettings};
 use crate::metrics::Metrics;
 use crate::notify::Hub;
 use crate::open_data::Publication;
-use crate::quality::Coverage;
+use crate::quality::{AppliedCalibrations, CorrectionConfig, Coverage, QualityConfig};
 use crate::store::{Store, StoreError};
 use crate::time_fmt::rfc3339;
 
@@ -32,10 +32,14 @@ fn restore_history(store: &Store, stations: &mut Stations, now: OffsetDateTime) 
     let saved = store.hours(None, from_ms, now_ms + HOUR_MS as i64)?;
     let count = saved.len();
     for hour in saved {
-        let Some(param) = crate::live::Param::parse(&hour.param) else {
+        let Some(station) = stations.by_station_mut(&hour.station) else {
             continue;
         };
-        if let Some(station) = stations.by_station_mut(&hour.station) {
+        if hour.param == RAW_PM2_5 {
+            let step = crate::live::Param::Pm2_5.step();
+            let raw = station.raw_pm2_5.get_or_insert_with(|| Series::new(step));
+            raw.restore(&hour.record);
+        } else if let Some(param) = crate::live::Param::parse(&hour.param) {
             station.series_mut(param, now).series.restore(&hour.record);
         }
     }
@@ -63,6 +67,26 @@ fn restore_quality(store: &Store, stations: &mut Stations) -> Result<(), StoreEr
     Ok(())
 }
 
+/// The config's PM2.5 correction with the co-location calibrations the database has applied,
+/// in a set of this state's own (another state built from the same config shares none of it).
+fn applied_correction(config: &Config, store: &Store) -> Result<CorrectionConfig, StoreError> {
+    let correction = CorrectionConfig {
+        applied: AppliedCalibrations::default(),
+        ..config.quality.correction.clone()
+    };
+    let applied = store.applied_calibrations()?;
+    for c in &applied {
+        correction.applied.set(&c.station, Some(c.calibration.clone()));
+    }
+    if !applied.is_empty() {
+        info!(
+            stations = applied.len(),
+            "Applied the co-location calibrations kept in the database."
+        );
+    }
+    Ok(correction)
+}
+
 impl AppState {
     /// State for the registered stations over `store`: seeds the default rules on a new
     /// database, loads rules, open alerts and tokens.
@@ -83,6 +107,10 @@ impl AppState {
                 );
                 ReplayWindow::default()
             }),
+        };
+        let quality = QualityConfig {
+            correction: applied_correction(config, &store)?,
+            ..config.quality.clone()
         };
         let coverage = Coverage::clamped(config.quality.report_interval_s);
         let mut stations = Stations::new(registry, &coverage);
@@ -110,9 +138,9 @@ impl AppState {
                     .map_tiles
                     .clone()
                     .map(|url| (url, config.stations.map_attribution.clone().unwrap_or_default())),
-                correction: config.quality.correction.clone(),
+                correction: quality.correction.clone(),
             },
-            quality: config.quality.clone(),
+            quality,
             publication: Publication::new(config),
             anonymous_read: config.auth.anonymous_read,
             prefix: config.mqtt.prefix.clone(),

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use tracing::warn;
 
 use super::{AppState, lock, write};
-use crate::live::{HOUR_MS, HOURS_KEPT};
+use crate::live::{HOUR_MS, HOURS_KEPT, RAW_PM2_5};
 use crate::store::{SavedFlag, SavedHour, SavedQuality};
 
 impl AppState {
@@ -23,11 +23,16 @@ impl AppState {
                 .values_mut()
                 .flat_map(|station| {
                     let id = station.info.station.clone();
-                    station.tracked.iter_mut().flat_map(move |t| {
-                        let (id, param) = (id.clone(), t.param.as_str().to_owned());
-                        t.series.take_changed().into_iter().map(move |record| SavedHour {
+                    let raw = station.raw_pm2_5.iter_mut().map(|series| (RAW_PM2_5, series));
+                    let tracked = station
+                        .tracked
+                        .iter_mut()
+                        .map(|t| (t.param.as_str(), &mut t.series));
+                    tracked.chain(raw).flat_map(move |(param, series)| {
+                        let id = id.clone();
+                        series.take_changed().into_iter().map(move |record| SavedHour {
                             station: id.clone(),
-                            param: param.clone(),
+                            param: param.to_owned(),
                             record,
                         })
                     })

@@ -14,6 +14,7 @@
 
 mod alerts;
 mod audit;
+mod calibrations;
 mod deliveries;
 mod hourly;
 mod lab;
@@ -30,6 +31,7 @@ use rusqlite::Connection;
 
 pub use alerts::AlertFilter;
 pub use audit::AuditEntry;
+pub use calibrations::{CalibrationStatus, NewCalibration, StoredCalibration};
 pub use deliveries::{Delivery, DeliveryStatus};
 pub use hourly::SavedHour;
 pub use lab::LabResult;

@@ -91,6 +91,15 @@ CREATE TABLE IF NOT EXISTS qc_flagged (
     PRIMARY KEY (station, at_ms, param)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS qc_flagged_time ON qc_flagged(at_ms);
+-- Co-location calibrations (store/calibrations.rs): every fit, which one is applied, and the
+-- one each replaced, so a rollback knows what to go back to.
+CREATE TABLE IF NOT EXISTS calibrations (
+    id INTEGER PRIMARY KEY, station TEXT NOT NULL, param TEXT NOT NULL,
+    calibration TEXT NOT NULL, period_from TEXT NOT NULL, period_to TEXT NOT NULL,
+    fitted_at TEXT NOT NULL, fitted_by TEXT NOT NULL, note TEXT NOT NULL,
+    status TEXT NOT NULL, applied_at TEXT, applied_by TEXT, replaced INTEGER
+);
+CREATE INDEX IF NOT EXISTS calibrations_station ON calibrations(station, id);
 ";
 
 pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
