@@ -313,7 +313,8 @@ async fn ngsi_ld_entities_follow_the_smart_data_model_shape() {
     assert_eq!(e["location"]["value"]["coordinates"], json!([105.47, 9.78]));
     assert_eq!(
         e["pm25"],
-        json!({"type": "Property", "value": 25.0, "unitCode": "GQ", "observedAt": "2025-11-27T00:00:00Z"})
+        json!({"type": "Property", "value": 25.0, "unitCode": "GQ", "observedAt": "2025-11-27T00:00:00Z",
+            "basis": {"type": "Property", "value": "raw"}})
     );
     assert_eq!(e["dateObserved"]["value"], "2025-11-27T00:00:00Z");
     // Place names keep their Vietnamese diacritics, as UTF-8 rather than escapes.

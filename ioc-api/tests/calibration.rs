@@ -113,6 +113,33 @@ async fn a_fit_is_inspected_applied_rolled_back_and_kept_across_a_restart() {
             close(&station["pm2_5_corrected"], 25.5),
             "0.6 · 40 + 1.5: {station}"
         );
+        let (_, entity) = api
+            .get("/api/v1/ngsi-ld/entities/urn:ngsi-ld:AirQualityObserved:HG-VT-A01")
+            .await;
+        assert_eq!(entity["pm25"]["value"], 40.0, "{entity}");
+        assert_eq!(entity["pm25"]["basis"]["value"], "raw");
+        assert!(close(&entity["pm25Corrected"]["value"], 25.5), "{entity}");
+        assert_eq!(entity["pm25Corrected"]["basis"]["value"], "co_location");
+        let (_, _, csv) = api.get_text("/api/v1/export/hourly.csv?station=HG-VT-A01").await;
+        let mut lines = csv.lines();
+        assert!(
+            lines
+                .next()
+                .is_some_and(|h| h.ends_with(",pm2_5_basis,quality_controlled")),
+            "{csv}"
+        );
+        // The co-location hours were computed raw; the hour of the change says so.
+        let rows: Vec<&str> = lines.collect();
+        assert!(
+            rows.len() >= HOURS as usize && rows[..HOURS as usize].iter().all(|l| l.ends_with(",raw,true")),
+            "{csv}"
+        );
+        assert!(
+            rows[HOURS as usize..]
+                .iter()
+                .all(|l| l.ends_with(",raw,true") || l.ends_with(",mixed,true")),
+            "{csv}"
+        );
 
         // A second fit, applied over the first, then rolled back twice.
         let (status, piecewise) = api

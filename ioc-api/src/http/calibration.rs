@@ -260,6 +260,15 @@ pub(crate) async fn fit(
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
+/// Records the station's change of basis now, so exports label each hour with its own.
+fn record_change(state: &AppState, station: &str, before: &str) -> Result<(), ApiError> {
+    let after = state.quality.correction.of(station).basis();
+    state
+        .store
+        .record_basis_change(station, ms(OffsetDateTime::now_utc()), (before, after))?;
+    Ok(())
+}
+
 fn rfc3339_ms(at_ms: i64) -> String {
     crate::time_fmt::rfc3339_ms(i128::from(at_ms))
 }
@@ -323,11 +332,16 @@ pub(crate) async fn apply(
         .store
         .apply_calibration(&id, number, (&now, &caller.name))?
         .ok_or_else(|| ApiError::not_found(format!("station {id} has no calibration {number}")))?;
+    let before = state.quality.correction.of(&id).basis();
+    let unchanged = state.quality.correction.applied.get(&id).as_ref() == Some(&applied.calibration);
     state
         .quality
         .correction
         .applied
         .set(&id, Some(applied.calibration.clone()));
+    if !unchanged {
+        record_change(&state, &id, before)?;
+    }
     audit(&state, &caller, "calibration.apply", &id, &applied)?;
     Ok(Json(applied))
 }
@@ -349,11 +363,13 @@ pub(crate) async fn roll_back(
         .store
         .roll_back_calibration(&id, (&now, &caller.name))?
         .ok_or_else(|| ApiError::conflict(format!("station {id} has no calibration applied")))?;
+    let before = state.quality.correction.of(&id).basis();
     state
         .quality
         .correction
         .applied
         .set(&id, applied.as_ref().map(|c| c.calibration.clone()));
+    record_change(&state, &id, before)?;
     audit(&state, &caller, "calibration.roll_back", &id, &rolled_back)?;
     Ok(Json(RollBack {
         rolled_back,

@@ -20,6 +20,7 @@ use super::extract::{ApiQuery, Reader};
 use super::stations::{bucket_means, time_range, values_of};
 use crate::live::Param;
 use crate::state::AppState;
+use crate::store::basis_of_hour;
 use crate::time_fmt::{local_ms, rfc3339, rfc3339_ms};
 
 /// Export query.
@@ -55,9 +56,11 @@ pub(crate) struct ExportRow {
     /// Hourly means by field (units in `units`).
     #[schema(value_type = Object)]
     values: BTreeMap<String, f64>,
-    /// The PM2.5 the means are of: `raw` (the sensor's) or `us_epa_rh` (corrected,
-    /// `quality.correction`). From InfluxDB, always `raw`.
-    pm2_5_basis: &'static str,
+    /// The PM2.5 the means are of: `raw` (the sensor's), `us_epa_rh` (corrected,
+    /// `quality.correction`) or `co_location` (a calibration applied through the API), as it was
+    /// in that hour; `mixed` for the hour in which an operator changed it. From InfluxDB, always
+    /// `raw`.
+    pm2_5_basis: String,
     /// Whether values quality control flagged are left out: true from the IOC's own hourly
     /// history, false from InfluxDB, which holds every raw value (docs/influxdb-schema.md).
     quality_controlled: bool,
@@ -102,6 +105,7 @@ pub(crate) async fn hourly_rows(
         .filter(|n| selection.district.is_none_or(|d| n.district == d))
         .map(|n| (n.station.as_str(), n))
         .collect();
+    let changes = state.store.basis_changes()?;
     let mut out = Vec::new();
     for &water in selection.kinds {
         let series = bucket_means(state, water, selection.station, (from, to), 3_600, "export").await?;
@@ -123,9 +127,14 @@ pub(crate) async fn hourly_rows(
                     hour_start_local: local_ms(p.time_ms, &state.settings.zone),
                     values: values_of(&s, p),
                     pm2_5_basis: if state.influx.is_some() {
-                        "raw"
+                        "raw".to_owned()
                     } else {
-                        state.settings.correction.of(&info.station).basis()
+                        basis_of_hour(
+                            changes.get(&info.station).map(Vec::as_slice),
+                            p.time_ms,
+                            state.settings.correction.of(&info.station).basis(),
+                        )
+                        .to_owned()
                     },
                     quality_controlled: state.influx.is_none(),
                 });
@@ -221,7 +230,8 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-/// The CSV of `rows`: a header with each field's unit, one line per station and hour.
+/// The CSV of `rows`: a header with each field's unit, one line per station and hour, ending
+/// with the PM2.5 basis and whether QC-flagged values were left out (as the JSON rows say).
 pub(crate) fn csv_text(rows: &[ExportRow]) -> String {
     let units = units();
     let columns: Vec<&str> = units.keys().copied().collect();
@@ -229,7 +239,8 @@ pub(crate) fn csv_text(rows: &[ExportRow]) -> String {
     for c in &columns {
         let _ = write!(out, ",{}", csv_field(&format!("{c} ({})", units[c])));
     }
-    out.push('\n');
+    // Last, so that readers of the earlier columns by position are not disturbed.
+    out.push_str(",pm2_5_basis,quality_controlled\n");
     for r in rows {
         let _ = write!(
             out,
@@ -250,7 +261,7 @@ pub(crate) fn csv_text(rows: &[ExportRow]) -> String {
                 r.values.get(*c).map(|v| v.to_string()).unwrap_or_default()
             );
         }
-        out.push('\n');
+        let _ = writeln!(out, ",{},{}", r.pm2_5_basis, r.quality_controlled);
     }
     out
 }

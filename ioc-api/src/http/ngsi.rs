@@ -103,6 +103,17 @@ fn entity(view: &StationView) -> Value {
             }
         }
     }
+    // `pm25` is the sensor's own value; where the station's PM2.5 is corrected (`quality.correction`
+    // or a co-location calibration), `pm25Corrected` is the value its indices and alerts use.
+    // Each says which it is in a sub-property `basis` (`raw`, `us_epa_rh`, `co_location`).
+    if let Some(pm25) = e.get_mut("pm25") {
+        pm25["basis"] = property(json!("raw"), None, None);
+    }
+    if let Some(corrected) = view.pm2_5_corrected {
+        let mut p = property(json!(corrected), Some("GQ"), observed);
+        p["basis"] = property(json!(view.pm2_5_basis), None, None);
+        e.insert("pm25Corrected".into(), p);
+    }
     if let Some(aqi) = &view.vn_aqi {
         let mut index = property(json!(aqi.value), None, observed);
         index["referenceSpecification"] = property(json!("VN_AQI QĐ 1459/QĐ-TCMT"), None, None);

@@ -273,4 +273,93 @@ impl Store {
         };
         Ok(Some((rolled_back, now)))
     }
+
+    /// Records that `station`'s PM2.5 basis changed from `before` to `after` at `at_ms`.
+    ///
+    /// # Errors
+    ///
+    /// The database refused.
+    pub fn record_basis_change(
+        &self,
+        station: &str,
+        at_ms: i64,
+        (before, after): (&str, &str),
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO pm25_basis_changes(station, at_ms, before, after) VALUES (?1, ?2, ?3, ?4)",
+                params![station, at_ms, before, after],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every recorded change of a PM2.5 basis, by station and time: (at ms, before, after).
+    ///
+    /// # Errors
+    ///
+    /// The database refused.
+    pub fn basis_changes(&self) -> Result<BasisChanges, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT station, at_ms, before, after FROM pm25_basis_changes ORDER BY station, at_ms",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
+            })?;
+            let mut changes = BasisChanges::new();
+            for row in rows {
+                let (station, change) = row?;
+                changes.entry(station).or_default().push(change);
+            }
+            Ok(changes)
+        })
+    }
+}
+
+/// Basis changes per station, oldest first: (at ms, before, after).
+pub type BasisChanges = std::collections::BTreeMap<String, Vec<(i64, String, String)>>;
+
+/// The basis of `station`'s hour starting at `hour_ms` given its `changes`: the one in effect
+/// through the hour, `mixed` if it changed within it, `current` if it never changed.
+pub fn basis_of_hour<'a>(
+    changes: Option<&'a [(i64, String, String)]>,
+    hour_ms: i64,
+    current: &'a str,
+) -> &'a str {
+    let Some(changes) = changes.filter(|c| !c.is_empty()) else {
+        return current;
+    };
+    let end = hour_ms + crate::live::HOUR_MS as i64;
+    if changes.iter().any(|(at, _, _)| *at > hour_ms && *at < end) {
+        return "mixed";
+    }
+    match changes.iter().rev().find(|(at, _, _)| *at <= hour_ms) {
+        Some((_, _, after)) => after,
+        None => &changes[0].1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::basis_of_hour;
+
+    #[test]
+    fn an_hour_has_the_basis_in_effect_through_it_or_is_mixed() {
+        const H: i64 = 3_600_000;
+        let changes = vec![
+            (10 * H + 5, "raw".to_owned(), "co_location".to_owned()),
+            (20 * H, "co_location".to_owned(), "us_epa_rh".to_owned()),
+        ];
+        let of = |hour: i64| basis_of_hour(Some(&changes), hour * H, "us_epa_rh");
+        assert_eq!(of(9), "raw", "before the first change: what it changed from");
+        assert_eq!(of(10), "mixed", "changed within the hour");
+        assert_eq!(of(11), "co_location");
+        assert_eq!(of(20), "us_epa_rh", "a change at the hour's start counts for it");
+        assert_eq!(
+            basis_of_hour(None, 0, "raw"),
+            "raw",
+            "never changed: the current one"
+        );
+    }
 }

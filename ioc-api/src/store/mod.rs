@@ -31,7 +31,7 @@ use rusqlite::Connection;
 
 pub use alerts::AlertFilter;
 pub use audit::AuditEntry;
-pub use calibrations::{CalibrationStatus, NewCalibration, StoredCalibration};
+pub use calibrations::{BasisChanges, CalibrationStatus, NewCalibration, StoredCalibration, basis_of_hour};
 pub use deliveries::{Delivery, DeliveryStatus};
 pub use hourly::SavedHour;
 pub use lab::LabResult;

@@ -100,6 +100,12 @@ CREATE TABLE IF NOT EXISTS calibrations (
     status TEXT NOT NULL, applied_at TEXT, applied_by TEXT, replaced INTEGER
 );
 CREATE INDEX IF NOT EXISTS calibrations_station ON calibrations(station, id);
+-- Each change of a station's PM2.5 basis through the API (apply, roll back), so an export says
+-- for each hour which basis its mean was computed on.
+CREATE TABLE IF NOT EXISTS pm25_basis_changes (
+    station TEXT NOT NULL, at_ms INTEGER NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pm25_basis_station ON pm25_basis_changes(station, at_ms);
 ";
 
 pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
