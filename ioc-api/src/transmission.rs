@@ -72,7 +72,15 @@ impl AppState {
         stations
             .iter()
             .filter_map(|s| Some((s, s.transmission_age_s(now)?)))
-            .flat_map(|(s, age)| self.evaluate_station_rule(engine, station_ref(&s.info), watch, age, now))
+            .flat_map(|(s, age)| {
+                self.evaluate_station_rule(
+                    engine,
+                    station_ref(&s.info, &self.quality.correction),
+                    watch,
+                    age,
+                    now,
+                )
+            })
             .collect()
     }
 }

@@ -26,6 +26,10 @@ async fn an_hour_above_the_limit_fires_and_a_clean_hour_resolves() {
     assert_eq!(firing.as_array().map(Vec::len), Some(1), "{firing}");
     assert_eq!(firing[0]["station"], "HG-VT-A01");
     assert_eq!(firing[0]["parameter"], "pm2_5");
+    assert_eq!(
+        firing[0]["pm2_5_basis"], "raw",
+        "a PM2.5 alert says what it fired on"
+    );
     assert_eq!(firing[0]["window"], "1h");
     assert_eq!(
         firing[0]["threshold"], 50.0,

@@ -91,6 +91,10 @@ pub struct Alert {
     pub stale: bool,
     /// The station is offline: the alert is kept but not notified.
     pub suppressed: bool,
+    /// For a PM2.5 rule, the PM2.5 it fired on: `raw`, `us_epa_rh` or `co_location`
+    /// (`quality.correction`). Absent for other parameters, and on alerts stored before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pm2_5_basis: Option<String>,
 }
 
 /// One step in an alert's life, kept for ever.

@@ -94,7 +94,13 @@ impl AppState {
             if flag == 0.0 && !engine.has_open(&node.station, watch) {
                 return;
             }
-            self.evaluate_station_rule(&mut engine, station_ref(node), watch, flag, now)
+            self.evaluate_station_rule(
+                &mut engine,
+                station_ref(node, &self.quality.correction),
+                watch,
+                flag,
+                now,
+            )
         };
         self.announce(changes);
     }
@@ -154,7 +160,7 @@ impl AppState {
             };
             let mut engine = lock(&self.engine);
             let store = &self.store;
-            let sref = station_ref(node);
+            let sref = station_ref(node, &self.quality.correction);
             let evaluate = self.evaluates_alerts;
             if evaluate {
                 match engine.station_alive(store, &node.station, now) {
@@ -325,7 +331,7 @@ impl AppState {
             time::UtcOffset::from_hms(self.settings.utc_offset_hours, 0, 0).unwrap_or(time::UtcOffset::UTC);
         let day = OffsetDateTime::from_unix_timestamp((observed_ms / 1_000) as i64)
             .map_or(now.date(), |t| t.to_offset(offset).date());
-        let sref = station_ref(&station.info);
+        let sref = station_ref(&station.info, &self.quality.correction);
         let ix = &self.settings.indices;
         let mut changes = Vec::new();
         let mut watched: Vec<(Watch, Option<f64>, Option<&crate::live::Series>)> = reading

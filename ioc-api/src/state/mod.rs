@@ -36,7 +36,7 @@ use crate::live::{Stations, ViewSettings};
 use crate::metrics::Metrics;
 use crate::notify::{Hub, Outbound};
 use crate::open_data::Publication;
-use crate::quality::QualityConfig;
+use crate::quality::{CorrectionConfig, QualityConfig};
 use crate::store::Store;
 
 /// Everything the handlers read, shared behind an `Arc`.
@@ -91,10 +91,11 @@ fn lock<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
     lock.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub(crate) fn station_ref(info: &NodeInfo) -> StationRef<'_> {
+pub(crate) fn station_ref<'a>(info: &'a NodeInfo, correction: &CorrectionConfig) -> StationRef<'a> {
     StationRef {
         station: &info.station,
         node_id: info.id,
         district: &info.district,
+        pm2_5_basis: correction.of(&info.station).basis(),
     }
 }

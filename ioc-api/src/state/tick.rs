@@ -22,7 +22,7 @@ impl AppState {
                     continue;
                 };
                 let silent_s = (now - last_seen).as_seconds_f64();
-                let sref = station_ref(&station.info);
+                let sref = station_ref(&station.info, &self.quality.correction);
                 let rules: Vec<_> = engine
                     .applicable(sref, Watch::Station(StationRule::StationOffline), now.date())
                     .into_iter()

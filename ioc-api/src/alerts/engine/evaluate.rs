@@ -7,6 +7,7 @@ use time::format_description::well_known::Rfc3339;
 use super::state::{Engine, SYSTEM, Slot, StationRef, close_by_system, time_of_ms, transition};
 use crate::alerts::alert::{Alert, AlertChange, AlertState, Transition};
 use crate::alerts::threshold::{Direction, StationRule, Threshold, Watch};
+use crate::live::Param;
 use crate::store::{Store, StoreError};
 use crate::time_fmt::{rfc3339, rfc3339_ms};
 
@@ -148,5 +149,7 @@ fn new_alert(
         resolution: None,
         stale: false,
         suppressed: false,
+        pm2_5_basis: matches!(spec.parameter, Watch::Param(Param::Pm2_5))
+            .then(|| station.pm2_5_basis.to_owned()),
     }
 }

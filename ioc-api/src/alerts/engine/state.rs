@@ -26,6 +26,8 @@ pub struct StationRef<'a> {
     pub node_id: u32,
     /// District.
     pub district: &'a str,
+    /// The PM2.5 its rules see: `raw`, `us_epa_rh` or `co_location` (`quality.correction`).
+    pub pm2_5_basis: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
