@@ -133,7 +133,7 @@ pub(super) async fn check_map(page: &mut support::Page) -> Result<()> {
 /// The health panel of the selected station: a water node's battery, signal, queue, firmware,
 /// its QC verdict and its coverage (`valid/expected`);
 /// the episode node's refused frame and its file that reached the authority 40 minutes ago
-/// marked as needing attention.
+/// marked as needing attention, and the PM2.5 its indices use (the sensor's, in Vietnamese).
 pub(super) async fn check_health(page: &mut support::Page, flagged: &str) -> Result<()> {
     page.eval("[...document.querySelectorAll('#stations tbody tr')].find(r => r.dataset.station.includes('-W')).click(), true")
         .await?;
@@ -156,6 +156,7 @@ pub(super) async fn check_health(page: &mut support::Page, flagged: &str) -> Res
         "document.querySelector('#health tr[data-health=\"health_refused\"]')?.classList.contains('bad') \
          && document.querySelector('#health tr[data-health=\"health_transmission\"]')?.classList.contains('bad') \
          && document.querySelector('#health tr[data-health=\"health_transmission\"] td').textContent.includes('(stnmt)') \
+         && (document.querySelector('#health tr[data-health=\"health_pm25_basis\"] td')?.textContent || '').startsWith('giá trị cảm biến') \
          && document.querySelector('#health-panel').classList.contains('attention')",
         WAIT,
     )

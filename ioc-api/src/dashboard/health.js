@@ -56,6 +56,11 @@ function renderHealth(s) {
     const low = c.expected >= MIN_EXPECTED && c.valid < MIN_COVERAGE * c.expected;
     row(key, i18n.t("coverage_counts", { valid: c.valid, expected: c.expected, received: c.received }), low);
   }
+  // Which PM2.5 the indices and alerts use (docs/ioc.md, "PM2.5 correction").
+  if (s.kind === "air" && s.pm2_5_basis) {
+    const corrected = s.pm2_5_corrected == null ? "" : ` (${i18n.number(s.pm2_5_corrected, 1)} µg/m³)`;
+    row("health_pm25_basis", i18n.t(`basis_${s.pm2_5_basis}`) + corrected, false);
+  }
   const refused = s.frames_refused || { seq_reused: 0, replays: 0 };
   row("health_refused", i18n.t("refused_counts", { reused: refused.seq_reused, replays: refused.replays }), refused.seq_reused > 0);
   // The last file each of the authority's receivers took, through the relay.
