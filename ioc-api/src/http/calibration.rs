@@ -260,8 +260,21 @@ pub(crate) async fn fit(
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
-/// Records the station's change of basis now, so exports label each hour with its own.
-fn record_change(state: &AppState, station: &str, before: &str) -> Result<(), ApiError> {
+/// Puts `calibration` (or none) on `station` for the next readings, and records the change of
+/// basis, so exports label each hour with its own; applying what is applied already changes
+/// nothing.
+fn switch_to(
+    state: &AppState,
+    station: &str,
+    calibration: Option<&StoredCalibration>,
+) -> Result<(), ApiError> {
+    let applied = &state.quality.correction.applied;
+    let next = calibration.map(|c| c.calibration.clone());
+    if applied.get(station) == next {
+        return Ok(());
+    }
+    let before = state.quality.correction.of(station).basis();
+    applied.set(station, next);
     let after = state.quality.correction.of(station).basis();
     state
         .store
@@ -332,16 +345,7 @@ pub(crate) async fn apply(
         .store
         .apply_calibration(&id, number, (&now, &caller.name))?
         .ok_or_else(|| ApiError::not_found(format!("station {id} has no calibration {number}")))?;
-    let before = state.quality.correction.of(&id).basis();
-    let unchanged = state.quality.correction.applied.get(&id).as_ref() == Some(&applied.calibration);
-    state
-        .quality
-        .correction
-        .applied
-        .set(&id, Some(applied.calibration.clone()));
-    if !unchanged {
-        record_change(&state, &id, before)?;
-    }
+    switch_to(&state, &id, Some(&applied))?;
     audit(&state, &caller, "calibration.apply", &id, &applied)?;
     Ok(Json(applied))
 }
@@ -363,13 +367,7 @@ pub(crate) async fn roll_back(
         .store
         .roll_back_calibration(&id, (&now, &caller.name))?
         .ok_or_else(|| ApiError::conflict(format!("station {id} has no calibration applied")))?;
-    let before = state.quality.correction.of(&id).basis();
-    state
-        .quality
-        .correction
-        .applied
-        .set(&id, applied.as_ref().map(|c| c.calibration.clone()));
-    record_change(&state, &id, before)?;
+    switch_to(&state, &id, applied.as_ref())?;
     audit(&state, &caller, "calibration.roll_back", &id, &rolled_back)?;
     Ok(Json(RollBack {
         rolled_back,
